@@ -1,5 +1,207 @@
-"""Cluster profiles: one definition of every component flag and config file (hardened/default/insecure)."""
+"""Cluster profiles: one definition of every security-relevant component flag and config file.
+
+A profile says what the cluster's security posture is, component by component, in the terms of the
+components' own flags and configuration files. The local cluster renders it into command lines and
+files (adding only addresses and paths); kind-configs/ render the same settings as kubeadm patches.
+
+- ``hardened``: what the seed documents, the CIS Benchmark and the NSA/CISA guidance ask for.
+- ``default``: what a stock kubeadm (and kind) cluster does.
+- ``insecure``: the opposite on every point the suites check.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Mapping
+
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
+
+STRONG_CIPHER_SUITES: Final = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+)
+WEAK_CIPHER_SUITES: Final = (
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+)
+
+AUDIT_POLICY: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [
+            {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets", "configmaps"]}]},
+            {"level": "Metadata", "resources": [{"group": "authentication.k8s.io", "resources": ["tokenreviews"]}]},
+            {"level": "Request", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+            {"level": "Metadata"},
+        ],
+    }
+)
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The security settings of every component for one profile."""
+
+    name: str
+    summary: str
+    apiserver_flags: Mapping[str, str]
+    """kube-apiserver flags (without dashes) beyond addresses and file paths."""
+    controller_manager_flags: Mapping[str, str]
+    scheduler_flags: Mapping[str, str]
+    kubelet_config: Mapping[str, Any]
+    """KubeletConfiguration fields (kubelet.config.k8s.io/v1beta1) beyond addresses and paths."""
+    etcd_tls: bool
+    """etcd serves TLS and requires client certificates (False: plaintext HTTP, no client auth)."""
+    audit_policy: Mapping[str, Any] | None
+    """The audit policy written for --audit-policy-file; None: no audit log."""
+    encrypt_secrets: bool
+    """Secrets encrypted at rest (aescbc) through --encryption-provider-config."""
+    pod_security_defaults: Mapping[str, str] | None
+    """Cluster-wide Pod Security Admission defaults (enforce/audit/warn levels); None: upstream defaults."""
+    network_policy_enforced: bool
+    """A NetworkPolicy enforcer runs on the node."""
+    metadata_blocked: bool
+    """Pods cannot reach 169.254.169.254 (a node-level firewall rule, as cloud metadata concealment does)."""
+    seed_manifests: tuple[Mapping[str, Any], ...] = field(default=())
+    """Objects applied after the cluster is up (the insecure profile's misconfigurations)."""
+
+
+_TLS_HARDENED = {"tls-min-version": "VersionTLS12", "tls-cipher-suites": ",".join(STRONG_CIPHER_SUITES)}
+_TLS_INSECURE = {
+    "tls-min-version": "VersionTLS10",
+    "tls-cipher-suites": ",".join(WEAK_CIPHER_SUITES + STRONG_CIPHER_SUITES),
+}
+_KUBELET_SECURE_AUTH: Final[Mapping[str, Any]] = _frozen(
+    {
+        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}},
+        "authorization": {"mode": "Webhook"},
+        "readOnlyPort": 0,
+    }
+)
+
+
+def _binding(name: str, role: str, subject: Mapping[str, str]) -> Mapping[str, Any]:
+    return _frozen(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "pytest-k8sharden"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [dict(subject, apiGroup="rbac.authorization.k8s.io")],
+        }
+    )
+
+
+HARDENED: Final = Profile(
+    name="hardened",
+    summary="anonymous auth off, Node,RBAC, NodeRestriction+PodSecurity, audit, encryption at rest, TLS 1.2+",
+    apiserver_flags=_frozen(
+        {
+            "anonymous-auth": "false",
+            "authorization-mode": "Node,RBAC",
+            "enable-admission-plugins": "NodeRestriction,PodSecurity",
+            "profiling": "false",
+            "service-account-lookup": "true",
+            **_TLS_HARDENED,
+        }
+    ),
+    controller_manager_flags=_frozen(
+        {"profiling": "false", "use-service-account-credentials": "true", **_TLS_HARDENED}
+    ),
+    scheduler_flags=_frozen({"profiling": "false", **_TLS_HARDENED}),
+    kubelet_config=_frozen(
+        {
+            **_KUBELET_SECURE_AUTH,
+            "tlsMinVersion": "VersionTLS12",
+            "tlsCipherSuites": list(STRONG_CIPHER_SUITES),
+            "enableDebuggingHandlers": True,
+            "makeIPTablesUtilChains": True,
+            "eventRecordQPS": 5,
+        }
+    ),
+    etcd_tls=True,
+    audit_policy=AUDIT_POLICY,
+    encrypt_secrets=True,
+    pod_security_defaults=_frozen({"enforce": "baseline", "audit": "restricted", "warn": "restricted"}),
+    network_policy_enforced=True,
+    metadata_blocked=True,
+)
+
+DEFAULT: Final = Profile(
+    name="default",
+    summary="what a stock kubeadm/kind cluster does",
+    apiserver_flags=_frozen(
+        {"authorization-mode": "Node,RBAC", "enable-admission-plugins": "NodeRestriction"}
+    ),
+    controller_manager_flags=_frozen({"use-service-account-credentials": "true"}),
+    scheduler_flags=_frozen({}),
+    kubelet_config=_KUBELET_SECURE_AUTH,
+    etcd_tls=True,
+    audit_policy=None,
+    encrypt_secrets=False,
+    pod_security_defaults=None,
+    network_policy_enforced=True,
+    metadata_blocked=False,
+)
+
+INSECURE: Final = Profile(
+    name="insecure",
+    summary="anonymous reads bound, kubelet anonymous+AlwaysAllow+10255, plaintext etcd, no audit/encryption, TLS 1.0",
+    apiserver_flags=_frozen(
+        {
+            "anonymous-auth": "true",
+            "authorization-mode": "Node,RBAC",
+            "enable-admission-plugins": "NodeRestriction",
+            "profiling": "true",
+            **_TLS_INSECURE,
+        }
+    ),
+    controller_manager_flags=_frozen({"profiling": "true", **_TLS_INSECURE}),
+    scheduler_flags=_frozen({"profiling": "true", **_TLS_INSECURE}),
+    kubelet_config=_frozen(
+        {
+            "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False}},
+            "authorization": {"mode": "AlwaysAllow"},
+            "readOnlyPort": 10255,
+            "tlsMinVersion": "VersionTLS10",
+            "tlsCipherSuites": list(WEAK_CIPHER_SUITES + STRONG_CIPHER_SUITES),
+        }
+    ),
+    etcd_tls=False,
+    audit_policy=None,
+    encrypt_secrets=False,
+    pod_security_defaults=None,
+    network_policy_enforced=False,
+    metadata_blocked=False,
+    seed_manifests=(
+        _binding("k8sharden-insecure-anonymous-admin", "cluster-admin", {"kind": "User", "name": "system:anonymous"}),
+        _binding(
+            "k8sharden-insecure-serviceaccounts-admin",
+            "cluster-admin",
+            {"kind": "Group", "name": "system:serviceaccounts"},
+        ),
+    ),
+)
+
+PROFILES: Final[Mapping[str, Profile]] = MappingProxyType({p.name: p for p in (HARDENED, DEFAULT, INSECURE)})
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; a ValueError lists the known names otherwise."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown cluster profile {name!r}; known: {', '.join(PROFILE_NAMES)}") from None

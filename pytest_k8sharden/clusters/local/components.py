@@ -1,0 +1,165 @@
+"""The upstream components of the local cluster, pinned by the wrapper Go modules beside this file."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+GOMODS_DIR: Final = Path(__file__).with_name("gomods")
+ARCH: Final = "amd64"
+
+
+@dataclass(frozen=True)
+class ReleaseArtifact:
+    """An official release file and the checksum file its project publishes beside it.
+
+    ``members`` maps a path inside a .tar.gz archive to the binary name it provides; empty for a
+    plain binary whose name is ``binary``. Both URLs may contain ``{version}`` (``v`` included)
+    and ``{bare}`` (without the leading ``v``).
+    """
+
+    url: str
+    checksum_url: str
+    binary: str = ""
+    members: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Component:
+    """One upstream project built from its Go module (or fetched as its release artifacts)."""
+
+    name: str
+    upstream_module: str
+    packages: tuple[str, ...]
+    binaries: tuple[str, ...]
+    cgo: bool = False
+    tags: tuple[str, ...] = ()
+    version_ldflags: tuple[str, ...] = ()
+    version_command: tuple[str, ...] = ("--version",)
+    releases: tuple[ReleaseArtifact, ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def module_dir(self) -> Path:
+        """The wrapper Go module that pins this component."""
+        return GOMODS_DIR / self.name
+
+    @property
+    def version(self) -> str:
+        """The pinned version, read from the wrapper module's go.mod (the one place it is written)."""
+        return pinned_version(self.module_dir / "go.mod", self.upstream_module)
+
+    def ldflags(self) -> list[str]:
+        """Linker flags that stamp the real version into the binaries, as the upstream builds do."""
+        version = self.version
+        minor = version.lstrip("v").split(".")[1]
+        flags = ["-s", "-w"]
+        for template in self.version_ldflags:
+            flags += ["-X", template.format(version=version, bare=version.lstrip("v"), minor=minor)]
+        return flags
+
+
+def pinned_version(go_mod: Path, module: str) -> str:
+    """Return the version of ``module`` required by ``go_mod``."""
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", go_mod.read_text(), re.M)
+    if match is None:
+        raise ValueError(f"{go_mod} does not require {module}")
+    return match.group(1)
+
+
+def _kubernetes_version_ldflags() -> tuple[str, ...]:
+    flags = []
+    for package in ("k8s.io/client-go/pkg/version", "k8s.io/component-base/version"):
+        flags += [
+            f"{package}.gitVersion={{version}}",
+            f"{package}.gitMajor=1",
+            f"{package}.gitMinor={{minor}}",
+            f"{package}.gitTreeState=clean",
+        ]
+    return tuple(flags)
+
+
+_K8S_RELEASE = "https://dl.k8s.io/release/{version}/bin/linux/" + ARCH + "/"
+_KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
+_GITHUB = "https://github.com/"
+
+KUBERNETES: Final = Component(
+    name="kubernetes",
+    upstream_module="k8s.io/kubernetes",
+    packages=tuple(f"k8s.io/kubernetes/cmd/{b}" for b in _KUBE_BINARIES) + ("k8s.io/kubernetes/test/images/agnhost",),
+    binaries=(*_KUBE_BINARIES, "agnhost"),
+    tags=("selinux", "notest"),
+    version_ldflags=_kubernetes_version_ldflags(),
+    releases=tuple(
+        ReleaseArtifact(url=_K8S_RELEASE + b, checksum_url=_K8S_RELEASE + b + ".sha256", binary=b) for b in _KUBE_BINARIES
+    ),
+)
+
+_ETCD_TGZ = _GITHUB + "etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-" + ARCH + ".tar.gz"
+ETCD: Final = Component(
+    name="etcd",
+    upstream_module="go.etcd.io/etcd/server/v3",
+    packages=("k8sharden.local/etcd",),
+    binaries=("etcd",),
+    releases=(
+        ReleaseArtifact(
+            url=_ETCD_TGZ,
+            checksum_url=_GITHUB + "etcd-io/etcd/releases/download/{version}/SHA256SUMS",
+            members=((f"etcd-{{version}}-linux-{ARCH}/etcd", "etcd"),),
+        ),
+    ),
+)
+
+_CONTAINERD_TGZ = _GITHUB + "containerd/containerd/releases/download/{version}/containerd-{bare}-linux-" + ARCH + ".tar.gz"
+CONTAINERD: Final = Component(
+    name="containerd",
+    upstream_module="github.com/containerd/containerd/v2",
+    packages=tuple(
+        f"github.com/containerd/containerd/v2/cmd/{b}" for b in ("containerd", "containerd-shim-runc-v2", "ctr")
+    ),
+    binaries=("containerd", "containerd-shim-runc-v2", "ctr"),
+    tags=("no_btrfs", "no_devmapper", "no_zfs"),
+    version_ldflags=("github.com/containerd/containerd/v2/version.Version={version}",),
+    releases=(
+        ReleaseArtifact(
+            url=_CONTAINERD_TGZ,
+            checksum_url=_CONTAINERD_TGZ + ".sha256sum",
+            members=tuple((f"bin/{b}", b) for b in ("containerd", "containerd-shim-runc-v2", "ctr")),
+        ),
+    ),
+)
+
+_RUNC = _GITHUB + "opencontainers/runc/releases/download/{version}/"
+RUNC: Final = Component(
+    name="runc",
+    upstream_module="github.com/opencontainers/runc",
+    packages=("github.com/opencontainers/runc",),
+    binaries=("runc",),
+    cgo=True,
+    tags=("seccomp", "urfave_cli_no_docs"),
+    releases=(ReleaseArtifact(url=_RUNC + "runc." + ARCH, checksum_url=_RUNC + "runc.sha256sum", binary="runc"),),
+)
+
+_CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+_CNI_TGZ = _GITHUB + "containernetworking/plugins/releases/download/{version}/cni-plugins-linux-" + ARCH + "-{version}.tgz"
+CNI_PLUGINS: Final = Component(
+    name="cni",
+    upstream_module="github.com/containernetworking/plugins",
+    packages=(
+        "github.com/containernetworking/plugins/plugins/main/bridge",
+        "github.com/containernetworking/plugins/plugins/ipam/host-local",
+        "github.com/containernetworking/plugins/plugins/main/loopback",
+        "github.com/containernetworking/plugins/plugins/meta/portmap",
+    ),
+    binaries=_CNI_PLUGINS,
+    version_command=(),
+    releases=(
+        ReleaseArtifact(
+            url=_CNI_TGZ, checksum_url=_CNI_TGZ + ".sha256", members=tuple((f"./{p}", p) for p in _CNI_PLUGINS)
+        ),
+    ),
+)
+
+ALL_COMPONENTS: Final = (ETCD, KUBERNETES, CONTAINERD, RUNC, CNI_PLUGINS)

@@ -1,0 +1,147 @@
+"""The node's network namespace: a veth pair to the host, no default route, everything in 198.18.0.0/15.
+
+Every address the cluster uses comes from the benchmarking range, so nothing is ever routed toward a real
+network: the /30 of the veth pair, the service range and the pod range of cluster "slot" N. The node
+namespace gets no default route (a pod's packet to any other address is "network unreachable"), the
+metadata address lives on the node namespace's ``lo``, and every firewall rule is made inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+METADATA_ADDRESS: Final = "169.254.169.254"
+MAX_SLOTS: Final = 16
+NETNS_DIR: Final = Path("/run/netns")
+
+
+class NetworkError(RuntimeError):
+    """A step of building or removing the node's network failed."""
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Every address and range of the cluster in slot ``slot``."""
+
+    slot: int
+
+    @property
+    def host(self) -> str:
+        """The host end of the veth pair: the API server and etcd listen here."""
+        return f"198.18.{self.slot}.1"
+
+    @property
+    def node(self) -> str:
+        """The node end of the veth pair: the node's InternalIP (kubelet, ingress)."""
+        return f"198.18.{self.slot}.2"
+
+    @property
+    def link_prefix(self) -> int:
+        """Prefix length of the veth pair's network."""
+        return 30
+
+    @property
+    def service_cidr(self) -> str:
+        """The Service ClusterIP range."""
+        return f"198.18.{64 + 4 * self.slot}.0/22"
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        """The ClusterIP of the ``kubernetes`` Service (first address of the range)."""
+        return str(ipaddress.ip_network(self.service_cidr).network_address + 1)
+
+    @property
+    def cluster_cidr(self) -> str:
+        """The pod range of the cluster (the node gets its first /24)."""
+        return f"198.19.{16 * self.slot}.0/20"
+
+
+@dataclass(frozen=True)
+class NodeNetwork:
+    """Names of the namespace and veth pair of one cluster."""
+
+    cluster: str
+    addresses: Addresses
+
+    @property
+    def netns(self) -> str:
+        """The node's network namespace, as ``ip netns`` names it."""
+        return f"k8sh-{_short_id(self.cluster)}"
+
+    @property
+    def host_link(self) -> str:
+        """The host end of the veth pair (<= 15 characters)."""
+        return f"k8sh{_short_id(self.cluster)}"
+
+    @property
+    def netns_path(self) -> Path:
+        """The bind-mounted namespace file that ``nsenter --net`` takes."""
+        return NETNS_DIR / self.netns
+
+    def exists(self) -> bool:
+        """Whether the node namespace is present."""
+        return self.netns_path.exists()
+
+    def create(self) -> None:
+        """Build namespace, veth pair, addresses, host routes and the metadata address (idempotent)."""
+        self.destroy()
+        a = self.addresses
+        _ip("netns", "add", self.netns)
+        _ip("link", "add", self.host_link, "type", "veth", "peer", "name", "eth0", "netns", self.netns)
+        _ip("addr", "add", f"{a.host}/{a.link_prefix}", "dev", self.host_link)
+        _ip("link", "set", self.host_link, "up")
+        inside = ("-n", self.netns)
+        _ip(*inside, "addr", "add", f"{a.node}/{a.link_prefix}", "dev", "eth0")
+        _ip(*inside, "link", "set", "eth0", "up")
+        _ip(*inside, "link", "set", "lo", "up")
+        _ip(*inside, "addr", "add", f"{METADATA_ADDRESS}/32", "dev", "lo")
+        for cidr in (a.cluster_cidr, a.service_cidr):
+            _ip("route", "replace", cidr, "via", a.node, "dev", self.host_link)
+
+    def destroy(self) -> None:
+        """Remove the namespace and the veth pair; the host routes through it vanish with the link."""
+        if _link_exists(self.host_link):
+            _ip("link", "del", self.host_link)
+        if self.exists():
+            _ip("netns", "del", self.netns)
+
+    def enter(self, mount_namespace: Path | None = None) -> list[str]:
+        """Command prefix that runs a program inside the node namespace (and its mount namespace)."""
+        prefix = ["nsenter", f"--net={self.netns_path}"]
+        if mount_namespace is not None:
+            prefix.append(f"--mount={mount_namespace}")
+        return [*prefix, "--"]
+
+    def run(self, command: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a short command inside the node namespace."""
+        return _run([*self.enter(), *command], check=check)
+
+    def set_sysctl(self, key: str, value: str) -> None:
+        """Set a per-namespace sysctl inside the node namespace only (never the host's)."""
+        path = "/proc/sys/" + key.replace(".", "/")
+        self.run(["sh", "-c", f"echo {value} > {path}"])
+
+
+def _short_id(cluster: str) -> str:
+    return hashlib.sha256(cluster.encode()).hexdigest()[:6]
+
+
+def _link_exists(link: str) -> bool:
+    return _run(["ip", "link", "show", link], check=False).returncode == 0
+
+
+def _ip(*arguments: str) -> None:
+    _run(["ip", *arguments])
+
+
+def _run(command: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(command), capture_output=True, text=True, timeout=60, check=False)
+    if check and done.returncode != 0:
+        raise NetworkError(f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done

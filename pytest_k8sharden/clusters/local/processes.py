@@ -1,0 +1,128 @@
+"""Starting the cluster's processes detached, remembering them by PID, and stopping them by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pytest_k8sharden.clusters.local.cgroups import CgroupTree
+
+
+class ProcessError(RuntimeError):
+    """A cluster process could not be started or died while starting."""
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """A started process: its PID and the kernel's start time for it (so a reused PID is never killed)."""
+
+    name: str
+    pid: int
+    start_ticks: int
+    argv: tuple[str, ...]
+    log: str
+
+
+def start_ticks(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks), or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+class Supervisor:
+    """Owns the processes of one cluster; their records live in ``<state>/pids/``."""
+
+    def __init__(self, state_dir: Path, cgroups: CgroupTree) -> None:
+        self.pid_dir = state_dir / "pids"
+        self.log_dir = state_dir / "logs"
+        self.cgroups = cgroups
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        cgroup: str = "control-plane",
+        env: Mapping[str, str] | None = None,
+    ) -> ProcessRecord:
+        """Start ``argv`` detached (new session), logging to ``logs/<name>.log``, inside our cgroup."""
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.cgroups.create(cgroup)
+        log_path = self.log_dir / f"{name}.log"
+        tree, target = self.cgroups, cgroup
+
+        def join_cgroup() -> None:
+            tree.add(os.getpid(), target)
+
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(  # noqa: S603 (our own argv)
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(os.environ, **(env or {})),
+                preexec_fn=join_cgroup,  # noqa: PLW1509 (runs before exec, no threads touched)
+            )
+        ticks = start_ticks(process.pid)
+        record = ProcessRecord(name, process.pid, ticks or 0, tuple(argv), str(log_path))
+        (self.pid_dir / f"{name}.json").write_text(json.dumps(asdict(record)))
+        return record
+
+    def records(self) -> list[ProcessRecord]:
+        """Every process this cluster started, in start order."""
+        if not self.pid_dir.exists():
+            return []
+        loaded = [json.loads(p.read_text()) for p in self.pid_dir.glob("*.json")]
+        records = [ProcessRecord(**dict(r, argv=tuple(r["argv"]))) for r in loaded]
+        return sorted(records, key=lambda r: r.start_ticks)
+
+    def alive(self, record: ProcessRecord) -> bool:
+        """Whether the recorded process still runs (same PID and same start time)."""
+        return start_ticks(record.pid) == record.start_ticks
+
+    def stop(self, record: ProcessRecord, grace_s: float = 15.0) -> None:
+        """SIGTERM the recorded process, SIGKILL it after ``grace_s``, forget it."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not self.alive(record):
+                break
+            os.kill(record.pid, sig)
+            wait_until(lambda: not self.alive(record), grace_s)
+        (self.pid_dir / f"{record.name}.json").unlink(missing_ok=True)
+
+    def stop_all(self) -> None:
+        """Stop every recorded process, newest first."""
+        for record in reversed(self.records()):
+            self.stop(record)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        """The last lines of a process's log, for error messages."""
+        path = self.log_dir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def require_alive(self, record: ProcessRecord) -> None:
+        """Raise with the log's tail when ``record`` has died."""
+        if not self.alive(record):
+            raise ProcessError(f"{record.name} exited; last lines of {record.log}:\n{self.log_tail(record.name)}")
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``condition`` every 0.1 s until it holds or ``timeout_s`` passes; return its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
