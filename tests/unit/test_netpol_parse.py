@@ -140,6 +140,15 @@ def test_absent_spec_and_pod_selector_select_every_pod() -> None:
     assert spec_of("{}").pod_selector == LabelSelector()
 
 
+def test_cidr_with_host_bits_is_masked_as_the_api_server_accepts_it() -> None:
+    peer = spec_of(
+        "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.1.2.3/16, except: [10.1.2.3/32]}}]}]}"
+    )
+    assert peer.ingress[0].peers[0].ip_block == IPBlock(
+        ipaddress.ip_network("10.1.0.0/16"), (ipaddress.ip_network("10.1.2.3/32"),)
+    )
+
+
 def test_namespace_argument_fills_in_and_must_agree() -> None:
     document: dict[str, Any] = {"metadata": {"name": "p"}, "spec": {"podSelector": {}}}
     assert parse_network_policy(document, namespace="x").namespace == "x"
