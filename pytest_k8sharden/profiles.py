@@ -199,6 +199,15 @@ INSECURE: Final = Profile(
 PROFILES: Final[Mapping[str, Profile]] = MappingProxyType({p.name: p for p in (HARDENED, DEFAULT, INSECURE)})
 
 
+def plain(value: Any) -> Any:
+    """Plain dicts and lists of a profile setting (profiles hold read-only mappings, which YAML cannot dump)."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
 def get_profile(name: str) -> Profile:
     """The profile called ``name``; a ValueError lists the known names otherwise."""
     try:

@@ -1,0 +1,312 @@
+"""``k8sharden local up|down|status``: bringing the embedded real cluster up, taking it down, reporting it.
+
+One implementation serves the command line and the pytest provider. ``up`` is idempotent (a healthy
+cluster of the same profile is reused; the remains of a crashed one are cleaned up first) and ``down``
+stops every process by PID, kills whatever is left in the cluster's cgroup tree, removes the network
+namespace and deletes the state directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from pytest_k8sharden.clusters.local import binaries, images, render
+from pytest_k8sharden.clusters.local.cgroups import CgroupTree
+from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, KUBERNETES
+from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NodeNetwork
+from pytest_k8sharden.clusters.local.processes import ProcessError, Supervisor, wait_until
+from pytest_k8sharden.clusters.local.state import ClusterInfo, ClusterState, free_slot
+from pytest_k8sharden.profiles import Profile, get_profile, plain
+
+Progress = Callable[[str], None]
+
+REQUIRED_TOOLS = ("ip", "nsenter", "unshare", "iptables", "mount", "gcc")
+# What kubelet would otherwise write into the host-wide sysctls: it reads these values instead.
+KUBELET_EXPECTED_SYSCTLS = {
+    "vm/overcommit_memory": "1",
+    "vm/panic_on_oom": "0",
+    "kernel/panic": "10",
+    "kernel/panic_on_oops": "1",
+    "kernel/keys/root_maxkeys": "1000000",
+    "kernel/keys/root_maxbytes": "25000000",
+}
+START_TIMEOUT_S = 120.0
+
+
+class LocalClusterError(RuntimeError):
+    """The local cluster could not be brought up or taken down; the message says which step failed."""
+
+
+class LocalCluster:
+    """One named local cluster: its state directory, network, cgroup tree and processes."""
+
+    def __init__(self, name: str, progress: Progress = print) -> None:
+        self.state = ClusterState.for_name(name)
+        self.name = name
+        self.progress = progress
+        self.cgroups = CgroupTree(self.state.cgroup_name)
+        self.supervisor = Supervisor(self.state.root, self.cgroups)
+
+    def network(self, info: ClusterInfo) -> NodeNetwork:
+        """The node network of this cluster."""
+        return NodeNetwork(self.name, Addresses(info.slot))
+
+    # ----------------------------------------------------------------------------------------- up
+    def up(self, profile_name: str) -> Path:
+        """Bring the cluster up with ``profile_name`` (or reuse it); return the admin kubeconfig path."""
+        profile = get_profile(profile_name)
+        _require_root_and_tools()
+        existing = self.state.load_info()
+        if existing is not None:
+            if existing.profile == profile.name and self.healthy():
+                self.progress(f"cluster {self.name} ({profile.name}) is already up; reusing it")
+                return self.state.kubeconfig
+            self.progress(f"cleaning up the remains of cluster {self.name}")
+            self.down()
+        started = time.monotonic()
+        found = binaries.ensure_all(self.progress)
+        info = ClusterInfo(self.name, profile.name, free_slot(self.name), {c.name: c.version for c in ALL_COMPONENTS})
+        self.state.save_info(info)
+        try:
+            self._start(profile, info, found)
+        except Exception:
+            self.progress(f"bringing up {self.name} failed; logs are in {self.state.root / 'logs'}")
+            raise
+        self.progress(f"cluster {self.name} ({profile.name}) is up in {time.monotonic() - started:.0f} s")
+        return self.state.kubeconfig
+
+    def _start(self, profile: Profile, info: ClusterInfo, found: dict[str, Path]) -> None:
+        a = Addresses(info.slot)
+        network = self.network(info)
+        self.progress(f"creating network namespace {network.netns} ({a.host} <-> {a.node})")
+        network.create()
+        network.set_sysctl("net.ipv4.ip_forward", "1")
+        network.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
+        certs = render.issue_certificates(self.state, a, self.name)
+        render.write_kubeconfig(self.state.kubeconfig, f"https://{a.host}:6443", certs.ca.cert, certs.admin, "admin")
+        mount_ns = self._start_node_mount_namespace()
+        enter_node = network.enter(mount_ns)
+
+        self._run("etcd", render.etcd_argv(found["etcd"], profile, self.state, a, certs))
+        self._run("kube-apiserver", render.apiserver_argv(found["kube-apiserver"], profile, self.state, a, certs))
+        self._wait_for_apiserver(a, certs)
+        self._run("kube-controller-manager",
+                  render.controller_manager_argv(found["kube-controller-manager"], profile, self.state, a, certs))
+        self._run("kube-scheduler", render.scheduler_argv(found["kube-scheduler"], profile, self.state, a, certs))
+
+        self._start_metadata_standin(network, profile, a)
+        self.cgroups.create("shims")
+        self._run("containerd", [*enter_node, str(found["containerd"]), "--config",
+                                 str(render.containerd_config(self.state, found["runc"], self.state.cgroup_name))],
+                  cgroup="system", env={"PATH": _path_with(found["containerd"].parent, found["runc"].parent)})
+        socket = self.state.root / "containerd" / "containerd.sock"
+        self._wait("containerd socket", socket.exists)
+        self._import_images(found, enter_node, socket)
+        self._prepare_cni(found, a)
+        self.cgroups.create("pods")
+        self._run("kubelet", [*enter_node, *render.kubelet_argv(found["kubelet"], profile, self.state, a, certs,
+                                                                 self.name)],
+                  cgroup="system", env={"PATH": _path_with(found["containerd"].parent)})
+        self._run("kube-proxy", [*enter_node, *render.kube_proxy_argv(found["kube-proxy"], self.state, a, certs,
+                                                                       self.name)], cgroup="system")
+        self._wait_for_node(found["kubectl"], a)
+        self._apply_seeds(found["kubectl"], profile)
+
+    def _run(self, name: str, argv: list[str], cgroup: str = "control-plane",
+             env: dict[str, str] | None = None) -> None:
+        self.progress(f"starting {name}")
+        record = self.supervisor.start(name, argv, cgroup=cgroup, env=env)
+        time.sleep(0.5)
+        self.supervisor.require_alive(record)
+
+    def _wait(self, what: str, condition: Callable[[], bool], timeout_s: float = START_TIMEOUT_S) -> None:
+        self.progress(f"waiting for {what}")
+        started = time.monotonic()
+        while not condition():
+            for record in self.supervisor.records():
+                self.supervisor.require_alive(record)
+            if time.monotonic() - started > timeout_s:
+                raise LocalClusterError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            time.sleep(0.5)
+        self.progress(f"{what}: ready after {time.monotonic() - started:.1f} s")
+
+    def _start_node_mount_namespace(self) -> Path:
+        """A private mount namespace for the node, where kubelet reads its expected kernel settings."""
+        fake_dir = self.state.root / "node-sysctl"
+        fake_dir.mkdir(parents=True, exist_ok=True)
+        binds = []
+        for key, value in KUBELET_EXPECTED_SYSCTLS.items():
+            fake = fake_dir / key.replace("/", ".")
+            fake.write_text(value + "\n")
+            binds.append(f"mount --bind {fake} /proc/sys/{key}")
+        script = " && ".join([*binds, "exec sleep infinity"])
+        self._run("node-mount-namespace", ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
+                  cgroup="system")
+        holder = next(r for r in self.supervisor.records() if r.name == "node-mount-namespace")
+        return Path(f"/proc/{holder.pid}/ns/mnt")
+
+    def _start_metadata_standin(self, network: NodeNetwork, profile: Profile, a: Addresses) -> None:
+        canary = "k8sharden-canary-" + secrets.token_hex(8)
+        self.state.path("metadata-canary").write_text(canary)
+        self._run("metadata-standin", [*network.enter(), shutil.which("python3") or "python3", "-m",
+                                       "pytest_k8sharden.clusters.local.metadata_standin", METADATA_ADDRESS, "80",
+                                       canary], env={"PYTHONPATH": _package_parent()})
+        if profile.metadata_blocked:
+            for chain in ("INPUT", "FORWARD"):
+                network.run(["iptables", "-I", chain, "-s", a.cluster_cidr, "-d", f"{METADATA_ADDRESS}/32",
+                             "-m", "comment", "--comment", "k8sharden: cloud metadata concealment", "-j", "DROP"])
+
+    def _import_images(self, found: dict[str, Path], enter_node: list[str], socket: Path) -> None:
+        work = self.state.root / "images"
+        module_dir = _module_dir(KUBERNETES.module_dir, KUBERNETES.upstream_module)
+        for spec in (images.pause_image(images.PAUSE_IMAGE, module_dir, work),
+                     images.probe_image(images.PROBE_IMAGE, found["agnhost"])):
+            self.progress(f"importing image {spec.reference}")
+            archive = images.write_oci_archive(spec, work / (spec.reference.rsplit("/", 1)[1].replace(":", "_") + ".tar"))
+            images.import_archive(found["ctr"], socket, archive, enter_node)
+
+    def _prepare_cni(self, found: dict[str, Path], a: Addresses) -> None:
+        bin_dir = self.state.root / "cni" / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for plugin in ("bridge", "host-local", "loopback", "portmap"):
+            link = bin_dir / plugin
+            link.unlink(missing_ok=True)
+            link.symlink_to(found[plugin])
+        render.cni_config(self.state, a)
+
+    def _https_get(self, url: str, certs: render.Certificates) -> int:
+        context = ssl.create_default_context(cafile=str(certs.ca.cert))
+        context.load_cert_chain(str(certs.admin.cert), str(certs.admin.key))
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=5) as response:  # noqa: S310 (our apiserver)
+                return int(response.status)
+        except OSError:
+            return 0
+
+    def _wait_for_apiserver(self, a: Addresses, certs: render.Certificates) -> None:
+        self._wait("kube-apiserver /readyz", lambda: self._https_get(f"https://{a.host}:6443/readyz", certs) == 200)
+
+    def kubectl(self, kubectl: Path, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run our pinned kubectl against this cluster as admin."""
+        return subprocess.run([str(kubectl), f"--kubeconfig={self.state.kubeconfig}", *arguments], input=stdin,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    def _wait_for_node(self, kubectl: Path, a: Addresses) -> None:
+        def node_ready() -> bool:
+            shown = self.kubectl(kubectl, "get", "node", self.name, "-o",
+                                 "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
+            return shown.stdout.strip() == "True"
+
+        self._wait(f"node {self.name} Ready", node_ready)
+        cidr = self.kubectl(kubectl, "get", "node", self.name, "-o", "jsonpath={.spec.podCIDR}").stdout.strip()
+        if cidr != render.node_pod_cidr(a):
+            raise LocalClusterError(f"node got pod CIDR {cidr!r}, the CNI config uses {render.node_pod_cidr(a)}")
+        self._wait("default ServiceAccount",
+                   lambda: self.kubectl(kubectl, "get", "serviceaccount", "default").returncode == 0)
+
+    def _apply_seeds(self, kubectl: Path, profile: Profile) -> None:
+        if not profile.seed_manifests:
+            return
+        self.progress(f"applying {len(profile.seed_manifests)} objects the {profile.name} profile seeds")
+        documents = yaml.safe_dump_all([plain(m) for m in profile.seed_manifests])
+        applied = self.kubectl(kubectl, "apply", "-f", "-", stdin=documents)
+        if applied.returncode != 0:
+            raise LocalClusterError(f"applying the profile's objects failed: {applied.stderr.strip()}")
+
+    # --------------------------------------------------------------------------------------- down
+    def down(self) -> None:
+        """Stop everything, remove netns, cgroups and the state directory."""
+        info = self.state.load_info()
+        for record in reversed(self.supervisor.records()):
+            self.progress(f"stopping {record.name} (pid {record.pid})")
+            self.supervisor.stop(record)
+        if self.cgroups.exists():
+            self.cgroups.kill_all()
+            left = self.cgroups.remove()
+            if left:
+                raise LocalClusterError(f"could not remove cgroups {', '.join(map(str, left))}")
+        if info is not None:
+            self.progress("removing the node network namespace")
+            self.network(info).destroy()
+        if self.state.root.exists():
+            shutil.rmtree(self.state.root)
+        self.progress(f"cluster {self.name} is down")
+
+    # ------------------------------------------------------------------------------------- status
+    def healthy(self) -> bool:
+        """Whether every recorded process still runs."""
+        records = self.supervisor.records()
+        return bool(records) and all(self.supervisor.alive(r) for r in records)
+
+    def status(self) -> str:
+        """A human-readable account of the cluster: profile, addresses, versions, processes."""
+        info = self.state.load_info()
+        if info is None:
+            return f"cluster {self.name}: not created (state directory {self.state.root})"
+        a = Addresses(info.slot)
+        lines = [
+            f"cluster {self.name}: profile {info.profile}, {'healthy' if self.healthy() else 'NOT healthy'}",
+            f"  state      {self.state.root}",
+            f"  kubeconfig {self.state.kubeconfig}",
+            f"  API server https://{a.host}:6443   node {a.node}   pods {a.cluster_cidr}   services {a.service_cidr}",
+            "  versions   " + ", ".join(f"{k} {v}" for k, v in info.versions.items()),
+        ]
+        for record in self.supervisor.records():
+            state = "running" if self.supervisor.alive(record) else "DEAD"
+            lines.append(f"  {record.name:<24} pid {record.pid:<8} {state}")
+        return "\n".join(lines)
+
+
+def up(profile: str, name: str, progress: Progress = print) -> Path:
+    """Bring cluster ``name`` up with ``profile``; return its admin kubeconfig path."""
+    return LocalCluster(name, progress).up(profile)
+
+
+def down(name: str, progress: Progress = print) -> None:
+    """Take cluster ``name`` down and remove every trace of it."""
+    _require_root_and_tools()
+    LocalCluster(name, progress).down()
+
+
+def status(name: str) -> str:
+    """A human-readable status of cluster ``name``."""
+    return LocalCluster(name).status()
+
+
+def _require_root_and_tools() -> None:
+    if os.geteuid() != 0:
+        raise LocalClusterError("the local cluster needs root (network namespaces, cgroups, mounts)")
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise LocalClusterError(f"missing tools on PATH: {', '.join(missing)} (see scripts/install-local-deps)")
+
+
+def _path_with(*directories: Path) -> str:
+    return os.pathsep.join([*(str(d) for d in directories), os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")])
+
+
+def _package_parent() -> str:
+    return str(Path(__file__).resolve().parents[3])
+
+
+def _module_dir(wrapper: Path, module: str) -> Path:
+    shown = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=wrapper, capture_output=True,
+                           text=True, env=dict(os.environ, GOFLAGS="-mod=mod"), timeout=300, check=False)
+    if shown.returncode != 0 or not shown.stdout.strip():
+        raise LocalClusterError(f"cannot locate the {module} module source: {shown.stderr.strip()}")
+    return Path(shown.stdout.strip())
+
+
+
+
+__all__ = ["LocalCluster", "LocalClusterError", "ProcessError", "down", "status", "up"]

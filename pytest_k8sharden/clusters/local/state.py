@@ -1,0 +1,96 @@
+"""Where one local cluster keeps everything: a single state directory per cluster name."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+from pytest_k8sharden.clusters.local.network import MAX_SLOTS
+
+STATE_ENV: Final = "K8SHARDEN_STATE_DIR"
+DEFAULT_STATE_ROOT: Final = Path("/var/lib/pytest-k8sharden")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+
+def state_root() -> Path:
+    """``$K8SHARDEN_STATE_DIR`` or /var/lib/pytest-k8sharden."""
+    configured = os.environ.get(STATE_ENV)
+    return Path(configured) if configured else DEFAULT_STATE_ROOT
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What ``up`` decided for a cluster; stored as cluster.json in its state directory."""
+
+    name: str
+    profile: str
+    slot: int
+    versions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """The state directory of cluster ``name`` and the paths inside it."""
+
+    name: str
+    root: Path
+
+    @classmethod
+    def for_name(cls, name: str) -> ClusterState:
+        """The state of cluster ``name`` under the state root (the name is validated)."""
+        if not _NAME.match(name):
+            raise ValueError(f"invalid cluster name {name!r}: use 1-40 lowercase letters, digits and '-'")
+        return cls(name, state_root() / name)
+
+    @property
+    def info_file(self) -> Path:
+        """cluster.json."""
+        return self.root / "cluster.json"
+
+    def load_info(self) -> ClusterInfo | None:
+        """The stored decisions of ``up``, if the cluster was ever brought up."""
+        if not self.info_file.exists():
+            return None
+        return ClusterInfo(**json.loads(self.info_file.read_text()))
+
+    def save_info(self, info: ClusterInfo) -> None:
+        """Store the decisions of ``up``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.info_file.write_text(json.dumps(asdict(info), indent=2))
+
+    def path(self, *parts: str) -> Path:
+        """A path inside the state directory, its parent directory created."""
+        target = self.root.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    @property
+    def cgroup_name(self) -> str:
+        """The cgroup tree of this cluster, in every hierarchy."""
+        return f"k8sharden-{self.name}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig handed to users and to the test session."""
+        return self.root / "kubeconfig"
+
+
+def free_slot(name: str) -> int:
+    """The address slot already used by ``name``, else the lowest one no other cluster uses."""
+    root = state_root()
+    used: dict[int, str] = {}
+    if root.exists():
+        for info_file in root.glob("*/cluster.json"):
+            info = json.loads(info_file.read_text())
+            used[int(info["slot"])] = str(info["name"])
+    for slot, owner in used.items():
+        if owner == name:
+            return slot
+    for slot in range(MAX_SLOTS):
+        if slot not in used:
+            return slot
+    raise RuntimeError(f"all {MAX_SLOTS} local cluster slots are in use under {root}")
