@@ -119,7 +119,7 @@ HARDENED: Final = Profile(
         }
     ),
     controller_manager_flags=_frozen(
-        {"profiling": "false", "use-service-account-credentials": "true", **_TLS_HARDENED}
+        {"profiling": "false", **_TLS_HARDENED}
     ),
     scheduler_flags=_frozen({"profiling": "false", **_TLS_HARDENED}),
     kubelet_config=_frozen(
@@ -146,7 +146,7 @@ DEFAULT: Final = Profile(
     apiserver_flags=_frozen(
         {"authorization-mode": "Node,RBAC", "enable-admission-plugins": "NodeRestriction"}
     ),
-    controller_manager_flags=_frozen({"use-service-account-credentials": "true"}),
+    controller_manager_flags=_frozen({}),
     scheduler_flags=_frozen({}),
     kubelet_config=_KUBELET_SECURE_AUTH,
     etcd_tls=True,

@@ -79,9 +79,11 @@ class LocalCluster:
         self.state.save_info(info)
         try:
             self._start(profile, info, found)
-        except Exception:
-            self.progress(f"bringing up {self.name} failed; logs are in {self.state.root / 'logs'}")
+        except BaseException:
+            kept = self.down(keep_logs=True)
+            self.progress(f"bringing up {self.name} failed; its logs are kept in {kept}")
             raise
+        self.state.ready_marker.write_text(profile.name)
         self.progress(f"cluster {self.name} ({profile.name}) is up in {time.monotonic() - started:.0f} s")
         return self.state.kubeconfig
 
@@ -207,8 +209,12 @@ class LocalCluster:
                                  "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
             return shown.stdout.strip() == "True"
 
+        def pod_cidr() -> str:
+            return self.kubectl(kubectl, "get", "node", self.name, "-o", "jsonpath={.spec.podCIDR}").stdout.strip()
+
         self._wait(f"node {self.name} Ready", node_ready)
-        cidr = self.kubectl(kubectl, "get", "node", self.name, "-o", "jsonpath={.spec.podCIDR}").stdout.strip()
+        self._wait("the node's pod CIDR", lambda: bool(pod_cidr()))
+        cidr = pod_cidr()
         if cidr != render.node_pod_cidr(a):
             raise LocalClusterError(f"node got pod CIDR {cidr!r}, the CNI config uses {render.node_pod_cidr(a)}")
         self._wait("default ServiceAccount",
@@ -224,12 +230,13 @@ class LocalCluster:
             raise LocalClusterError(f"applying the profile's objects failed: {applied.stderr.strip()}")
 
     # --------------------------------------------------------------------------------------- down
-    def down(self) -> None:
-        """Stop everything, remove netns, cgroups and the state directory."""
+    def down(self, keep_logs: bool = False) -> Path | None:
+        """Stop everything, remove netns, cgroups and the state directory; return where logs were kept."""
         info = self.state.load_info()
-        for record in reversed(self.supervisor.records()):
-            self.progress(f"stopping {record.name} (pid {record.pid})")
-            self.supervisor.stop(record)
+        records = self.supervisor.records()
+        if records:
+            self.progress("stopping " + ", ".join(f"{r.name} (pid {r.pid})" for r in records))
+            self.supervisor.stop(records)
         if self.cgroups.exists():
             self.cgroups.kill_all()
             left = self.cgroups.remove()
@@ -238,15 +245,23 @@ class LocalCluster:
         if info is not None:
             self.progress("removing the node network namespace")
             self.network(info).destroy()
+        kept = None
+        if keep_logs and (self.state.root / "logs").exists():
+            kept = self.state.root.parent / "failed-logs" / self.name
+            shutil.rmtree(kept, ignore_errors=True)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(self.state.root / "logs", kept)
         if self.state.root.exists():
             shutil.rmtree(self.state.root)
         self.progress(f"cluster {self.name} is down")
+        return kept
 
     # ------------------------------------------------------------------------------------- status
     def healthy(self) -> bool:
         """Whether every recorded process still runs."""
         records = self.supervisor.records()
-        return bool(records) and all(self.supervisor.alive(r) for r in records)
+        ready = self.state.ready_marker.exists()
+        return ready and bool(records) and all(self.supervisor.alive(r) for r in records)
 
     def status(self) -> str:
         """A human-readable account of the cluster: profile, addresses, versions, processes."""

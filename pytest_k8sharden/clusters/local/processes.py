@@ -90,19 +90,15 @@ class Supervisor:
         """Whether the recorded process still runs (same PID and same start time)."""
         return start_ticks(record.pid) == record.start_ticks
 
-    def stop(self, record: ProcessRecord, grace_s: float = 15.0) -> None:
-        """SIGTERM the recorded process, SIGKILL it after ``grace_s``, forget it."""
+    def stop(self, records: Sequence[ProcessRecord], grace_s: float = 10.0) -> None:
+        """SIGTERM the recorded processes together, SIGKILL what is left after ``grace_s``, forget them."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            if not self.alive(record):
-                break
-            os.kill(record.pid, sig)
-            wait_until(lambda: not self.alive(record), grace_s)
-        (self.pid_dir / f"{record.name}.json").unlink(missing_ok=True)
-
-    def stop_all(self) -> None:
-        """Stop every recorded process, newest first."""
-        for record in reversed(self.records()):
-            self.stop(record)
+            running = [r for r in records if self.alive(r)]
+            for record in running:
+                os.kill(record.pid, sig)
+            wait_until(lambda: not any(self.alive(r) for r in running), grace_s)
+        for record in records:
+            (self.pid_dir / f"{record.name}.json").unlink(missing_ok=True)
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         """The last lines of a process's log, for error messages."""

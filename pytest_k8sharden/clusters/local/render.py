@@ -227,6 +227,9 @@ def controller_manager_argv(binary: Path, profile: Profile, state: ClusterState,
         "root-ca-file": str(certs.ca.cert),
         "service-account-private-key-file": str(certs.service_account.key),
         "controllers": "*,bootstrapsigner,tokencleaner",
+        # Each controller under its own ServiceAccount (CIS 1.3.3): the node IPAM controller needs it to
+        # patch the node's pod CIDR, so every profile keeps it.
+        "use-service-account-credentials": "true",
     }
     return [str(binary), *flags(settings | dict(profile.controller_manager_flags))]
 

@@ -69,6 +69,11 @@ class ClusterState:
         return target
 
     @property
+    def ready_marker(self) -> Path:
+        """Written when ``up`` finished: a cluster without it is the remains of a failed or crashed run."""
+        return self.root / "ready"
+
+    @property
     def cgroup_name(self) -> str:
         """The cgroup tree of this cluster, in every hierarchy."""
         return f"k8sharden-{self.name}"

@@ -1,0 +1,170 @@
+"""Probe pods: unprivileged pods running the probe image, and commands executed inside them.
+
+A probe pod satisfies the ``restricted`` Pod Security Standard (non-root, no privilege escalation, all
+capabilities dropped, RuntimeDefault seccomp), so it runs in any namespace a hardened cluster has.
+Nothing here asserts: callers get results and Observations and decide.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from kubernetes import client
+from kubernetes.stream import stream
+
+from pytest_k8sharden.evidence.observation import Observation
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.kube import Kube
+
+MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "pytest-k8sharden"}
+CONNECT_EXIT_OK: Final = 0
+
+
+class PodNotReady(RuntimeError):
+    """A probe pod did not reach Running in time; the message carries its phase and last event reason."""
+
+
+@dataclass(frozen=True)
+class ProbePod:
+    """A probe pod that runs, with the address it got."""
+
+    namespace: str
+    name: str
+    ip: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def vantage(self) -> str:
+        """How Observations name this pod as where a probe came from."""
+        return f"pod:{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command executed in a pod returned."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+
+
+def pod_manifest(
+    name: str, image: str, args: Sequence[str], labels: Mapping[str, str] | None = None,
+    ports: Sequence[int] = (), pull_policy: str = "IfNotPresent",
+) -> client.V1Pod:
+    """A restricted-compliant pod running ``image`` with ``args`` (agnhost subcommands for the probe image)."""
+    security = client.V1SecurityContext(
+        allow_privilege_escalation=False,
+        run_as_non_root=True,
+        run_as_user=65534,
+        capabilities=client.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+    )
+    container = client.V1Container(
+        name="probe",
+        image=image,
+        image_pull_policy=pull_policy,
+        args=list(args),
+        ports=[client.V1ContainerPort(container_port=p, name=f"serve-{p}-tcp") for p in ports],
+        security_context=security,
+    )
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels={**MANAGED_BY, **(labels or {})}),
+        spec=client.V1PodSpec(
+            containers=[container],
+            automount_service_account_token=False,
+            termination_grace_period_seconds=0,
+            restart_policy="Never",
+        ),
+    )
+
+
+class PodProber:
+    """Starts probe pods in one namespace and runs commands in them."""
+
+    def __init__(self, kube: Kube, namespace: str, image: str, pull_policy: str = "IfNotPresent") -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.image = image
+        self.pull_policy = pull_policy
+
+    def start(self, name: str, args: Sequence[str] = ("pause",), labels: Mapping[str, str] | None = None,
+              ports: Sequence[int] = ()) -> None:
+        """Create a probe pod (returns at once; see ``wait_running``)."""
+        manifest = pod_manifest(name, self.image, args, labels, ports, self.pull_policy)
+        self.kube.core.create_namespaced_pod(self.namespace, manifest)
+
+    def wait_running(self, names: Sequence[str], timeout_s: float) -> dict[str, ProbePod]:
+        """Wait until every named pod is Running and Ready; raise PodNotReady naming the laggards."""
+        deadline = time.monotonic() + timeout_s
+        ready: dict[str, ProbePod] = {}
+        while True:
+            for pod in self.kube.core.list_namespaced_pod(self.namespace).items:
+                if pod.metadata.name in names and _is_ready(pod):
+                    ready[pod.metadata.name] = ProbePod(
+                        self.namespace, pod.metadata.name, pod.status.pod_ip, dict(pod.metadata.labels or {})
+                    )
+            missing = [n for n in names if n not in ready]
+            if not missing:
+                return ready
+            if time.monotonic() > deadline:
+                raise PodNotReady(f"pods not ready after {timeout_s:.0f} s: {self._describe(missing)}")
+            time.sleep(0.5)
+
+    def exec(self, pod: str, command: Sequence[str], timeout_s: float = 30.0) -> ExecResult:
+        """Run ``command`` in the pod's container and collect its output and exit code."""
+        response: Any = stream(
+            self.kube.core.connect_get_namespaced_pod_exec, pod, self.namespace, command=list(command),
+            stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False,
+        )
+        stdout, stderr = [], []
+        deadline = time.monotonic() + timeout_s
+        while response.is_open() and time.monotonic() < deadline:
+            response.update(timeout=1)
+            if response.peek_stdout():
+                stdout.append(response.read_stdout())
+            if response.peek_stderr():
+                stderr.append(response.read_stderr())
+        response.close()
+        return ExecResult(response.returncode, "".join(stdout), "".join(stderr))
+
+    def connect(self, source: ProbePod, host: str, port: int, timeout_s: float) -> Observation:
+        """TCP connect from ``source`` to host:port with agnhost, as the upstream NetworkPolicy e2e tests do."""
+        command = ["/agnhost", "connect", f"{host}:{port}", f"--timeout={timeout_s:g}s", "--protocol=tcp"]
+        result = self.exec(source.name, command, timeout_s=timeout_s + 15)
+        connected = result.exit_code == CONNECT_EXIT_OK
+        outcome = "connected" if connected else (result.stderr.strip() or result.stdout.strip() or "failed")
+        return Observation(
+            kind="connect",
+            summary=f"TCP {host}:{port} from {source.vantage}: {outcome}",
+            vantage=source.vantage,
+            target=f"{host}:{port}",
+            details={"connected": connected, "exit_code": result.exit_code, "command": command,
+                     "output": (result.stdout + result.stderr)[-500:]},
+        )
+
+    def _describe(self, names: Sequence[str]) -> str:
+        described = []
+        for name in names:
+            try:
+                pod = self.kube.core.read_namespaced_pod(name, self.namespace)
+            except Exception as error:  # noqa: BLE001 (best effort for the message)
+                described.append(f"{name} ({error})")
+                continue
+            waiting = [
+                s.state.waiting.reason
+                for s in (pod.status.container_statuses or [])
+                if s.state and s.state.waiting and s.state.waiting.reason
+            ]
+            described.append(f"{name} (phase {pod.status.phase}{', ' + ', '.join(waiting) if waiting else ''})")
+        return "; ".join(described)
+
+
+def _is_ready(pod: client.V1Pod) -> bool:
+    if pod.status is None or pod.status.phase != "Running" or not pod.status.pod_ip:
+        return False
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
