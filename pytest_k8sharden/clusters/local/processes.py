@@ -87,8 +87,13 @@ class Supervisor:
         return sorted(records, key=lambda r: r.start_ticks)
 
     def alive(self, record: ProcessRecord) -> bool:
-        """Whether the recorded process still runs (same PID and same start time)."""
-        return start_ticks(record.pid) == record.start_ticks
+        """Whether the recorded process still runs (same PID and start time, and not a zombie)."""
+        if start_ticks(record.pid) != record.start_ticks:
+            return False
+        if _is_zombie(record.pid):
+            _reap(record.pid)
+            return False
+        return True
 
     def stop(self, records: Sequence[ProcessRecord], grace_s: float = 10.0) -> None:
         """SIGTERM the recorded processes together, SIGKILL what is left after ``grace_s``, forget them."""
@@ -111,6 +116,22 @@ class Supervisor:
         """Raise with the log's tail when ``record`` has died."""
         if not self.alive(record):
             raise ProcessError(f"{record.name} exited; last lines of {record.log}:\n{self.log_tail(record.name)}")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a child of ours (a no-op for processes another run started)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:

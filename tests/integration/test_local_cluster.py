@@ -1,0 +1,149 @@
+"""The embedded real cluster on the hardened and insecure profiles: it runs, it differs, it leaves nothing.
+
+Needs root and the cluster's binaries (built on first use); marked ``cluster``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from pytest_k8sharden.clusters.base import ClusterAccess
+from pytest_k8sharden.clusters.local.cgroups import CgroupTree
+from pytest_k8sharden.clusters.local.components import KUBERNETES
+from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
+from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
+from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses
+from pytest_k8sharden.kube import Kube, connect
+from pytest_k8sharden.probes.http import HttpProbe
+from pytest_k8sharden.probes.pods import PodProber, ProbePod
+from pytest_k8sharden.profiles import get_profile
+
+pytestmark = pytest.mark.cluster
+
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Running:
+    """A local cluster under test and the clients to reach it."""
+
+    cluster: LocalCluster
+    profile: str
+    kube: Kube
+    addresses: Addresses
+    progress_lines: list[str]
+
+
+@pytest.fixture(scope="module", params=["hardened", "insecure"])
+def running(request: pytest.FixtureRequest) -> Iterator[Running]:
+    """Bring a fresh cluster of the profile up for this module, and make sure it goes down afterwards."""
+    profile = request.param
+    lines: list[str] = []
+    cluster = LocalCluster(f"k8sh-it-{profile}", lines.append)
+    cluster.down()
+    kubeconfig = cluster.up(profile)
+    info = cluster.state.load_info()
+    assert info is not None
+    kube = connect(ClusterAccess("local", profile, kubeconfig, None))
+    yield Running(cluster, profile, kube, Addresses(info.slot), lines)
+    kube.close()
+    cluster.down()
+
+
+@pytest.fixture
+def namespace(running: Running) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"k8sh-it-{uuid.uuid4().hex[:8]}"
+    running.kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    running.kube.core.delete_namespace(name)
+
+
+@pytest.fixture
+def server_and_client(running: Running, namespace: str) -> tuple[PodProber, ProbePod, ProbePod]:
+    """An agnhost HTTP server pod and a client pod in the test's namespace."""
+    prober = PodProber(running.kube, namespace, PROBE_IMAGE, pull_policy="Never")
+    prober.start("server", ["netexec", "--http-port=8080"], labels={"role": "server"}, ports=[8080])
+    prober.start("client", ["pause"], labels={"role": "client"})
+    pods = prober.wait_running(["server", "client"], timeout_s=90)
+    return prober, pods["server"], pods["client"]
+
+
+def test_node_is_ready_and_runs_the_pinned_release(running: Running) -> None:
+    nodes = running.kube.core.list_node().items
+    assert [n.metadata.name for n in nodes] == [running.cluster.name]
+    ready = {c.type: c.status for c in nodes[0].status.conditions}["Ready"]
+    assert ready == "True"
+    assert nodes[0].status.node_info.kubelet_version == KUBERNETES.version
+    assert running.kube.server_version() == KUBERNETES.version
+
+
+def test_up_again_reuses_the_running_cluster(running: Running) -> None:
+    lines: list[str] = []
+    again = LocalCluster(running.cluster.name, lines.append)
+    assert again.up(running.profile) == running.cluster.state.kubeconfig
+    assert any("reusing" in line for line in lines), lines
+
+
+def test_pod_from_the_local_image_reaches_another_pod(server_and_client: tuple[PodProber, ProbePod, ProbePod]) -> None:
+    prober, server, client_pod = server_and_client
+    seen = prober.connect(client_pod, server.ip, 8080, PROBE_TIMEOUT_S)
+    assert seen.details["connected"], seen.summary
+
+
+def test_deny_all_policy_is_enforced_only_where_the_profile_enforces_policy(
+    running: Running, namespace: str, server_and_client: tuple[PodProber, ProbePod, ProbePod]
+) -> None:
+    prober, server, client_pod = server_and_client
+    deny_all = client.V1NetworkPolicy(
+        metadata=client.V1ObjectMeta(name="deny-all-ingress"),
+        spec=client.V1NetworkPolicySpec(pod_selector=client.V1LabelSelector(), policy_types=["Ingress"]),
+    )
+    running.kube.networking.create_namespaced_network_policy(namespace, deny_all)
+    enforced = get_profile(running.profile).network_policy_enforced
+    seen = None
+    for _ in range(10):  # the enforcer programs the policy asynchronously
+        seen = prober.connect(client_pod, server.ip, 8080, PROBE_TIMEOUT_S)
+        if seen.details["connected"] != enforced:
+            break
+    assert seen is not None
+    assert seen.details["connected"] is not enforced, seen.summary
+
+
+def test_kubelet_answers_anonymous_pod_listing_per_profile(running: Running) -> None:
+    seen = HttpProbe(timeout=PROBE_TIMEOUT_S).get(f"https://{running.addresses.node}:10250/pods")
+    expected = {"hardened": 401, "insecure": 200}[running.profile]
+    assert seen.status == expected, seen.summary
+
+
+def test_metadata_standin_answers_pods_only_where_not_blocked(
+    running: Running, server_and_client: tuple[PodProber, ProbePod, ProbePod]
+) -> None:
+    prober, _, client_pod = server_and_client
+    seen = prober.connect(client_pod, METADATA_ADDRESS, 80, PROBE_TIMEOUT_S)
+    blocked = get_profile(running.profile).metadata_blocked
+    assert seen.details["connected"] is not blocked, seen.summary
+
+
+def test_down_leaves_no_process_netns_mount_cgroup_or_state(running: Running) -> None:
+    cluster = running.cluster
+    records = cluster.supervisor.records()
+    info = cluster.state.load_info()
+    assert records and info is not None
+    network = cluster.network(info)
+    cluster.down()
+    assert not [r.name for r in records if cluster.supervisor.alive(r)]
+    assert not CgroupTree(cluster.state.cgroup_name).exists()
+    assert not network.exists()
+    assert subprocess.run(["ip", "link", "show", network.host_link], capture_output=True).returncode != 0
+    assert str(cluster.state.root) not in Path("/proc/self/mountinfo").read_text()
+    assert not cluster.state.root.exists()
+    routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
+    assert running.addresses.cluster_cidr not in routes
