@@ -1,0 +1,127 @@
+"""Rendering profiles into the local cluster: certificates, component flags, configuration files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from pytest_k8sharden.clusters.local import render
+from pytest_k8sharden.clusters.local.network import Addresses
+from pytest_k8sharden.clusters.local.state import ClusterState
+from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
+
+BIN = Path("/bin/component")
+NODE = "node-under-test"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> ClusterState:
+    return ClusterState("unit", tmp_path / "unit")
+
+
+@pytest.fixture
+def certs(state: ClusterState) -> render.Certificates:
+    return render.issue_certificates(state, Addresses(3), NODE)
+
+
+def _flags(argv: list[str]) -> dict[str, str]:
+    return dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--"))
+
+
+def _load(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def test_addresses_stay_in_the_benchmarking_range_and_do_not_overlap() -> None:
+    import ipaddress
+
+    benchmarking = ipaddress.ip_network("198.18.0.0/15")
+    networks = []
+    for slot in range(16):
+        a = Addresses(slot)
+        for cidr in (f"{a.host}/30", a.service_cidr, a.cluster_cidr):
+            network = ipaddress.ip_network(cidr, strict=False)
+            assert network.subnet_of(benchmarking), cidr
+            networks.append(network)
+    assert not [(x, y) for i, x in enumerate(networks) for y in networks[i + 1 :] if x.overlaps(y)]
+
+
+def test_certificates_chain_to_their_ca_and_name_their_holders(certs: render.Certificates) -> None:
+    ca = _load(certs.ca.cert)
+    apiserver = _load(certs.apiserver.cert)
+    apiserver.verify_directly_issued_by(ca)
+    names = apiserver.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "198.18.3.1" in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
+    assert "kubernetes.default.svc" in names.get_values_for_type(x509.DNSName)
+    kubelet = _load(certs.kubelet_client.cert)
+    assert kubelet.subject.rfc4514_string() == f"CN=system:node:{NODE},O=system:nodes"
+    _load(certs.etcd_server.cert).verify_directly_issued_by(_load(certs.etcd_ca.cert))
+    assert isinstance(_load(certs.admin.cert).public_key(), ec.EllipticCurvePublicKey)
+    assert oct(certs.admin.key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_certificates_are_reused_not_reissued(state: ClusterState, certs: render.Certificates) -> None:
+    again = render.issue_certificates(state, Addresses(3), NODE)
+    assert again.apiserver.cert.read_bytes() == certs.apiserver.cert.read_bytes()
+
+
+def test_hardened_apiserver_flags(state: ClusterState, certs: render.Certificates) -> None:
+    flags = _flags(render.apiserver_argv(BIN, get_profile("hardened"), state, Addresses(3), certs))
+    assert flags["anonymous-auth"] == "false"
+    assert flags["authorization-mode"] == "Node,RBAC"
+    assert "PodSecurity" in flags["enable-admission-plugins"].split(",")
+    assert flags["tls-min-version"] == "VersionTLS12"
+    assert flags["etcd-servers"] == "https://198.18.3.1:2379"
+    assert Path(flags["audit-policy-file"]).is_file()
+    encryption = yaml.safe_load(Path(flags["encryption-provider-config"]).read_text())
+    assert "aescbc" in encryption["resources"][0]["providers"][0]
+    admission = yaml.safe_load(Path(flags["admission-control-config-file"]).read_text())
+    assert admission["plugins"][0]["configuration"]["defaults"]["enforce"] == "baseline"
+
+
+def test_insecure_apiserver_and_etcd_flags(state: ClusterState, certs: render.Certificates) -> None:
+    insecure = get_profile("insecure")
+    flags = _flags(render.apiserver_argv(BIN, insecure, state, Addresses(3), certs))
+    assert flags["anonymous-auth"] == "true"
+    assert flags["tls-min-version"] == "VersionTLS10"
+    assert "audit-policy-file" not in flags and "encryption-provider-config" not in flags
+    etcd = _flags(render.etcd_argv(BIN, insecure, state, Addresses(3), certs))
+    assert etcd["listen-client-urls"] == "http://198.18.3.1:2379"
+    assert "client-cert-auth" not in etcd
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_kubelet_config_carries_the_profile_and_the_local_cgroup_settings(
+    state: ClusterState, certs: render.Certificates, profile: str
+) -> None:
+    argv = render.kubelet_argv(BIN, get_profile(profile), state, Addresses(3), certs, NODE)
+    config = yaml.safe_load(Path(_flags(argv)["config"]).read_text())
+    expected = get_profile(profile).kubelet_config
+    assert config["authentication"]["anonymous"] == expected["authentication"]["anonymous"]
+    assert config["authorization"] == expected["authorization"]
+    assert config["readOnlyPort"] == expected["readOnlyPort"]
+    assert config["authentication"]["x509"]["clientCAFile"] == str(certs.ca.cert)
+    assert (config["cgroupDriver"], config["failCgroupV1"]) == ("cgroupfs", False)
+    assert config["cgroupRoot"] == f"/{state.cgroup_name}/pods"
+
+
+def test_kube_proxy_leaves_host_wide_conntrack_settings_alone(
+    state: ClusterState, certs: render.Certificates
+) -> None:
+    argv = render.kube_proxy_argv(BIN, state, Addresses(3), certs, NODE)
+    config = yaml.safe_load(Path(_flags(argv)["config"]).read_text())
+    assert config["conntrack"]["maxPerCore"] == 0
+    assert config["clusterCIDR"] == Addresses(3).cluster_cidr
+
+
+def test_cni_config_uses_the_nodes_first_pod_subnet_without_masquerade(state: ClusterState) -> None:
+    import json
+
+    conflist = json.loads(render.cni_config(state, Addresses(3)).read_text())
+    bridge = conflist["plugins"][0]
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "198.19.48.0/24"}]]
+    assert bridge["ipMasq"] is False
