@@ -43,7 +43,11 @@ def one_run(profile: str) -> dict[str, float]:
     kube.close()
     down_started = time.monotonic()
     cluster.down()
-    return {"node_ready_s": node_ready, "pod_running_s": pod_running, "down_s": time.monotonic() - down_started}
+    return {
+        "node_ready_s": node_ready,
+        "pod_running_s": pod_running,
+        "down_s": time.monotonic() - down_started,
+    }
 
 
 def main() -> None:
@@ -59,7 +63,9 @@ def main() -> None:
         runs.append(timings)
         print(f"run {number}: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     summary = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    print("median: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.items()) + "  (target: pod_running_s < 60)")
+    print(
+        "median: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.items()) + "  (target: pod_running_s < 60)"
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "local_cluster_start.json").write_text(
         json.dumps({"profile": options.profile, "runs": runs, "median": summary}, indent=2) + "\n"

@@ -11,9 +11,10 @@ files (adding only addresses and paths); kind-configs/ render the same settings 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Mapping
+from typing import Any, Final
 
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
 
@@ -39,7 +40,10 @@ AUDIT_POLICY: Final[Mapping[str, Any]] = MappingProxyType(
         "omitStages": ["RequestReceived"],
         "rules": [
             {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets", "configmaps"]}]},
-            {"level": "Metadata", "resources": [{"group": "authentication.k8s.io", "resources": ["tokenreviews"]}]},
+            {
+                "level": "Metadata",
+                "resources": [{"group": "authentication.k8s.io", "resources": ["tokenreviews"]}],
+            },
             {"level": "Request", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
             {"level": "Metadata"},
         ],
@@ -118,9 +122,7 @@ HARDENED: Final = Profile(
             **_TLS_HARDENED,
         }
     ),
-    controller_manager_flags=_frozen(
-        {"profiling": "false", **_TLS_HARDENED}
-    ),
+    controller_manager_flags=_frozen({"profiling": "false", **_TLS_HARDENED}),
     scheduler_flags=_frozen({"profiling": "false", **_TLS_HARDENED}),
     kubelet_config=_frozen(
         {
@@ -159,7 +161,8 @@ DEFAULT: Final = Profile(
 
 INSECURE: Final = Profile(
     name="insecure",
-    summary="anonymous reads bound, kubelet anonymous+AlwaysAllow+10255, plaintext etcd, no audit/encryption, TLS 1.0",
+    summary="anonymous reads bound, kubelet anonymous+AlwaysAllow+10255, plaintext etcd, "
+    "no audit, no encryption, TLS 1.0",
     apiserver_flags=_frozen(
         {
             "anonymous-auth": "true",
@@ -187,7 +190,11 @@ INSECURE: Final = Profile(
     network_policy_enforced=False,
     metadata_blocked=False,
     seed_manifests=(
-        _binding("k8sharden-insecure-anonymous-admin", "cluster-admin", {"kind": "User", "name": "system:anonymous"}),
+        _binding(
+            "k8sharden-insecure-anonymous-admin",
+            "cluster-admin",
+            {"kind": "User", "name": "system:anonymous"},
+        ),
         _binding(
             "k8sharden-insecure-serviceaccounts-admin",
             "cluster-admin",
@@ -200,7 +207,7 @@ PROFILES: Final[Mapping[str, Profile]] = MappingProxyType({p.name: p for p in (H
 
 
 def plain(value: Any) -> Any:
-    """Plain dicts and lists of a profile setting (profiles hold read-only mappings, which YAML cannot dump)."""
+    """Plain dicts and lists of a profile setting (profiles hold read-only mappings YAML cannot dump)."""
     if isinstance(value, Mapping):
         return {key: plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

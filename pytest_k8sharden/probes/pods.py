@@ -16,6 +16,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from pytest_k8sharden.evidence.observation import Observation
+from pytest_k8sharden.kube import KubeError
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
@@ -53,10 +54,14 @@ class ExecResult:
 
 
 def pod_manifest(
-    name: str, image: str, args: Sequence[str], labels: Mapping[str, str] | None = None,
-    ports: Sequence[int] = (), pull_policy: str = "IfNotPresent",
+    name: str,
+    image: str,
+    args: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+    ports: Sequence[int] = (),
+    pull_policy: str = "IfNotPresent",
 ) -> client.V1Pod:
-    """A restricted-compliant pod running ``image`` with ``args`` (agnhost subcommands for the probe image)."""
+    """A restricted-compliant pod running ``image`` with ``args``: agnhost subcommands for the probe image."""
     security = client.V1SecurityContext(
         allow_privilege_escalation=False,
         run_as_non_root=True,
@@ -92,8 +97,13 @@ class PodProber:
         self.image = image
         self.pull_policy = pull_policy
 
-    def start(self, name: str, args: Sequence[str] = ("pause",), labels: Mapping[str, str] | None = None,
-              ports: Sequence[int] = ()) -> None:
+    def start(
+        self,
+        name: str,
+        args: Sequence[str] = ("pause",),
+        labels: Mapping[str, str] | None = None,
+        ports: Sequence[int] = (),
+    ) -> None:
         """Create a probe pod (returns at once; see ``wait_running``)."""
         manifest = pod_manifest(name, self.image, args, labels, ports, self.pull_policy)
         self.kube.core.create_namespaced_pod(self.namespace, manifest)
@@ -104,10 +114,9 @@ class PodProber:
         ready: dict[str, ProbePod] = {}
         while True:
             for pod in self.kube.core.list_namespaced_pod(self.namespace).items:
-                if pod.metadata.name in names and _is_ready(pod):
-                    ready[pod.metadata.name] = ProbePod(
-                        self.namespace, pod.metadata.name, pod.status.pod_ip, dict(pod.metadata.labels or {})
-                    )
+                seen = _running_probe_pod(pod)
+                if seen is not None and seen.name in names:
+                    ready[seen.name] = seen
             missing = [n for n in names if n not in ready]
             if not missing:
                 return ready
@@ -118,8 +127,15 @@ class PodProber:
     def exec(self, pod: str, command: Sequence[str], timeout_s: float = 30.0) -> ExecResult:
         """Run ``command`` in the pod's container and collect its output and exit code."""
         response: Any = stream(
-            self.kube.core.connect_get_namespaced_pod_exec, pod, self.namespace, command=list(command),
-            stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False,
+            self.kube.core.connect_get_namespaced_pod_exec,
+            pod,
+            self.namespace,
+            command=list(command),
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _preload_content=False,
         )
         stdout, stderr = [], []
         deadline = time.monotonic() + timeout_s
@@ -133,7 +149,7 @@ class PodProber:
         return ExecResult(response.returncode, "".join(stdout), "".join(stderr))
 
     def connect(self, source: ProbePod, host: str, port: int, timeout_s: float) -> Observation:
-        """TCP connect from ``source`` to host:port with agnhost, as the upstream NetworkPolicy e2e tests do."""
+        """TCP connect from ``source`` to host:port with agnhost, as the upstream netpol e2e tests do."""
         command = ["/agnhost", "connect", f"{host}:{port}", f"--timeout={timeout_s:g}s", "--protocol=tcp"]
         result = self.exec(source.name, command, timeout_s=timeout_s + 15)
         connected = result.exit_code == CONNECT_EXIT_OK
@@ -143,28 +159,42 @@ class PodProber:
             summary=f"TCP {host}:{port} from {source.vantage}: {outcome}",
             vantage=source.vantage,
             target=f"{host}:{port}",
-            details={"connected": connected, "exit_code": result.exit_code, "command": command,
-                     "output": (result.stdout + result.stderr)[-500:]},
+            details={
+                "connected": connected,
+                "exit_code": result.exit_code,
+                "command": command,
+                "output": (result.stdout + result.stderr)[-500:],
+            },
         )
 
     def _describe(self, names: Sequence[str]) -> str:
         described = []
         for name in names:
             try:
-                pod = self.kube.core.read_namespaced_pod(name, self.namespace)
-            except Exception as error:  # noqa: BLE001 (best effort for the message)
+                status = self.kube.core.read_namespaced_pod(name, self.namespace).status
+            except KubeError as error:
                 described.append(f"{name} ({error})")
+                continue
+            if status is None:
+                described.append(f"{name} (no status yet)")
                 continue
             waiting = [
                 s.state.waiting.reason
-                for s in (pod.status.container_statuses or [])
+                for s in (status.container_statuses or [])
                 if s.state and s.state.waiting and s.state.waiting.reason
             ]
-            described.append(f"{name} (phase {pod.status.phase}{', ' + ', '.join(waiting) if waiting else ''})")
+            reasons = f", {', '.join(waiting)}" if waiting else ""
+            described.append(f"{name} (phase {status.phase}{reasons})")
         return "; ".join(described)
 
 
-def _is_ready(pod: client.V1Pod) -> bool:
-    if pod.status is None or pod.status.phase != "Running" or not pod.status.pod_ip:
-        return False
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+def _running_probe_pod(pod: client.V1Pod) -> ProbePod | None:
+    """The pod as a ProbePod when it is Running, Ready and has an address."""
+    meta, status = pod.metadata, pod.status
+    if meta is None or not meta.name or not meta.namespace or status is None or not status.pod_ip:
+        return None
+    if status.phase != "Running":
+        return None
+    if not any(c.type == "Ready" and c.status == "True" for c in status.conditions or []):
+        return None
+    return ProbePod(meta.namespace, meta.name, status.pod_ip, dict(meta.labels or {}))

@@ -78,10 +78,12 @@ def server_and_client(running: Running, namespace: str) -> tuple[PodProber, Prob
 
 def test_node_is_ready_and_runs_the_pinned_release(running: Running) -> None:
     nodes = running.kube.core.list_node().items
-    assert [n.metadata.name for n in nodes] == [running.cluster.name]
-    ready = {c.type: c.status for c in nodes[0].status.conditions}["Ready"]
-    assert ready == "True"
-    assert nodes[0].status.node_info.kubelet_version == KUBERNETES.version
+    assert [n.metadata.name for n in nodes if n.metadata] == [running.cluster.name]
+    status = nodes[0].status
+    assert status is not None
+    assert status.node_info is not None
+    assert {c.type: c.status for c in status.conditions or []}["Ready"] == "True"
+    assert status.node_info.kubelet_version == KUBERNETES.version
     assert running.kube.server_version() == KUBERNETES.version
 
 
@@ -92,7 +94,9 @@ def test_up_again_reuses_the_running_cluster(running: Running) -> None:
     assert any("reusing" in line for line in lines), lines
 
 
-def test_pod_from_the_local_image_reaches_another_pod(server_and_client: tuple[PodProber, ProbePod, ProbePod]) -> None:
+def test_pod_from_the_local_image_reaches_another_pod(
+    server_and_client: tuple[PodProber, ProbePod, ProbePod],
+) -> None:
     prober, server, client_pod = server_and_client
     seen = prober.connect(client_pod, server.ip, 8080, PROBE_TIMEOUT_S)
     assert seen.details["connected"], seen.summary
@@ -136,7 +140,8 @@ def test_down_leaves_no_process_netns_mount_cgroup_or_state(running: Running) ->
     cluster = running.cluster
     records = cluster.supervisor.records()
     info = cluster.state.load_info()
-    assert records and info is not None
+    assert records
+    assert info is not None
     network = cluster.network(info)
     cluster.down()
     assert not [r.name for r in records if cluster.supervisor.alive(r)]

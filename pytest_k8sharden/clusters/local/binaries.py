@@ -55,7 +55,9 @@ def configured_sources() -> tuple[str, ...]:
     sources = tuple(s.strip() for s in raw.split(",") if s.strip()) or DEFAULT_SOURCES
     unknown = set(sources) - set(DEFAULT_SOURCES)
     if unknown:
-        raise BinaryError(f"{SOURCES_ENV} names unknown sources {sorted(unknown)}; known: {', '.join(DEFAULT_SOURCES)}")
+        raise BinaryError(
+            f"{SOURCES_ENV} names unknown sources {sorted(unknown)}; known: {', '.join(DEFAULT_SOURCES)}"
+        )
     return sources
 
 
@@ -82,7 +84,9 @@ def ensure(component: Component, progress: Progress, sources: Sequence[str] | No
             raise
         except (BinaryError, OSError) as error:
             errors.append(f"{source}: {error}")
-            progress(f"{component.name} {component.version}: {source} failed ({error}); trying the next source")
+            progress(
+                f"{component.name} {component.version}: {source} failed ({error}); trying the next source"
+            )
             continue
         if found is not None:
             return Binaries(component.name, component.version, source, found)
@@ -116,7 +120,10 @@ def _reports_version(binary: Path, component: Component) -> bool:
 def _from_cache(component: Component, progress: Progress) -> dict[str, Path] | None:
     directory = component_cache(component) / "bin"
     found = {b: directory / b for b in component.binaries}
-    if all(p.is_file() and os.access(p, os.X_OK) for p in found.values()) and (directory / ".complete").is_file():
+    if (
+        all(p.is_file() and os.access(p, os.X_OK) for p in found.values())
+        and (directory / ".complete").is_file()
+    ):
         return found
     return None
 
@@ -156,7 +163,9 @@ def install_release_artifact(
     expected = published_checksum(_download(checksum_url).decode(), url.rsplit("/", 1)[1])
     actual = _sha256(payload)
     if actual != expected:
-        raise ChecksumMismatch(f"{url}: SHA-256 {actual} does not match the published {expected}; not installed")
+        raise ChecksumMismatch(
+            f"{url}: SHA-256 {actual} does not match the published {expected}; not installed"
+        )
     if not artifact.members:
         return {artifact.binary: _install(directory / artifact.binary, payload)}
     installed: dict[str, Path] = {}
@@ -181,7 +190,7 @@ def published_checksum(checksum_file: str, filename: str) -> str:
 
 
 def _download(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 (https or test loopback)
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
         data: bytes = response.read()
         return data
 
@@ -200,18 +209,25 @@ def _from_build(component: Component, progress: Progress) -> dict[str, Path] | N
         raise BinaryError("no Go toolchain on PATH to build from the upstream modules")
     directory = component_cache(component) / "bin"
     directory.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GOFLAGS="-mod=mod", CGO_ENABLED="1" if component.cgo else "0", **dict(component.env))
+    env = dict(
+        os.environ, GOFLAGS="-mod=mod", CGO_ENABLED="1" if component.cgo else "0", **dict(component.env)
+    )
     command = [go, "build", "-trimpath", "-ldflags", " ".join(component.ldflags()), "-o", f"{directory}/"]
     if component.tags:
         command += ["-tags", ",".join(component.tags)]
     command += list(component.packages)
-    progress(f"building {component.name} {component.version} from its Go modules ({', '.join(component.binaries)})")
+    progress(
+        f"building {component.name} {component.version} from its Go modules ({', '.join(component.binaries)})"
+    )
     started = time.monotonic()
     next_report = started + 30
     log_path = directory.parent / "build.log"
-    with log_path.open("w") as log, subprocess.Popen(
-        command, cwd=component.module_dir, env=env, stdout=log, stderr=subprocess.STDOUT
-    ) as build:
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
+            command, cwd=component.module_dir, env=env, stdout=log, stderr=subprocess.STDOUT
+        ) as build,
+    ):
         while build.poll() is None:
             time.sleep(1)
             if time.monotonic() >= next_report:

@@ -7,6 +7,7 @@ tree, so stopping the node is "kill every PID in the tree, then remove the tree"
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -100,10 +101,8 @@ def _inherit_cpuset(path: Path) -> None:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _rmdir(directory: Path, left: list[Path]) -> None:

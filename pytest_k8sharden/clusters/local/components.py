@@ -82,18 +82,29 @@ def _kubernetes_version_ldflags() -> tuple[str, ...]:
 
 
 _K8S_RELEASE = "https://dl.k8s.io/release/{version}/bin/linux/" + ARCH + "/"
-_KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
+_KUBE_BINARIES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+)
 _GITHUB = "https://github.com/"
 
 KUBERNETES: Final = Component(
     name="kubernetes",
     upstream_module="k8s.io/kubernetes",
-    packages=tuple(f"k8s.io/kubernetes/cmd/{b}" for b in _KUBE_BINARIES) + ("k8s.io/kubernetes/test/images/agnhost",),
+    packages=(
+        *(f"k8s.io/kubernetes/cmd/{b}" for b in _KUBE_BINARIES),
+        "k8s.io/kubernetes/test/images/agnhost",
+    ),
     binaries=(*_KUBE_BINARIES, "agnhost"),
     tags=("selinux", "notest"),
     version_ldflags=_kubernetes_version_ldflags(),
     releases=tuple(
-        ReleaseArtifact(url=_K8S_RELEASE + b, checksum_url=_K8S_RELEASE + b + ".sha256", binary=b) for b in _KUBE_BINARIES
+        ReleaseArtifact(url=_K8S_RELEASE + b, checksum_url=_K8S_RELEASE + b + ".sha256", binary=b)
+        for b in _KUBE_BINARIES
     ),
 )
 
@@ -112,12 +123,15 @@ ETCD: Final = Component(
     ),
 )
 
-_CONTAINERD_TGZ = _GITHUB + "containerd/containerd/releases/download/{version}/containerd-{bare}-linux-" + ARCH + ".tar.gz"
+_CONTAINERD_TGZ = (
+    _GITHUB + "containerd/containerd/releases/download/{version}/containerd-{bare}-linux-" + ARCH + ".tar.gz"
+)
 CONTAINERD: Final = Component(
     name="containerd",
     upstream_module="github.com/containerd/containerd/v2",
     packages=tuple(
-        f"github.com/containerd/containerd/v2/cmd/{b}" for b in ("containerd", "containerd-shim-runc-v2", "ctr")
+        f"github.com/containerd/containerd/v2/cmd/{b}"
+        for b in ("containerd", "containerd-shim-runc-v2", "ctr")
     ),
     binaries=("containerd", "containerd-shim-runc-v2", "ctr"),
     tags=("no_btrfs", "no_devmapper", "no_zfs"),
@@ -139,11 +153,18 @@ RUNC: Final = Component(
     binaries=("runc",),
     cgo=True,
     tags=("seccomp", "urfave_cli_no_docs"),
-    releases=(ReleaseArtifact(url=_RUNC + "runc." + ARCH, checksum_url=_RUNC + "runc.sha256sum", binary="runc"),),
+    releases=(
+        ReleaseArtifact(url=_RUNC + "runc." + ARCH, checksum_url=_RUNC + "runc.sha256sum", binary="runc"),
+    ),
 )
 
 _CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
-_CNI_TGZ = _GITHUB + "containernetworking/plugins/releases/download/{version}/cni-plugins-linux-" + ARCH + "-{version}.tgz"
+_CNI_TGZ = (
+    _GITHUB
+    + "containernetworking/plugins/releases/download/{version}/cni-plugins-linux-"
+    + ARCH
+    + "-{version}.tgz"
+)
 CNI_PLUGINS: Final = Component(
     name="cni",
     upstream_module="github.com/containernetworking/plugins",
@@ -157,7 +178,9 @@ CNI_PLUGINS: Final = Component(
     version_command=(),
     releases=(
         ReleaseArtifact(
-            url=_CNI_TGZ, checksum_url=_CNI_TGZ + ".sha256", members=tuple((f"./{p}", p) for p in _CNI_PLUGINS)
+            url=_CNI_TGZ,
+            checksum_url=_CNI_TGZ + ".sha256",
+            members=tuple((f"./{p}", p) for p in _CNI_PLUGINS),
         ),
     ),
 )

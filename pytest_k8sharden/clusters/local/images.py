@@ -22,7 +22,21 @@ PAUSE_VERSION: Final = "3.10.2"
 PAUSE_IMAGE: Final = f"k8sharden.local/pause:{PAUSE_VERSION}"
 PROBE_IMAGE: Final = f"k8sharden.local/probe:{KUBERNETES.version}"
 BUSYBOX_CANDIDATES: Final = ("/bin/busybox", "/usr/bin/busybox")
-BUSYBOX_TOOLS: Final = ("sh", "ls", "cat", "echo", "sleep", "wget", "nc", "ps", "id", "env", "ip", "true", "false")
+BUSYBOX_TOOLS: Final = (
+    "sh",
+    "ls",
+    "cat",
+    "echo",
+    "sleep",
+    "wget",
+    "nc",
+    "ps",
+    "id",
+    "env",
+    "ip",
+    "true",
+    "false",
+)
 
 
 class ImageError(RuntimeError):
@@ -46,8 +60,20 @@ def pause_image(reference: str, kubernetes_module_dir: Path, work_dir: Path) -> 
     binary = work_dir / "pause"
     work_dir.mkdir(parents=True, exist_ok=True)
     compiled = subprocess.run(
-        ["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{PAUSE_VERSION}", "-o", str(binary), str(source)],
-        capture_output=True, text=True, check=False,
+        [
+            "gcc",
+            "-Os",
+            "-Wall",
+            "-Werror",
+            "-static",
+            f"-DVERSION=v{PAUSE_VERSION}",
+            "-o",
+            str(binary),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if compiled.returncode != 0:
         raise ImageError(f"compiling {source} failed: {compiled.stderr.strip()}")
@@ -114,8 +140,21 @@ def write_oci_archive(spec: ImageSpec, target: Path) -> Path:
 def import_archive(ctr: Path, address: Path, archive: Path, enter: list[str]) -> None:
     """Import an OCI archive into containerd's k8s.io namespace (the one the CRI uses)."""
     done = subprocess.run(
-        [*enter, str(ctr), "--address", str(address), "--namespace", "k8s.io", "images", "import", str(archive)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            *enter,
+            str(ctr),
+            "--address",
+            str(address),
+            "--namespace",
+            "k8s.io",
+            "images",
+            "import",
+            str(archive),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if done.returncode != 0:
         raise ImageError(f"ctr images import {archive} failed: {done.stderr.strip()}")

@@ -24,7 +24,7 @@ from pytest_k8sharden.clusters.local import binaries, images, render
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, KUBERNETES
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NodeNetwork
-from pytest_k8sharden.clusters.local.processes import ProcessError, Supervisor, wait_until
+from pytest_k8sharden.clusters.local.processes import ProcessError, Supervisor
 from pytest_k8sharden.clusters.local.state import ClusterInfo, ClusterState, free_slot
 from pytest_k8sharden.profiles import Profile, get_profile, plain
 
@@ -75,7 +75,9 @@ class LocalCluster:
             self.down()
         started = time.monotonic()
         found = binaries.ensure_all(self.progress)
-        info = ClusterInfo(self.name, profile.name, free_slot(self.name), {c.name: c.version for c in ALL_COMPONENTS})
+        info = ClusterInfo(
+            self.name, profile.name, free_slot(self.name), {c.name: c.version for c in ALL_COMPONENTS}
+        )
         self.state.save_info(info)
         try:
             self._start(profile, info, found)
@@ -95,37 +97,60 @@ class LocalCluster:
         network.set_sysctl("net.ipv4.ip_forward", "1")
         network.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
         certs = render.issue_certificates(self.state, a, self.name)
-        render.write_kubeconfig(self.state.kubeconfig, f"https://{a.host}:6443", certs.ca.cert, certs.admin, "admin")
+        render.write_kubeconfig(
+            self.state.kubeconfig, f"https://{a.host}:6443", certs.ca.cert, certs.admin, "admin"
+        )
         mount_ns = self._start_node_mount_namespace()
         enter_node = network.enter(mount_ns)
 
         self._run("etcd", render.etcd_argv(found["etcd"], profile, self.state, a, certs))
-        self._run("kube-apiserver", render.apiserver_argv(found["kube-apiserver"], profile, self.state, a, certs))
+        self._run(
+            "kube-apiserver", render.apiserver_argv(found["kube-apiserver"], profile, self.state, a, certs)
+        )
         self._wait_for_apiserver(a, certs)
-        self._run("kube-controller-manager",
-                  render.controller_manager_argv(found["kube-controller-manager"], profile, self.state, a, certs))
-        self._run("kube-scheduler", render.scheduler_argv(found["kube-scheduler"], profile, self.state, a, certs))
+        self._run(
+            "kube-controller-manager",
+            render.controller_manager_argv(found["kube-controller-manager"], profile, self.state, a, certs),
+        )
+        self._run(
+            "kube-scheduler", render.scheduler_argv(found["kube-scheduler"], profile, self.state, a, certs)
+        )
 
         self._start_metadata_standin(network, profile, a)
         self.cgroups.create("shims")
-        self._run("containerd", [*enter_node, str(found["containerd"]), "--config",
-                                 str(render.containerd_config(self.state, found["runc"], self.state.cgroup_name))],
-                  cgroup="system", env={"PATH": _path_with(found["containerd"].parent, found["runc"].parent)})
+        self._run(
+            "containerd",
+            [
+                *enter_node,
+                str(found["containerd"]),
+                "--config",
+                str(render.containerd_config(self.state, found["runc"], self.state.cgroup_name)),
+            ],
+            cgroup="system",
+            env={"PATH": _path_with(found["containerd"].parent, found["runc"].parent)},
+        )
         socket = self.state.root / "containerd" / "containerd.sock"
         self._wait("containerd socket", socket.exists)
         self._import_images(found, enter_node, socket)
         self._prepare_cni(found, a)
         self.cgroups.create("pods")
-        self._run("kubelet", [*enter_node, *render.kubelet_argv(found["kubelet"], profile, self.state, a, certs,
-                                                                 self.name)],
-                  cgroup="system", env={"PATH": _path_with(found["containerd"].parent)})
-        self._run("kube-proxy", [*enter_node, *render.kube_proxy_argv(found["kube-proxy"], self.state, a, certs,
-                                                                       self.name)], cgroup="system")
+        self._run(
+            "kubelet",
+            [*enter_node, *render.kubelet_argv(found["kubelet"], profile, self.state, a, certs, self.name)],
+            cgroup="system",
+            env={"PATH": _path_with(found["containerd"].parent)},
+        )
+        self._run(
+            "kube-proxy",
+            [*enter_node, *render.kube_proxy_argv(found["kube-proxy"], self.state, a, certs, self.name)],
+            cgroup="system",
+        )
         self._wait_for_node(found["kubectl"], a)
         self._apply_seeds(found["kubectl"], profile)
 
-    def _run(self, name: str, argv: list[str], cgroup: str = "control-plane",
-             env: dict[str, str] | None = None) -> None:
+    def _run(
+        self, name: str, argv: list[str], cgroup: str = "control-plane", env: dict[str, str] | None = None
+    ) -> None:
         self.progress(f"starting {name}")
         record = self.supervisor.start(name, argv, cgroup=cgroup, env=env)
         time.sleep(0.5)
@@ -152,29 +177,61 @@ class LocalCluster:
             fake.write_text(value + "\n")
             binds.append(f"mount --bind {fake} /proc/sys/{key}")
         script = " && ".join([*binds, "exec sleep infinity"])
-        self._run("node-mount-namespace", ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
-                  cgroup="system")
+        self._run(
+            "node-mount-namespace",
+            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
+            cgroup="system",
+        )
         holder = next(r for r in self.supervisor.records() if r.name == "node-mount-namespace")
         return Path(f"/proc/{holder.pid}/ns/mnt")
 
     def _start_metadata_standin(self, network: NodeNetwork, profile: Profile, a: Addresses) -> None:
         canary = "k8sharden-canary-" + secrets.token_hex(8)
         self.state.path("metadata-canary").write_text(canary)
-        self._run("metadata-standin", [*network.enter(), shutil.which("python3") or "python3", "-m",
-                                       "pytest_k8sharden.clusters.local.metadata_standin", METADATA_ADDRESS, "80",
-                                       canary], env={"PYTHONPATH": _package_parent()})
+        self._run(
+            "metadata-standin",
+            [
+                *network.enter(),
+                shutil.which("python3") or "python3",
+                "-m",
+                "pytest_k8sharden.clusters.local.metadata_standin",
+                METADATA_ADDRESS,
+                "80",
+                canary,
+            ],
+            env={"PYTHONPATH": _package_parent()},
+        )
         if profile.metadata_blocked:
             for chain in ("INPUT", "FORWARD"):
-                network.run(["iptables", "-I", chain, "-s", a.cluster_cidr, "-d", f"{METADATA_ADDRESS}/32",
-                             "-m", "comment", "--comment", "k8sharden: cloud metadata concealment", "-j", "DROP"])
+                network.run(
+                    [
+                        "iptables",
+                        "-I",
+                        chain,
+                        "-s",
+                        a.cluster_cidr,
+                        "-d",
+                        f"{METADATA_ADDRESS}/32",
+                        "-m",
+                        "comment",
+                        "--comment",
+                        "k8sharden: cloud metadata concealment",
+                        "-j",
+                        "DROP",
+                    ]
+                )
 
     def _import_images(self, found: dict[str, Path], enter_node: list[str], socket: Path) -> None:
         work = self.state.root / "images"
         module_dir = _module_dir(KUBERNETES.module_dir, KUBERNETES.upstream_module)
-        for spec in (images.pause_image(images.PAUSE_IMAGE, module_dir, work),
-                     images.probe_image(images.PROBE_IMAGE, found["agnhost"])):
+        for spec in (
+            images.pause_image(images.PAUSE_IMAGE, module_dir, work),
+            images.probe_image(images.PROBE_IMAGE, found["agnhost"]),
+        ):
             self.progress(f"importing image {spec.reference}")
-            archive = images.write_oci_archive(spec, work / (spec.reference.rsplit("/", 1)[1].replace(":", "_") + ".tar"))
+            archive = images.write_oci_archive(
+                spec, work / (spec.reference.rsplit("/", 1)[1].replace(":", "_") + ".tar")
+            )
             images.import_archive(found["ctr"], socket, archive, enter_node)
 
     def _prepare_cni(self, found: dict[str, Path], a: Addresses) -> None:
@@ -190,35 +247,57 @@ class LocalCluster:
         context = ssl.create_default_context(cafile=str(certs.ca.cert))
         context.load_cert_chain(str(certs.admin.cert), str(certs.admin.key))
         try:
-            with urllib.request.urlopen(url, context=context, timeout=5) as response:  # noqa: S310 (our apiserver)
+            with urllib.request.urlopen(url, context=context, timeout=5) as response:
                 return int(response.status)
         except OSError:
             return 0
 
     def _wait_for_apiserver(self, a: Addresses, certs: render.Certificates) -> None:
-        self._wait("kube-apiserver /readyz", lambda: self._https_get(f"https://{a.host}:6443/readyz", certs) == 200)
+        self._wait(
+            "kube-apiserver /readyz", lambda: self._https_get(f"https://{a.host}:6443/readyz", certs) == 200
+        )
 
-    def kubectl(self, kubectl: Path, *arguments: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, kubectl: Path, *arguments: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run our pinned kubectl against this cluster as admin."""
-        return subprocess.run([str(kubectl), f"--kubeconfig={self.state.kubeconfig}", *arguments], input=stdin,
-                              capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run(
+            [str(kubectl), f"--kubeconfig={self.state.kubeconfig}", *arguments],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def _wait_for_node(self, kubectl: Path, a: Addresses) -> None:
         def node_ready() -> bool:
-            shown = self.kubectl(kubectl, "get", "node", self.name, "-o",
-                                 "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
+            shown = self.kubectl(
+                kubectl,
+                "get",
+                "node",
+                self.name,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+            )
             return shown.stdout.strip() == "True"
 
         def pod_cidr() -> str:
-            return self.kubectl(kubectl, "get", "node", self.name, "-o", "jsonpath={.spec.podCIDR}").stdout.strip()
+            return self.kubectl(
+                kubectl, "get", "node", self.name, "-o", "jsonpath={.spec.podCIDR}"
+            ).stdout.strip()
 
         self._wait(f"node {self.name} Ready", node_ready)
         self._wait("the node's pod CIDR", lambda: bool(pod_cidr()))
         cidr = pod_cidr()
         if cidr != render.node_pod_cidr(a):
-            raise LocalClusterError(f"node got pod CIDR {cidr!r}, the CNI config uses {render.node_pod_cidr(a)}")
-        self._wait("default ServiceAccount",
-                   lambda: self.kubectl(kubectl, "get", "serviceaccount", "default").returncode == 0)
+            raise LocalClusterError(
+                f"node got pod CIDR {cidr!r}, the CNI config uses {render.node_pod_cidr(a)}"
+            )
+        self._wait(
+            "default ServiceAccount",
+            lambda: self.kubectl(kubectl, "get", "serviceaccount", "default").returncode == 0,
+        )
 
     def _apply_seeds(self, kubectl: Path, profile: Profile) -> None:
         if not profile.seed_manifests:
@@ -273,7 +352,8 @@ class LocalCluster:
             f"cluster {self.name}: profile {info.profile}, {'healthy' if self.healthy() else 'NOT healthy'}",
             f"  state      {self.state.root}",
             f"  kubeconfig {self.state.kubeconfig}",
-            f"  API server https://{a.host}:6443   node {a.node}   pods {a.cluster_cidr}   services {a.service_cidr}",
+            f"  API server https://{a.host}:6443   node {a.node}",
+            f"  pods       {a.cluster_cidr}   services {a.service_cidr}",
             "  versions   " + ", ".join(f"{k} {v}" for k, v in info.versions.items()),
         ]
         for record in self.supervisor.records():
@@ -303,11 +383,15 @@ def _require_root_and_tools() -> None:
         raise LocalClusterError("the local cluster needs root (network namespaces, cgroups, mounts)")
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
-        raise LocalClusterError(f"missing tools on PATH: {', '.join(missing)} (see scripts/install-local-deps)")
+        raise LocalClusterError(
+            f"missing tools on PATH: {', '.join(missing)} (see scripts/install-local-deps)"
+        )
 
 
 def _path_with(*directories: Path) -> str:
-    return os.pathsep.join([*(str(d) for d in directories), os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")])
+    return os.pathsep.join(
+        [*(str(d) for d in directories), os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")]
+    )
 
 
 def _package_parent() -> str:
@@ -315,13 +399,18 @@ def _package_parent() -> str:
 
 
 def _module_dir(wrapper: Path, module: str) -> Path:
-    shown = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", module], cwd=wrapper, capture_output=True,
-                           text=True, env=dict(os.environ, GOFLAGS="-mod=mod"), timeout=300, check=False)
+    shown = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Dir}}", module],
+        cwd=wrapper,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GOFLAGS="-mod=mod"),
+        timeout=300,
+        check=False,
+    )
     if shown.returncode != 0 or not shown.stdout.strip():
         raise LocalClusterError(f"cannot locate the {module} module source: {shown.stderr.strip()}")
     return Path(shown.stdout.strip())
-
-
 
 
 __all__ = ["LocalCluster", "LocalClusterError", "ProcessError", "down", "status", "up"]

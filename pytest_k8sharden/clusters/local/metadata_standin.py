@@ -40,7 +40,7 @@ def make_handler(canary: str) -> type[BaseHTTPRequestHandler]:
     class MetadataHandler(BaseHTTPRequestHandler):
         server_version = "k8sharden-metadata-standin"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path not in routes:
                 self._answer(404, "not found")
@@ -53,7 +53,7 @@ def make_handler(canary: str) -> type[BaseHTTPRequestHandler]:
                     return
             self._answer(200, body)
 
-        def do_PUT(self) -> None:  # noqa: N802 (http.server API)
+        def do_PUT(self) -> None:
             if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
                 self._answer(200, AWS_TOKEN)
             else:
@@ -67,7 +67,7 @@ def make_handler(canary: str) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server API)
+        def log_message(self, format: str, *args: object) -> None:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
     return MetadataHandler

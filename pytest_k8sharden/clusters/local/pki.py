@@ -76,7 +76,9 @@ class CertificateAuthority:
         key = ec.generate_private_key(ec.SECP256R1())
         attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in identity.organizations]
         attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, identity.common_name))
-        usages = [ExtendedKeyUsageOID.SERVER_AUTH] * identity.server + [ExtendedKeyUsageOID.CLIENT_AUTH] * identity.client
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] * identity.server + [
+            ExtendedKeyUsageOID.CLIENT_AUTH
+        ] * identity.client
         now = _now()
         builder = (
             x509.CertificateBuilder()
@@ -111,7 +113,9 @@ def signing_key(directory: Path, name: str) -> KeyPair:
         paths.key.write_bytes(_private_pem(key))
         paths.key.chmod(0o600)
         paths.cert.write_bytes(
-            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
     return paths
 
@@ -123,7 +127,7 @@ def _alternative_names(dns_names: Sequence[str], ip_addresses: Sequence[str]) ->
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
@@ -64,14 +66,14 @@ class Supervisor:
             tree.add(os.getpid(), target)
 
         with log_path.open("ab") as log:
-            process = subprocess.Popen(  # noqa: S603 (our own argv)
+            process = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env=dict(os.environ, **(env or {})),
-                preexec_fn=join_cgroup,  # noqa: PLW1509 (runs before exec, no threads touched)
+                preexec_fn=join_cgroup,
             )
         ticks = start_ticks(process.pid)
         record = ProcessRecord(name, process.pid, ticks or 0, tuple(argv), str(log_path))
@@ -101,9 +103,12 @@ class Supervisor:
             running = [r for r in records if self.alive(r)]
             for record in running:
                 os.kill(record.pid, sig)
-            wait_until(lambda: not any(self.alive(r) for r in running), grace_s)
+            wait_until(partial(self._none_alive, running), grace_s)
         for record in records:
             (self.pid_dir / f"{record.name}.json").unlink(missing_ok=True)
+
+    def _none_alive(self, records: Sequence[ProcessRecord]) -> bool:
+        return not any(self.alive(r) for r in records)
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         """The last lines of a process's log, for error messages."""
@@ -115,7 +120,9 @@ class Supervisor:
     def require_alive(self, record: ProcessRecord) -> None:
         """Raise with the log's tail when ``record`` has died."""
         if not self.alive(record):
-            raise ProcessError(f"{record.name} exited; last lines of {record.log}:\n{self.log_tail(record.name)}")
+            raise ProcessError(
+                f"{record.name} exited; last lines of {record.log}:\n{self.log_tail(record.name)}"
+            )
 
 
 def _is_zombie(pid: int) -> bool:
@@ -128,10 +135,8 @@ def _is_zombie(pid: int) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status of a child of ours (a no-op for processes another run started)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -142,4 +147,3 @@ def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
             return True
         time.sleep(0.1)
     return condition()
-

@@ -26,7 +26,9 @@ class LocalProvider:
     def release(self) -> None:
         """Take the cluster down, unless --keep-cluster asked to leave it for the next run."""
         if self.keep:
-            self.cluster.progress(f"keeping cluster {self.cluster.name} (--keep-cluster); `k8sharden local down "
-                                  f"--name {self.cluster.name}` removes it")
+            self.cluster.progress(
+                f"keeping cluster {self.cluster.name} (--keep-cluster); `k8sharden local down "
+                f"--name {self.cluster.name}` removes it"
+            )
             return
         self.cluster.down()

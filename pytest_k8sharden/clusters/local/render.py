@@ -52,7 +52,12 @@ def issue_certificates(state: ClusterState, addresses: Addresses, node_name: str
     ca = pki.CertificateAuthority(directory, "ca", f"{state.name}-ca")
     etcd_ca = pki.CertificateAuthority(directory, "etcd-ca", f"{state.name}-etcd-ca")
     loopback = "127.0.0.1"
-    apiserver_names = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+    apiserver_names = (
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    )
     return Certificates(
         ca=ca.paths,
         etcd_ca=etcd_ca.paths,
@@ -66,14 +71,22 @@ def issue_certificates(state: ClusterState, addresses: Addresses, node_name: str
             )
         ),
         apiserver_kubelet_client=ca.issue(
-            pki.Identity("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",), client=True)
+            pki.Identity(
+                "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",), client=True
+            )
         ),
         apiserver_etcd_client=etcd_ca.issue(
             pki.Identity("apiserver-etcd-client", "kube-apiserver-etcd-client", client=True)
         ),
         etcd_server=etcd_ca.issue(
-            pki.Identity("etcd-server", node_name, dns_names=("localhost",), ip_addresses=(addresses.host, loopback),
-                         server=True, client=True)
+            pki.Identity(
+                "etcd-server",
+                node_name,
+                dns_names=("localhost",),
+                ip_addresses=(addresses.host, loopback),
+                server=True,
+                client=True,
+            )
         ),
         etcd_peer=etcd_ca.issue(
             pki.Identity("etcd-peer", node_name, ip_addresses=(addresses.host,), server=True, client=True)
@@ -87,7 +100,13 @@ def issue_certificates(state: ClusterState, addresses: Addresses, node_name: str
             pki.Identity("kubelet-client", f"system:node:{node_name}", ("system:nodes",), client=True)
         ),
         kubelet_serving=ca.issue(
-            pki.Identity("kubelet-serving", node_name, dns_names=(node_name,), ip_addresses=(addresses.node,), server=True)
+            pki.Identity(
+                "kubelet-serving",
+                node_name,
+                dns_names=(node_name,),
+                ip_addresses=(addresses.node,),
+                server=True,
+            )
         ),
         kube_proxy=ca.issue(pki.Identity("kube-proxy", "system:kube-proxy", client=True)),
         service_account=pki.signing_key(directory, "sa"),
@@ -96,17 +115,23 @@ def issue_certificates(state: ClusterState, addresses: Addresses, node_name: str
 
 def write_kubeconfig(path: Path, server: str, ca: Path, client: pki.KeyPair, user: str) -> Path:
     """A kubeconfig with embedded credentials (mode 0600), for one client identity."""
+
     def embedded(file: Path) -> str:
         return base64.b64encode(file.read_bytes()).decode()
 
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority-data": embedded(ca)}}],
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority-data": embedded(ca)}}
+        ],
         "users": [
             {
                 "name": user,
-                "user": {"client-certificate-data": embedded(client.cert), "client-key-data": embedded(client.key)},
+                "user": {
+                    "client-certificate-data": embedded(client.cert),
+                    "client-key-data": embedded(client.key),
+                },
             }
         ],
         "contexts": [{"name": user, "context": {"cluster": "local", "user": user}}],
@@ -129,7 +154,9 @@ def node_pod_cidr(addresses: Addresses) -> str:
     return str(next(ipaddress.ip_network(addresses.cluster_cidr).subnets(new_prefix=24)))
 
 
-def etcd_argv(binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates) -> list[str]:
+def etcd_argv(
+    binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
+) -> list[str]:
     """etcd on the host end of the veth; TLS with required client certificates unless the profile says no."""
     scheme = "https" if profile.etcd_tls else "http"
     settings = {
@@ -156,7 +183,9 @@ def etcd_argv(binary: Path, profile: Profile, state: ClusterState, a: Addresses,
     return [str(binary), *flags(settings)]
 
 
-def apiserver_argv(binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates) -> list[str]:
+def apiserver_argv(
+    binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
+) -> list[str]:
     """kube-apiserver on the host end of the veth, with the profile's security flags."""
     settings = {
         "advertise-address": a.host,
@@ -186,7 +215,9 @@ def apiserver_argv(binary: Path, profile: Profile, state: ClusterState, a: Addre
         settings["kubelet-certificate-authority"] = str(certs.ca.cert)
     if profile.audit_policy is not None:
         settings |= {
-            "audit-policy-file": str(_write_yaml(state.path("config", "audit-policy.yaml"), profile.audit_policy)),
+            "audit-policy-file": str(
+                _write_yaml(state.path("config", "audit-policy.yaml"), profile.audit_policy)
+            ),
             "audit-log-path": str(state.path("audit", "audit.log")),
             "audit-log-maxage": "30",
             "audit-log-maxbackup": "10",
@@ -195,14 +226,21 @@ def apiserver_argv(binary: Path, profile: Profile, state: ClusterState, a: Addre
     if profile.encrypt_secrets:
         settings["encryption-provider-config"] = str(_encryption_config(state))
     if profile.pod_security_defaults is not None:
-        settings["admission-control-config-file"] = str(_admission_config(state, profile.pod_security_defaults))
+        settings["admission-control-config-file"] = str(
+            _admission_config(state, profile.pod_security_defaults)
+        )
     return [str(binary), *flags(settings | dict(profile.apiserver_flags))]
 
 
-def _control_plane_common(state: ClusterState, a: Addresses, certs: Certificates, component: str,
-                          client: pki.KeyPair) -> dict[str, str]:
+def _control_plane_common(
+    state: ClusterState, a: Addresses, certs: Certificates, component: str, client: pki.KeyPair
+) -> dict[str, str]:
     kubeconfig = write_kubeconfig(
-        state.path("config", f"{component}.kubeconfig"), f"https://{a.host}:6443", certs.ca.cert, client, component
+        state.path("config", f"{component}.kubeconfig"),
+        f"https://{a.host}:6443",
+        certs.ca.cert,
+        client,
+        component,
     )
     return {
         "kubeconfig": str(kubeconfig),
@@ -214,8 +252,9 @@ def _control_plane_common(state: ClusterState, a: Addresses, certs: Certificates
     }
 
 
-def controller_manager_argv(binary: Path, profile: Profile, state: ClusterState, a: Addresses,
-                            certs: Certificates) -> list[str]:
+def controller_manager_argv(
+    binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
+) -> list[str]:
     """kube-controller-manager: allocates the node's pod CIDR and signs with the cluster CA."""
     settings = _control_plane_common(state, a, certs, "controller-manager", certs.controller_manager) | {
         "allocate-node-cidrs": "true",
@@ -234,7 +273,9 @@ def controller_manager_argv(binary: Path, profile: Profile, state: ClusterState,
     return [str(binary), *flags(settings | dict(profile.controller_manager_flags))]
 
 
-def scheduler_argv(binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates) -> list[str]:
+def scheduler_argv(
+    binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
+) -> list[str]:
     """kube-scheduler."""
     settings = _control_plane_common(state, a, certs, "scheduler", certs.scheduler)
     return [str(binary), *flags(settings | dict(profile.scheduler_flags))]
@@ -244,17 +285,17 @@ def containerd_config(state: ClusterState, runc: Path, cgroup_name: str) -> Path
     """containerd 2.x config (version 3): everything under the state directory, runc in our cgroup."""
     root = state.root / "containerd"
     text = f"""version = 3
-root = "{root / 'root'}"
-state = "{root / 'state'}"
+root = "{root / "root"}"
+state = "{root / "state"}"
 
 [grpc]
-  address = "{root / 'containerd.sock'}"
+  address = "{root / "containerd.sock"}"
 
 [ttrpc]
-  address = "{root / 'containerd.sock.ttrpc'}"
+  address = "{root / "containerd.sock.ttrpc"}"
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{root / 'opt'}"
+  path = "{root / "opt"}"
 
 [plugins."io.containerd.grpc.v1.cri"]
   disable_tcp_service = true
@@ -270,8 +311,8 @@ state = "{root / 'state'}"
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
   [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["{state.root / 'cni' / 'bin'}"]
-    conf_dir = "{state.root / 'cni' / 'net.d'}"
+    bin_dirs = ["{state.root / "cni" / "bin"}"]
+    conf_dir = "{state.root / "cni" / "net.d"}"
   [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
@@ -311,11 +352,15 @@ def cni_config(state: ClusterState, addresses: Addresses) -> Path:
     return path
 
 
-def kubelet_argv(binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates,
-                 node_name: str) -> list[str]:
+def kubelet_argv(
+    binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates, node_name: str
+) -> list[str]:
     """kubelet in the node namespace: cgroupfs driver on cgroup v1, pods under our cgroup tree."""
     kubeconfig = write_kubeconfig(
-        state.path("config", "kubelet.kubeconfig"), f"https://{a.host}:6443", certs.ca.cert, certs.kubelet_client,
+        state.path("config", "kubelet.kubeconfig"),
+        f"https://{a.host}:6443",
+        certs.ca.cert,
+        certs.kubelet_client,
         "kubelet",
     )
     resolv = state.path("config", "resolv.conf")
@@ -359,10 +404,15 @@ def kubelet_argv(binary: Path, profile: Profile, state: ClusterState, a: Address
     ]
 
 
-def kube_proxy_argv(binary: Path, state: ClusterState, a: Addresses, certs: Certificates, node_name: str) -> list[str]:
+def kube_proxy_argv(
+    binary: Path, state: ClusterState, a: Addresses, certs: Certificates, node_name: str
+) -> list[str]:
     """kube-proxy (iptables mode) in the node namespace; it leaves every host-wide sysctl alone."""
     kubeconfig = write_kubeconfig(
-        state.path("config", "kube-proxy.kubeconfig"), f"https://{a.host}:6443", certs.ca.cert, certs.kube_proxy,
+        state.path("config", "kube-proxy.kubeconfig"),
+        f"https://{a.host}:6443",
+        certs.ca.cert,
+        certs.kube_proxy,
         "kube-proxy",
     )
     config = {
