@@ -1,0 +1,179 @@
+"""The evidence bundle: evidence.json (schema v1) and manifest.sha256 over every file in the directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, final
+
+from pytest_k8sharden.evidence.observation import Observation
+from pytest_k8sharden.evidence.redact import redact
+from pytest_k8sharden.evidence.verdict import Outcome
+
+SCHEMA = "pytest-k8sharden/evidence/v1"
+EVIDENCE_FILE = "evidence.json"
+MANIFEST_FILE = "manifest.sha256"
+_MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  (.+)$")
+
+
+@final
+@dataclass(frozen=True)
+class ClusterSummary:
+    """The cluster a run looked at."""
+
+    provider: str
+    profile: str | None
+    server: str
+    version: str
+    nodes: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True)
+class RunInfo:
+    """When and against what a run happened."""
+
+    started: datetime
+    finished: datetime
+    plugin_version: str
+    identity: str | None
+    cluster: ClusterSummary | None
+
+
+@final
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one check and its evidence."""
+
+    nodeid: str
+    check: str | None
+    title: str
+    controls: tuple[str, ...]
+    severity: str | None
+    outcome: Outcome
+    message: str
+    evidence: tuple[Observation, ...]
+
+
+def evidence_document(run: RunInfo, results: Sequence[CheckResult]) -> dict[str, Any]:
+    """The evidence.json document, redacted as a whole once more before it leaves memory."""
+    cluster = run.cluster
+    document = {
+        "schema": SCHEMA,
+        "run": {
+            "started": run.started.isoformat(),
+            "finished": run.finished.isoformat(),
+            "plugin_version": run.plugin_version,
+            "identity": run.identity,
+            "cluster": None
+            if cluster is None
+            else {
+                "provider": cluster.provider,
+                "profile": cluster.profile,
+                "server": cluster.server,
+                "version": cluster.version,
+                "nodes": list(cluster.nodes),
+            },
+        },
+        "results": [
+            {
+                "nodeid": result.nodeid,
+                "check": result.check,
+                "title": result.title,
+                "controls": list(result.controls),
+                "severity": result.severity,
+                "outcome": str(result.outcome),
+                "message": result.message,
+                "evidence": [observation.to_dict() for observation in result.evidence],
+            }
+            for result in results
+        ],
+    }
+    redacted: dict[str, Any] = redact(document)
+    return redacted
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(directory: Path) -> dict[str, Path]:
+    return {
+        path.relative_to(directory).as_posix(): path
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.relative_to(directory).as_posix() != MANIFEST_FILE
+    }
+
+
+def write_manifest(directory: Path) -> Path:
+    """Write manifest.sha256 (sha256sum format) listing every other file below `directory`."""
+    lines = [f"{_sha256(path)}  {name}\n" for name, path in _files(directory).items()]
+    manifest = directory / MANIFEST_FILE
+    manifest.write_text("".join(lines), encoding="utf-8")
+    return manifest
+
+
+def write_bundle(directory: Path, run: RunInfo, results: Sequence[CheckResult]) -> Path:
+    """Write evidence.json, then the manifest over the whole directory; returns evidence.json's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / EVIDENCE_FILE
+    text = json.dumps(evidence_document(run, results), indent=2, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    write_manifest(directory)
+    return path
+
+
+class ManifestError(Exception):
+    """The manifest is missing or unreadable."""
+
+
+@final
+@dataclass(frozen=True)
+class ManifestDiff:
+    """How a directory differs from its manifest."""
+
+    changed: tuple[str, ...]
+    missing: tuple[str, ...]
+    extra: tuple[str, ...]
+
+    @property
+    def clean(self) -> bool:
+        """True when every file matches and none is missing or extra."""
+        return not (self.changed or self.missing or self.extra)
+
+
+def read_manifest(directory: Path) -> dict[str, str]:
+    """File name -> expected SHA-256 from `directory`/manifest.sha256."""
+    manifest = directory / MANIFEST_FILE
+    try:
+        lines = manifest.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ManifestError(f"cannot read {manifest}: {exc.strerror}") from None
+    expected: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        match = _MANIFEST_LINE.match(line)
+        if not match:
+            raise ManifestError(f"{manifest}:{number}: not a '<sha256>  <file>' line")
+        expected[match.group(2)] = match.group(1)
+    return expected
+
+
+def verify_manifest(directory: Path) -> ManifestDiff:
+    """Recompute every file's SHA-256 and compare with the manifest."""
+    expected = read_manifest(directory)
+    present = _files(directory)
+    changed = tuple(
+        name for name, digest in expected.items() if name in present and _sha256(present[name]) != digest
+    )
+    missing = tuple(name for name in expected if name not in present)
+    extra = tuple(name for name in present if name not in expected)
+    return ManifestDiff(changed, missing, extra)

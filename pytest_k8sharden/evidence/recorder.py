@@ -1,0 +1,50 @@
+"""The `evidence` fixture's object: collects the redacted Observations of one check."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any, NoReturn, TypeVar, final
+
+from pytest_k8sharden.evidence.observation import Observation
+from pytest_k8sharden.evidence.redact import redact
+from pytest_k8sharden.evidence.verdict import Inconclusive
+
+_O = TypeVar("_O", bound=Observation)
+_KEEP = frozenset({"kind", "when"})
+
+
+def redact_observation(observation: _O) -> _O:
+    """A copy of `observation` with every field except kind and time redacted."""
+    changes: dict[str, Any] = {
+        item.name: redact(getattr(observation, item.name))
+        for item in dataclasses.fields(observation)
+        if item.name not in _KEEP
+    }
+    return dataclasses.replace(observation, **changes)
+
+
+@final
+class Evidence:
+    """Records what a check observed; redacts before storing. Safe to use from several threads."""
+
+    def __init__(self) -> None:
+        self._observations: list[Observation] = []
+        self._lock = threading.Lock()
+
+    def record(self, observation: _O) -> _O:
+        """Store `observation` (redacted) for this check and return the stored copy."""
+        stored = redact_observation(observation)
+        with self._lock:
+            self._observations.append(stored)
+        return stored
+
+    def inconclusive(self, reason: str) -> NoReturn:
+        """End the check as inconclusive: it could not look. Never counted as passed."""
+        raise Inconclusive(reason)
+
+    @property
+    def observations(self) -> tuple[Observation, ...]:
+        """Everything recorded so far, in order."""
+        with self._lock:
+            return tuple(self._observations)
