@@ -1,0 +1,98 @@
+"""Cluster providers behind one interface, and the check that a cluster answers before any test runs."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from pytest_k8sharden.clusters.base import Cluster as Cluster
+from pytest_k8sharden.clusters.base import ClusterAccess, ClusterProvider, ClusterUnavailable, Node
+from pytest_k8sharden.clusters.existing import ExistingProvider
+from pytest_k8sharden.kube import KubeError, KubeForbidden, KubeUnauthorized, connect
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Node
+
+    from pytest_k8sharden.kube import Kube
+    from pytest_k8sharden.settings import Settings
+
+__all__ = [
+    "Cluster",
+    "ClusterAccess",
+    "ClusterProvider",
+    "ClusterUnavailable",
+    "make_provider",
+    "open_cluster",
+]
+
+LOCAL_PROVIDER_MODULE = "pytest_k8sharden.clusters.local.provider"
+
+
+def make_provider(settings: Settings, progress: Callable[[str], None]) -> ClusterProvider:
+    """The provider the options ask for. Raises ClusterUnavailable when it is not available."""
+    if settings.cluster == "existing":
+        return ExistingProvider(settings.kubeconfig, settings.context)
+    if settings.cluster == "kind":
+        raise ClusterUnavailable(
+            "the kind provider is not available in this version of pytest-k8sharden; "
+            "use --cluster=existing with kind's kubeconfig, or --cluster=local"
+        )
+    try:
+        module = importlib.import_module(LOCAL_PROVIDER_MODULE)
+    except ImportError as exc:
+        raise ClusterUnavailable(
+            f"the local cluster provider is not available in this installation ({exc})"
+        ) from None
+    profile = settings.profile or "hardened"
+    provider = module.LocalProvider(
+        profile=profile, name=f"k8sharden-{profile}", keep=settings.keep_cluster, progress=progress
+    )
+    return cast("ClusterProvider", provider)
+
+
+def _nodes(kube: Kube) -> tuple[Node, ...] | None:
+    try:
+        items = kube.core.list_node().items or []
+    except KubeForbidden:
+        return None
+    return tuple(_node(item) for item in items)
+
+
+def _node(item: V1Node) -> Node:
+    name = item.metadata.name if item.metadata else None
+    status = item.status
+    addresses = tuple((a.type, a.address) for a in (status.addresses if status and status.addresses else []))
+    info = status.node_info if status else None
+    return Node(str(name), addresses, info.kubelet_version if info else "unknown")
+
+
+def _version(kube: Kube) -> str:
+    try:
+        return kube.server_version()
+    except KubeForbidden:
+        return "unknown"
+
+
+def open_cluster(access: ClusterAccess) -> tuple[Cluster, Kube]:
+    """Build the clients and check that the server answers and who the scanner is.
+
+    Every way this can fail (bad kubeconfig, unreachable, untrusted or expired certificate, rejected
+    credentials) raises ClusterUnavailable with one line naming the problem.
+    """
+    try:
+        kube = connect(access)
+    except KubeError as exc:
+        raise ClusterUnavailable(str(exc)) from None
+    try:
+        identity = kube.whoami()
+        cluster = Cluster(access, kube.server, _version(kube), identity, _nodes(kube))
+    except KubeUnauthorized as exc:
+        kube.close()
+        raise ClusterUnavailable(
+            f"API server {kube.server} rejected the scanner's credentials ({exc.status} {exc.reason})"
+        ) from None
+    except KubeError as exc:
+        kube.close()
+        raise ClusterUnavailable(str(exc)) from None
+    return cluster, kube

@@ -1,0 +1,93 @@
+"""The plugin's settings, validated once from the command line and ini file."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import final
+
+from pytest_k8sharden.profiles import PROFILE_NAMES
+
+CLUSTER_PROVIDERS: tuple[str, ...] = ("existing", "kind", "local")
+DEFAULT_EVIDENCE_DIR = "k8sharden-evidence"
+DEFAULT_PROBE_TIMEOUT = 5.0
+DEFAULT_PROFILE = "hardened"
+UPSTREAM_PROBE_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.53"
+"""The probe/server image used when --probe-image is not given (the e2e tests' agnhost)."""
+
+
+class SettingsError(ValueError):
+    """An option has a value we cannot use; the message names the option."""
+
+
+@final
+@dataclass(frozen=True)
+class Settings:
+    """What the user asked for (see the options table in README.md)."""
+
+    cluster: str = "existing"
+    """Provider: existing, kind or local."""
+    profile: str | None = None
+    """hardened, default or insecure (kind and local only)."""
+    kubeconfig: Path | None = None
+    """--kubeconfig; None means KUBECONFIG, ~/.kube/config or in-cluster configuration."""
+    context: str | None = None
+    """--kube-context; None means the kubeconfig's current-context."""
+    keep_cluster: bool = False
+    """Leave a kind/local cluster running after the session."""
+    evidence_dir: Path = Path(DEFAULT_EVIDENCE_DIR)
+    """Where evidence.json and manifest.sha256 are written."""
+    read_only: bool = False
+    """Create nothing in the cluster: checks marked `active` are skipped."""
+    probe_image: str = UPSTREAM_PROBE_IMAGE
+    """Image for probe and server pods."""
+    probe_timeout: float = DEFAULT_PROBE_TIMEOUT
+    """Seconds one probe may take."""
+
+
+def _timeout(value: str | float | None) -> float:
+    if value is None or value == "":
+        return DEFAULT_PROBE_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"--probe-timeout must be a number of seconds, got {value!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > 600:
+        raise SettingsError(f"--probe-timeout must be more than 0 and at most 600 seconds, got {value!r}")
+    return seconds
+
+
+def build_settings(
+    *,
+    cluster: str | None = None,
+    profile: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    keep_cluster: bool = False,
+    evidence_dir: str | None = None,
+    read_only: bool = False,
+    probe_image: str | None = None,
+    probe_timeout: str | float | None = None,
+) -> Settings:
+    """Validate raw option values (None or "" means not given) into Settings."""
+    provider = cluster or "existing"
+    if provider not in CLUSTER_PROVIDERS:
+        raise SettingsError(f"--cluster must be one of {', '.join(CLUSTER_PROVIDERS)}, got {provider!r}")
+    if profile and provider == "existing":
+        raise SettingsError("--cluster-profile applies to --cluster=kind and --cluster=local only")
+    if profile and profile not in PROFILE_NAMES:
+        raise SettingsError(f"--cluster-profile must be one of {', '.join(PROFILE_NAMES)}, got {profile!r}")
+    if probe_image is not None and probe_image != "" and not probe_image.strip():
+        raise SettingsError("--probe-image must not be blank")
+    return Settings(
+        cluster=provider,
+        profile=None if provider == "existing" else (profile or DEFAULT_PROFILE),
+        kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
+        context=context or None,
+        keep_cluster=keep_cluster,
+        evidence_dir=Path(evidence_dir or DEFAULT_EVIDENCE_DIR).expanduser(),
+        read_only=read_only,
+        probe_image=probe_image.strip() if probe_image else UPSTREAM_PROBE_IMAGE,
+        probe_timeout=_timeout(probe_timeout),
+    )

@@ -1,0 +1,209 @@
+"""A real HTTPS server on loopback that answers the few Kubernetes API paths the plugin's start-up needs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import trustme
+import yaml
+
+GOOD_TOKEN = "good-token-0123456789"
+USERNAME = "system:serviceaccount:audit:scanner"
+VERSION = {
+    "major": "1",
+    "minor": "36",
+    "emulationMajor": "1",
+    "emulationMinor": "36",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "35",
+    "gitVersion": "v1.36.3",
+    "gitCommit": "0" * 40,
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.25.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+_NODE_INFO_STRINGS = (
+    "architecture",
+    "bootID",
+    "containerRuntimeVersion",
+    "kernelVersion",
+    "kubeProxyVersion",
+    "machineID",
+    "operatingSystem",
+    "osImage",
+    "systemUUID",
+)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the server received."""
+
+    method: str
+    path: str
+    authorization: str | None
+
+
+@dataclass
+class FakeApiState:
+    """What the server answers and what it saw; tests change `forced` to inject errors."""
+
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    forced: dict[tuple[str, str], list[tuple[int, dict[str, str], bytes]]] = field(default_factory=dict)
+    """(method, path) -> responses to give (status, headers, body), consumed one per request."""
+    seen: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def status_body(code: int, reason: str, message: str) -> bytes:
+    """A Kubernetes Status object."""
+    status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason}
+    return json.dumps({**status, "code": code}).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, code: int, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self, method: str) -> None:
+        state = self.server.state
+        path = self.path.split("?")[0].rstrip("/") or "/"
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"null") if length else None
+        with state.lock:
+            state.seen.append(Seen(method, path, self.headers.get("Authorization")))
+            forced = state.forced.get((method, path))
+            if forced:
+                code, headers, data = forced.pop(0)
+                self._send(code, data, headers)
+                return
+        if self.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}":
+            self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
+            return
+        self._route(method, path, body)
+
+    def _route(self, method: str, path: str, body: Any) -> None:
+        state = self.server.state
+        if (method, path) == ("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews"):
+            info = {"username": USERNAME, "groups": ["system:serviceaccounts", "system:authenticated"]}
+            review = {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "SelfSubjectReview",
+                "status": {"userInfo": info},
+            }
+            self._send(201, review)
+        elif (method, path) == ("GET", "/version"):
+            self._send(200, VERSION)
+        elif (method, path) == ("GET", "/api/v1/nodes"):
+            self._send(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": state.nodes})
+        elif (method, path) == ("POST", "/api/v1/namespaces"):
+            body.setdefault("apiVersion", "v1")
+            body.setdefault("kind", "Namespace")
+            state.namespaces[body["metadata"]["name"]] = body
+            self._send(201, body)
+        elif path.startswith("/api/v1/namespaces/") and method in ("GET", "DELETE"):
+            name = path.rsplit("/", 1)[1]
+            namespace = state.namespaces.pop(name, None) if method == "DELETE" else state.namespaces.get(name)
+            if namespace is None:
+                self._send(404, status_body(404, "NotFound", f'namespaces "{name}" not found'))
+            else:
+                self._send(200, namespace)
+        else:
+            self._send(404, status_body(404, "NotFound", "the server could not find the requested resource"))
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, context: ssl.SSLContext, state: FakeApiState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.state = state
+
+
+@dataclass(frozen=True)
+class FakeApi:
+    """A running fake API server."""
+
+    url: str
+    state: FakeApiState
+
+
+@contextmanager
+def serve(cert: trustme.LeafCert) -> Iterator[FakeApi]:
+    """Serve the fake API over HTTPS with `cert` on 127.0.0.1 until the block ends."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    state = FakeApiState(
+        nodes=[
+            {
+                "metadata": {"name": "node-1"},
+                "status": {
+                    "addresses": [{"type": "InternalIP", "address": "198.18.0.2"}],
+                    "nodeInfo": {
+                        "kubeletVersion": "v1.36.3",
+                        **dict.fromkeys(_NODE_INFO_STRINGS, "x"),
+                    },
+                },
+            }
+        ]
+    )
+    server = _Server(context, state)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield FakeApi(f"https://127.0.0.1:{server.server_address[1]}", state)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def write_kubeconfig(
+    path: Path, server: str, ca: trustme.CA, token: str = GOOD_TOKEN, context: str = "test"
+) -> Path:
+    """A kubeconfig for `server` trusting `ca` and authenticating with `token`."""
+    ca_data = base64.b64encode(ca.cert_pem.bytes()).decode()
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+        "users": [{"name": "scanner", "user": {"token": token}}],
+        "contexts": [{"name": context, "context": {"cluster": "fake", "user": "scanner"}}],
+        "current-context": context,
+    }
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
