@@ -1,0 +1,147 @@
+"""HTTP(S) probe from the runner: one request, no redirects followed, what came back as an Observation."""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import final
+from urllib.parse import urlsplit
+
+from pytest_k8sharden.evidence.observation import RUNNER, Observation
+from pytest_k8sharden.evidence.redact import redact
+from pytest_k8sharden.neterrors import os_error_text
+
+EXCERPT_BYTES = 512
+
+
+@dataclass(frozen=True)
+class HttpObservation(Observation):
+    """An HTTP exchange: `status` is None when no response came back, and `error` then says why."""
+
+    status: int | None = None
+    """The HTTP status code, None when nothing answered."""
+    error: str | None = None
+    """Why nothing answered: connection refused, timed out, TLS failure ..."""
+
+    @property
+    def answered(self) -> bool:
+        """Whether an HTTP response came back at all."""
+        return self.status is not None
+
+
+def _link_local(host: str, port: int) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    return any(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_link_local for info in infos)
+
+
+def _cipher(sock: ssl.SSLSocket) -> str | None:
+    cipher = sock.cipher()
+    return cipher[0] if cipher else None
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failure: {exc.reason or exc}"
+    return os_error_text(exc) or f"{type(exc).__name__}: {exc}"
+
+
+@final
+class HttpProbe:
+    """Sends single HTTP requests from the runner with a bounded timeout.
+
+    TLS certificates are not verified unless `ca` is given: the probe asks what a door does, not
+    whether its certificate is good (that is a TLS check's job).
+    """
+
+    def __init__(self, timeout: float, vantage: str = RUNNER) -> None:
+        self.timeout = timeout
+        self.vantage = vantage
+
+    def get(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        ca: Path | None = None,
+    ) -> HttpObservation:
+        """GET `url`; `token` None means an anonymous client."""
+        return self.request("GET", url, token=token, headers=headers, ca=ca)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        ca: Path | None = None,
+    ) -> HttpObservation:
+        """Send one request and observe the answer (status, headers, a short body excerpt)."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        https = parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        details: dict[str, object] = {"method": method, "url": url, "request_headers": sent}
+        if _link_local(host, port):
+            return self._observe(
+                method,
+                url,
+                details,
+                error="not sent: link-local (metadata) addresses are probed from pods only",
+            )
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection = self._connection(host, port, https, ca)
+        try:
+            connection.request(method, path, body=body, headers=sent)
+            if isinstance(connection.sock, ssl.SSLSocket):  # before the response may close it
+                details["tls"] = {"version": connection.sock.version(), "cipher": _cipher(connection.sock)}
+            response = connection.getresponse()
+            excerpt = response.read(EXCERPT_BYTES)
+        except (OSError, http.client.HTTPException) as exc:
+            return self._observe(method, url, details, error=_failure(exc))
+        finally:
+            connection.close()
+        details["response_headers"] = dict(response.getheaders())
+        details["body_excerpt"] = excerpt.decode("utf-8", "replace")
+        return self._observe(method, url, details, status=response.status, reason=response.reason)
+
+    def _connection(self, host: str, port: int, https: bool, ca: Path | None) -> http.client.HTTPConnection:
+        if not https:
+            return http.client.HTTPConnection(host, port, timeout=self.timeout)
+        context = ssl.create_default_context(cafile=str(ca)) if ca else ssl._create_unverified_context()
+        return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
+
+    def _observe(
+        self,
+        method: str,
+        url: str,
+        details: dict[str, object],
+        *,
+        status: int | None = None,
+        reason: str = "",
+        error: str | None = None,
+    ) -> HttpObservation:
+        outcome = f"{status} {reason}".strip() if status is not None else f"no answer ({error})"
+        # Redacted at once, so the token never shows up even in an assertion message about this object.
+        return HttpObservation(
+            kind="http",
+            summary=f"{method} {url} -> {outcome}",
+            vantage=self.vantage,
+            target=url,
+            details=redact(details),
+            status=status,
+            error=error,
+        )
