@@ -1,0 +1,105 @@
+"""Fixtures for checks: cluster, kube, nodes, probe_namespace, evidence, http_probe, k8sharden_settings."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+from kubernetes import client
+
+from pytest_k8sharden.clusters import ClusterUnavailable
+from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.evidence.verdict import Inconclusive
+from pytest_k8sharden.kube import KubeNotFound
+from pytest_k8sharden.probes.http import HttpProbe
+from pytest_k8sharden.runstate import EVIDENCE_KEY, STATE_KEY
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.clusters import Cluster
+    from pytest_k8sharden.clusters.base import Node
+    from pytest_k8sharden.kube import Kube
+    from pytest_k8sharden.settings import Settings
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "pytest-k8sharden"
+PROBE_LABEL = "k8sharden.io/probe"
+NAMESPACE_GONE_TIMEOUT = 120.0
+
+
+@pytest.fixture(scope="session")
+def k8sharden_settings(pytestconfig: pytest.Config) -> Settings:
+    """The validated pytest-k8sharden options (probe image, probe timeout, read-only ...)."""
+    return pytestconfig.stash[STATE_KEY].settings
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig: pytest.Config) -> Cluster:
+    """The cluster under test: provider, profile, API URL, server version, nodes, scanner identity."""
+    try:
+        return pytestconfig.stash[STATE_KEY].open()[0]
+    except ClusterUnavailable as exc:
+        pytest.exit(f"k8sharden: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="session")
+def kube(pytestconfig: pytest.Config, cluster: Cluster) -> Kube:
+    """API clients for the cluster (kube.core, kube.rbac, ... or kube.api(SomeApi)), built in kube.py."""
+    return pytestconfig.stash[STATE_KEY].open()[1]
+
+
+@pytest.fixture
+def nodes(cluster: Cluster) -> tuple[Node, ...]:
+    """The cluster's nodes; the check is inconclusive when the scanner may not list them."""
+    if cluster.nodes is None:
+        raise Inconclusive("the scanner may not list nodes")
+    return cluster.nodes
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    """Records the current check's Observations: evidence.record(obs), evidence.inconclusive(reason)."""
+    recorder = Evidence()
+    request.node.stash[EVIDENCE_KEY] = recorder
+    return recorder
+
+
+@pytest.fixture
+def http_probe(k8sharden_settings: Settings) -> HttpProbe:
+    """HTTP(S) requests from the runner with --probe-timeout; returns HttpObservation."""
+    return HttpProbe(timeout=k8sharden_settings.probe_timeout)
+
+
+def _wait_until_gone(kube: Kube, name: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            kube.core.read_namespace(name)
+        except KubeNotFound:
+            return True
+        time.sleep(1.0)
+    return False
+
+
+@pytest.fixture
+def probe_namespace(kube: Kube, k8sharden_settings: Settings) -> Iterator[str]:
+    """A fresh namespace labelled as ours, deleted afterwards (also when the check fails)."""
+    if k8sharden_settings.read_only:
+        pytest.skip("--read-only: probe_namespace would create a namespace")
+    name = f"k8sh-probe-{uuid.uuid4().hex[:8]}"
+    labels = {MANAGED_BY_LABEL: MANAGED_BY, PROBE_LABEL: "true"}
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(KubeNotFound):
+            kube.core.delete_namespace(name)
+        if not _wait_until_gone(kube, name, NAMESPACE_GONE_TIMEOUT):
+            warnings.warn(
+                f"probe namespace {name} was still terminating after {NAMESPACE_GONE_TIMEOUT:g}s",
+                stacklevel=1,
+            )

@@ -1,0 +1,269 @@
+"""pytest hooks of pytest-k8sharden: options, markers, check validation, verdicts and evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_k8sharden.catalog import SEVERITIES, CatalogError, load_catalog
+from pytest_k8sharden.clusters import ClusterUnavailable
+from pytest_k8sharden.evidence.html import html_extra
+from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.profiles import PROFILE_NAMES
+from pytest_k8sharden.runstate import (
+    EVIDENCE_KEY,
+    META_KEY,
+    PHASES_KEY,
+    STATE_KEY,
+    CheckMeta,
+    RunState,
+    check_meta,
+    check_result,
+    phase_of,
+    scrub_report,
+)
+from pytest_k8sharden.settings import (
+    CLUSTER_PROVIDERS,
+    DEFAULT_EVIDENCE_DIR,
+    DEFAULT_PROBE_TIMEOUT,
+    UPSTREAM_PROBE_IMAGE,
+    SettingsError,
+    build_settings,
+)
+
+pytest_plugins = ("pytest_k8sharden.fixtures",)
+
+READ_ONLY_REASON = "--read-only: this check creates resources in the cluster or probes from pods"
+CHECK_FIXTURES = frozenset({"cluster", "evidence"})
+
+MARKERS = (
+    "cluster: the test needs a live Kubernetes cluster (run the unit tests alone with -m 'not cluster')",
+    "control(*ids): the check id and/or control ids (CIS-..., NSA-CISA:...) this check gives evidence for; "
+    "ids must be in the controls catalog",
+    f"severity(level): severity of a failed check, one of {', '.join(SEVERITIES)} (default: the catalog's)",
+    "active: the check creates resources or sends probes from pods (skipped under --read-only)",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The option group of the command-line contract, with ini equivalents where they make sense."""
+    group = parser.getgroup("k8sharden", "pytest-k8sharden: Kubernetes security conformance")
+    group.addoption(
+        "--cluster",
+        dest="k8sharden_cluster",
+        metavar="PROVIDER",
+        choices=CLUSTER_PROVIDERS,
+        help="how to obtain the cluster: existing (kubeconfig or in-cluster; default), kind, or local "
+        "(the embedded real cluster). ini: k8sharden_cluster",
+    )
+    group.addoption(
+        "--cluster-profile",
+        dest="k8sharden_cluster_profile",
+        metavar="PROFILE",
+        choices=PROFILE_NAMES,
+        help=f"profile of a kind/local cluster: {', '.join(PROFILE_NAMES)} (default: hardened). "
+        "ini: k8sharden_cluster_profile",
+    )
+    group.addoption(
+        "--kubeconfig",
+        dest="k8sharden_kubeconfig",
+        metavar="PATH",
+        help="kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config, or the "
+        "in-cluster configuration inside a pod)",
+    )
+    group.addoption(
+        "--kube-context",
+        dest="k8sharden_kube_context",
+        metavar="CONTEXT",
+        help="kubeconfig context to use (default: its current-context)",
+    )
+    group.addoption(
+        "--keep-cluster",
+        dest="k8sharden_keep_cluster",
+        action="store_true",
+        default=False,
+        help="leave a kind/local cluster running after the session; the next run reuses it",
+    )
+    group.addoption(
+        "--evidence-dir",
+        dest="k8sharden_evidence_dir",
+        metavar="DIR",
+        help=f"where evidence.json and manifest.sha256 are written (default: ./{DEFAULT_EVIDENCE_DIR}). "
+        "ini: k8sharden_evidence_dir",
+    )
+    group.addoption(
+        "--read-only",
+        dest="k8sharden_read_only",
+        action="store_true",
+        default=False,
+        help="create nothing in the cluster: checks marked 'active' are skipped. ini: k8sharden_read_only",
+    )
+    group.addoption(
+        "--probe-image",
+        dest="k8sharden_probe_image",
+        metavar="IMAGE",
+        help=f"image of probe and server pods (default: {UPSTREAM_PROBE_IMAGE}). ini: k8sharden_probe_image",
+    )
+    group.addoption(
+        "--probe-timeout",
+        dest="k8sharden_probe_timeout",
+        metavar="SECONDS",
+        help=f"seconds one probe may take (default: {DEFAULT_PROBE_TIMEOUT:g}). ini: k8sharden_probe_timeout",
+    )
+    parser.addini("k8sharden_cluster", "default for --cluster", default="")
+    parser.addini("k8sharden_cluster_profile", "default for --cluster-profile", default="")
+    parser.addini("k8sharden_evidence_dir", "default for --evidence-dir", default="")
+    parser.addini("k8sharden_read_only", "default for --read-only", type="bool", default=False)
+    parser.addini("k8sharden_probe_image", "default for --probe-image", default="")
+    parser.addini("k8sharden_probe_timeout", "default for --probe-timeout", default="")
+    parser.addini(
+        "k8sharden_catalog",
+        "extra controls catalog files (same format as controls.yaml)",
+        type="paths",
+        default=[],
+    )
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"k8sharden_{name}")
+    return value if value not in (None, "", False) else config.getini(f"k8sharden_{name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register markers; validate the options and the catalog into the session's RunState."""
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    try:
+        settings = build_settings(
+            cluster=_option(config, "cluster"),
+            profile=_option(config, "cluster_profile"),
+            kubeconfig=config.getoption("k8sharden_kubeconfig"),
+            context=config.getoption("k8sharden_kube_context"),
+            keep_cluster=config.getoption("k8sharden_keep_cluster"),
+            evidence_dir=_option(config, "evidence_dir"),
+            read_only=bool(_option(config, "read_only")),
+            probe_image=_option(config, "probe_image"),
+            probe_timeout=_option(config, "probe_timeout"),
+        )
+        catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
+    except (SettingsError, CatalogError) as exc:
+        raise pytest.UsageError(f"k8sharden: {exc}") from None
+    config.stash[STATE_KEY] = RunState(config, settings, catalog)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Make sure the cluster is given back even when the session ended early."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.release()
+        del config.stash[STATE_KEY]
+
+
+def _meta(state: RunState, item: pytest.Item) -> CheckMeta | None:
+    ids = [str(ident) for mark in item.iter_markers("control") for ident in mark.args]
+    severities = [str(level) for mark in item.iter_markers("severity") for level in mark.args]
+    if not ids and not severities and not CHECK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return None
+    doc = getattr(getattr(item, "function", None), "__doc__", None)
+    title = doc.strip().splitlines()[0] if doc and doc.strip() else item.name
+    return check_meta(state.catalog, ids, severities, title)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Validate every check's marks at once (one usage error listing them all); apply --read-only."""
+    state = config.stash[STATE_KEY]
+    problems = []
+    for item in items:
+        try:
+            meta = _meta(state, item)
+        except ValueError as exc:
+            problems.append(f"{item.nodeid}: {exc}")
+            continue
+        if meta is not None:
+            item.stash[META_KEY] = meta
+        if state.settings.read_only and item.get_closest_marker("active"):
+            item.add_marker(pytest.mark.skip(reason=READ_ONLY_REASON))
+    if problems:
+        raise pytest.UsageError("k8sharden: invalid check marks:\n  " + "\n  ".join(problems))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Before any test runs: acquire the cluster and check it answers, if a selected test needs it."""
+    if session.config.option.collectonly or not any(
+        "cluster" in getattr(i, "fixturenames", ()) for i in session.items
+    ):
+        return
+    try:
+        session.config.stash[STATE_KEY].open()
+    except ClusterUnavailable as exc:
+        raise pytest.UsageError(f"k8sharden: {exc}") from None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Record each phase of a check, map inconclusive errors, attach evidence to the HTML at call phase."""
+    report = yield
+    meta = item.stash.get(META_KEY, None)
+    if meta is None:
+        return report
+    phase = phase_of(report, call.excinfo)
+    phases = item.stash.setdefault(PHASES_KEY, [])
+    phases.append(phase)
+    scrub_report(report, phase)
+    evidence = item.stash.get(EVIDENCE_KEY, Evidence()).observations
+    result = check_result(item.nodeid, meta, phases, evidence)
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        report.extras = [*getattr(report, "extras", []), html_extra(result)]  # type: ignore[attr-defined]
+    if report.when == "teardown":
+        item.config.stash[STATE_KEY].results.append(result)
+    return report
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport,
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """Show inconclusive checks as such: letter I, word INCONCLUSIVE, counted apart from failures."""
+    if getattr(report, "k8sharden_inconclusive", None) is not None:
+        return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    """After every other plugin (pytest-html writes its report first): evidence.json, manifest, release."""
+    result = yield
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is not None:
+        try:
+            state.write_evidence()
+        finally:
+            state.release()
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """List inconclusive checks with their reasons, and say where the evidence went."""
+    inconclusive = terminalreporter.stats.get("inconclusive", [])
+    if inconclusive:
+        terminalreporter.write_sep("=", "inconclusive checks (could not look; not passed)", yellow=True)
+        for report in inconclusive:
+            terminalreporter.write_line(f"INCONCLUSIVE {report.nodeid} - {report.k8sharden_inconclusive}")
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.evidence_file is not None:
+        terminalreporter.write_line(
+            f"k8sharden: evidence written to {state.evidence_file} and its manifest.sha256"
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """One header line with the cluster selection."""
+    settings = config.stash[STATE_KEY].settings
+    profile = f" profile={settings.profile}" if settings.profile else ""
+    read_only = " read-only" if settings.read_only else ""
+    return f"k8sharden: cluster={settings.cluster}{profile}{read_only} evidence-dir={settings.evidence_dir}"

@@ -1,0 +1,248 @@
+"""Evidence model: Observations, verdicts, the recorder, evidence.json, the manifest and the HTML extras."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pytest_k8sharden.evidence import Evidence, Inconclusive, Observation, Outcome
+from pytest_k8sharden.evidence.bundle import (
+    SCHEMA,
+    CheckResult,
+    ManifestError,
+    RunInfo,
+    verify_manifest,
+    write_bundle,
+)
+from pytest_k8sharden.evidence.html import render_result
+from pytest_k8sharden.evidence.redact import REDACTED
+from pytest_k8sharden.evidence.verdict import Phase, verdict
+from pytest_k8sharden.probes.http import HttpObservation
+
+WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+CHECKS = """
+import pytest
+from pytest_k8sharden.evidence import Inconclusive
+from pytest_k8sharden.kube import KubeForbidden
+
+@pytest.fixture
+def unreachable_pod():
+    raise Inconclusive("probe pod never became ready")
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture bug")
+
+@pytest.mark.control("KUBELET-ANON")
+def test_passes(evidence):
+    pass
+
+@pytest.mark.control("API-ANON-READ")
+def test_fails(evidence):
+    assert False, "anonymous client read /api/v1/secrets"
+
+@pytest.mark.control("API-ANON-AUTH")
+def test_cannot_look(evidence):
+    evidence.inconclusive("API server unreachable from the runner")
+
+@pytest.mark.control("RBAC-WILDCARDS")
+def test_forbidden(evidence):
+    raise KubeForbidden("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles", 403, "Forbidden", "", None)
+
+@pytest.mark.control("NETPOL-ENFORCED")
+def test_setup_cannot_look(unreachable_pod):
+    pass
+
+@pytest.mark.control("WORKLOAD-SECCOMP")
+def test_errors(broken):
+    pass
+
+@pytest.mark.active
+@pytest.mark.control("ADMISSION-REJECTS-PRIVILEGED")
+def test_active():
+    pass
+
+def test_not_a_check():
+    pass
+"""
+
+
+def _observation(**changes: object) -> Observation:
+    fields: dict[str, object] = {
+        "kind": "http",
+        "summary": "GET https://10.0.0.1:10250/pods -> 401 Unauthorized",
+        "vantage": "runner",
+        "target": "https://10.0.0.1:10250/pods",
+        "details": {"status": 401},
+        "when": WHEN,
+    }
+    return Observation(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def _result(*evidence: Observation, outcome: Outcome = Outcome.FAILED) -> CheckResult:
+    return CheckResult(
+        "suites/test_kubelet.py::test_x", "KUBELET-ANON", "Kubelet refuses anonymous clients",
+        ("CIS-4.2.1",), "critical", outcome, "kubelet answered 200", evidence,
+    )  # fmt: skip
+
+
+def test_observation_validates_kind_and_time() -> None:
+    with pytest.raises(ValueError, match="unknown observation kind 'ping'"):
+        _observation(kind="ping")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        _observation(when=datetime(2026, 1, 1))
+
+
+def test_observation_serialises_every_field() -> None:
+    assert _observation().to_dict() == {
+        "kind": "http",
+        "summary": "GET https://10.0.0.1:10250/pods -> 401 Unauthorized",
+        "vantage": "runner",
+        "target": "https://10.0.0.1:10250/pods",
+        "details": {"status": 401},
+        "when": "2026-01-02T03:04:05+00:00",
+    }
+    http = HttpObservation(
+        kind="http", summary="s", vantage="runner", target="t", status=None, error="timed out"
+    )
+    assert http.to_dict()["status"] is None and http.to_dict()["error"] == "timed out"
+
+
+@pytest.mark.parametrize(
+    ("phases", "expected"),
+    [
+        ([Phase("setup", "passed"), Phase("call", "passed"), Phase("teardown", "passed")], Outcome.PASSED),
+        ([Phase("setup", "passed"), Phase("call", "failed", "boom")], Outcome.FAILED),
+        ([Phase("setup", "failed", "fixture")], Outcome.ERROR),
+        ([Phase("setup", "passed"), Phase("call", "passed"), Phase("teardown", "failed")], Outcome.ERROR),
+        ([Phase("setup", "skipped", "read-only")], Outcome.SKIPPED),
+        ([Phase("setup", "failed", "no pod", inconclusive=True)], Outcome.INCONCLUSIVE),
+        (
+            [Phase("call", "failed", "x", inconclusive=True), Phase("teardown", "failed")],
+            Outcome.INCONCLUSIVE,
+        ),
+    ],
+)
+def test_verdict(phases: list[Phase], expected: Outcome) -> None:
+    assert verdict(phases)[0] is expected
+
+
+def test_recorder_redacts_before_storing_and_declares_inconclusive() -> None:
+    evidence = Evidence()
+    stored = evidence.record(_observation(details={"headers": {"Authorization": "Bearer abc"}}))
+    assert stored.details == {"headers": {"Authorization": REDACTED}}
+    assert evidence.observations == (stored,)
+    with pytest.raises(Inconclusive, match="forbidden"):
+        evidence.inconclusive("forbidden to list nodes")
+
+
+def test_bundle_and_manifest_detect_changed_missing_and_extra_files(tmp_path: Path) -> None:
+    (tmp_path / "report.html").write_text("<html/>")
+    run = RunInfo(WHEN, WHEN, "0.1.0", "scanner", None)
+    path = write_bundle(tmp_path, run, [_result(_observation())])
+    assert json.loads(path.read_text())["schema"] == SCHEMA
+    assert (tmp_path / "manifest.sha256").read_text().count("\n") == 2
+    assert verify_manifest(tmp_path).clean
+    (tmp_path / "report.html").write_text("<html>edited</html>")
+    path.unlink()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "late.txt").write_text("x")
+    diff = verify_manifest(tmp_path)
+    assert (diff.changed, diff.missing, diff.extra) == (
+        ("report.html",),
+        ("evidence.json",),
+        ("sub/late.txt",),
+    )
+
+
+def test_malformed_manifest_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "manifest.sha256").write_text("not a digest line\n")
+    with pytest.raises(ManifestError, match=r"manifest.sha256:1: not a"):
+        verify_manifest(tmp_path)
+    with pytest.raises(ManifestError, match="cannot read"):
+        verify_manifest(tmp_path / "absent")
+
+
+def test_html_extra_is_escaped_and_readable() -> None:
+    hostile = _observation(
+        summary="<script>alert(1)</script>", details={"body": "<img src=x onerror=alert(2)>"}
+    )
+    rendered = render_result(_result(hostile))
+    assert "<script>alert" not in rendered and "<img src" not in rendered
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
+    assert "KUBELET-ANON - Kubelet refuses anonymous clients" in rendered
+    assert "failed: kubelet answered 200" in rendered
+
+
+def test_evidence_json_follows_the_schema(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest("--evidence-dir=out", "--read-only")
+    counts = result.parseoutcomes()
+    assert {k: v for k, v in counts.items() if k != "warnings"} == {
+        "passed": 2,
+        "failed": 1,
+        "inconclusive": 3,
+        "errors": 1,
+        "skipped": 1,
+    }
+    document = json.loads((pytester.path / "out" / "evidence.json").read_text())
+    assert set(document) == {"schema", "run", "results"}
+    assert document["schema"] == "pytest-k8sharden/evidence/v1"
+    assert set(document["run"]) == {"started", "finished", "plugin_version", "identity", "cluster"}
+    assert datetime.fromisoformat(document["run"]["finished"]) >= datetime.fromisoformat(
+        document["run"]["started"]
+    )
+    outcomes = {r["nodeid"].split("::")[1]: r["outcome"] for r in document["results"]}
+    assert outcomes == {
+        "test_passes": "passed",
+        "test_fails": "failed",
+        "test_cannot_look": "inconclusive",
+        "test_forbidden": "inconclusive",
+        "test_setup_cannot_look": "inconclusive",
+        "test_errors": "error",
+        "test_active": "skipped",
+    }
+    for entry in document["results"]:
+        assert set(entry) == {
+            "nodeid",
+            "check",
+            "title",
+            "controls",
+            "severity",
+            "outcome",
+            "message",
+            "evidence",
+        }
+    failed = next(r for r in document["results"] if r["outcome"] == "failed")
+    assert failed["check"] == "API-ANON-READ" and failed["severity"] == "critical"
+    assert failed["controls"] == ["CIS-1.2.1", "NSA-CISA:authentication", "NSA-CISA:rbac"]
+    assert "anonymous client read /api/v1/secrets" in failed["message"]
+    assert verify_manifest(pytester.path / "out").clean
+
+
+def test_inconclusive_is_shown_as_such_and_never_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest("-k", "cannot_look or forbidden or passes", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, "an inconclusive check must not let the run pass"
+    result.stdout.fnmatch_lines(
+        [
+            "test_checks.py .III*",
+            "*= inconclusive checks (could not look; not passed) =*",
+            "INCONCLUSIVE test_checks.py::test_cannot_look - API server unreachable from the runner",
+            "INCONCLUSIVE test_checks.py::test_forbidden - GET /apis/rbac.*/clusterroles: 403 Forbidden",
+            "INCONCLUSIVE test_checks.py::test_setup_cannot_look - probe pod never became ready",
+            "*= 1 passed, 4 deselected, *3 inconclusive in *",
+        ]
+    )
+    verbose = pytester.runpytest("-v", "-k", "cannot_look")
+    verbose.stdout.fnmatch_lines(["test_checks.py::test_cannot_look INCONCLUSIVE*"])
+
+
+def test_no_evidence_is_written_without_checks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert not (pytester.path / "k8sharden-evidence").exists()

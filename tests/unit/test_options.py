@@ -1,0 +1,186 @@
+"""Options, ini equivalents, validation, markers and --read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_k8sharden.settings import UPSTREAM_PROBE_IMAGE, SettingsError, build_settings
+
+SHOW_SETTINGS = """
+def test_show(k8sharden_settings):
+    print("SETTINGS", k8sharden_settings)
+"""
+
+
+def test_defaults() -> None:
+    settings = build_settings()
+    assert settings.cluster == "existing"
+    assert settings.profile is None
+    assert settings.kubeconfig is None and settings.context is None
+    assert settings.evidence_dir == Path("k8sharden-evidence")
+    assert not settings.read_only and not settings.keep_cluster
+    assert settings.probe_image == UPSTREAM_PROBE_IMAGE
+    assert settings.probe_timeout == 5.0
+
+
+def test_profile_defaults_to_hardened_for_kind_and_local() -> None:
+    assert build_settings(cluster="local").profile == "hardened"
+    assert build_settings(cluster="kind", profile="insecure").profile == "insecure"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"cluster": "minikube"}, "--cluster must be one of existing, kind, local, got 'minikube'"),
+        ({"profile": "hardened"}, "--cluster-profile applies to --cluster=kind and --cluster=local only"),
+        ({"cluster": "local", "profile": "paranoid"}, "--cluster-profile must be one of"),
+        ({"probe_timeout": "soon"}, "--probe-timeout must be a number of seconds, got 'soon'"),
+        ({"probe_timeout": "0"}, "more than 0 and at most 600"),
+        ({"probe_timeout": "nan"}, "more than 0 and at most 600"),
+        ({"probe_timeout": 601}, "more than 0 and at most 600"),
+        ({"probe_image": "   "}, "--probe-image must not be blank"),
+    ],
+)
+def test_invalid_values_are_refused(options: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build_settings(**options)  # type: ignore[arg-type]
+
+
+def test_help_lists_the_option_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-k8sharden: Kubernetes security conformance:",
+            "  --cluster=PROVIDER*",
+            "  --cluster-profile=PROFILE",
+            "  --kubeconfig=PATH*",
+            "  --kube-context=CONTEXT",
+            "  --keep-cluster*",
+            "  --evidence-dir=DIR*",
+            "  --read-only*",
+            "  --probe-image=IMAGE*",
+            "  --probe-timeout=SECONDS",
+        ]
+    )
+    result.stdout.fnmatch_lines(["  k8sharden_cluster (string)*", "  k8sharden_read_only (bool)*"])
+
+
+def test_ini_values_apply_and_the_command_line_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        k8sharden_cluster = local
+        k8sharden_cluster_profile = insecure
+        k8sharden_probe_timeout = 2.5
+        k8sharden_evidence_dir = ini-evidence
+        k8sharden_read_only = true
+        """
+    )
+    pytester.makepyfile(SHOW_SETTINGS)
+    result = pytester.runpytest("-s", "--probe-timeout=7", "--probe-image=registry.example/agnhost:1")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "k8sharden: cluster=local profile=insecure read-only evidence-dir=ini-evidence",
+            "*SETTINGS Settings(cluster='local', profile='insecure', *read_only=True, "
+            "probe_image='registry.example/agnhost:1', probe_timeout=7.0)*",
+        ]
+    )
+
+
+def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--cluster=minikube")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--cluster: invalid choice: 'minikube'*"])
+
+
+def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nk8sharden_probe_timeout = forever\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: k8sharden: --probe-timeout must be a number of seconds, got 'forever'"]
+    )
+
+
+def test_kind_provider_is_not_available_yet(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_it(cluster):\n    pass\n")
+    result = pytester.runpytest("--cluster=kind")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: k8sharden: the kind provider is not available in this version*"])
+
+
+def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.cluster
+        @pytest.mark.active
+        @pytest.mark.severity("low")
+        @pytest.mark.control("CIS-5.7.2")
+        def test_marked():
+            pass
+        """
+    )
+    pytester.runpytest("--strict-markers").assert_outcomes(passed=1)
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.cluster:*", "@pytest.mark.control(*ids):*", "@pytest.mark.active:*"]
+    )
+
+
+def test_unknown_marker_still_fails_under_strict_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("import pytest\n\n@pytest.mark.controls('CIS-5.7.2')\ndef test_typo():\n    pass\n")
+    result = pytester.runpytest("--strict-markers")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*'controls' not found in `markers` configuration option*"])
+
+
+def test_unknown_control_ids_are_a_usage_error_naming_them(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.control("CIS-4.2.1", "CIS-42")
+        def test_one():
+            pass
+
+        @pytest.mark.control("KUBELET-ANON")
+        @pytest.mark.severity("catastrophic")
+        def test_two():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: k8sharden: invalid check marks:",
+            "  test_unknown_control_ids_*.py::test_one: unknown control id(s) 'CIS-42'*",
+            "  *::test_two: severity must be one of critical, high, medium, low, info*",
+        ]
+    )
+
+
+def test_read_only_skips_active_checks_with_a_reason(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.active
+        def test_creates_pods():
+            raise AssertionError("must not run under --read-only")
+
+        def test_reads():
+            pass
+        """
+    )
+    result = pytester.runpytest("--read-only", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["SKIPPED *--read-only: this check creates resources in the cluster or probes from pods"]
+    )
+    pytester.runpytest().assert_outcomes(passed=1, failed=1)
