@@ -1,0 +1,123 @@
+"""The `k8sharden` command: local cluster lifecycle, evidence verification, and running the shipped suites."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
+from pytest_k8sharden.profiles import PROFILE_NAMES
+
+DEFAULT_LOCAL_NAME = "k8sharden"
+LIFECYCLE_MODULE = "pytest_k8sharden.clusters.local.lifecycle"
+SUITES_PACKAGE = "pytest_k8sharden.suites"
+EXIT_USAGE = 2
+
+
+def _progress(message: str) -> None:
+    print(f"k8sharden: {message}", file=sys.stderr, flush=True)
+
+
+def _lifecycle() -> ModuleType:
+    try:
+        return importlib.import_module(LIFECYCLE_MODULE)
+    except ImportError as exc:
+        raise SystemExit(
+            f"k8sharden: the local cluster is not available in this installation ({exc})"
+        ) from None
+
+
+def _local(args: argparse.Namespace) -> int:
+    lifecycle = _lifecycle()
+    if args.action == "up":
+        kubeconfig = lifecycle.up(profile=args.profile, name=args.name, progress=_progress)
+        print(kubeconfig)
+    elif args.action == "down":
+        lifecycle.down(name=args.name, progress=_progress)
+    else:
+        print(lifecycle.status(name=args.name))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    try:
+        diff = verify_manifest(directory)
+    except ManifestError as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for label, names in (("changed", diff.changed), ("missing", diff.missing), ("extra", diff.extra)):
+        for name in names:
+            print(f"{label}: {name}")
+    if not diff.clean:
+        print(f"k8sharden: {directory} does not match its {MANIFEST_FILE}", file=sys.stderr)
+        return 1
+    print(f"OK: every file in {directory} matches {MANIFEST_FILE}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    return int(pytest.main(["--pyargs", SUITES_PACKAGE, *args.pytest_args]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `k8sharden`."""
+    parser = argparse.ArgumentParser(prog="k8sharden", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = commands.add_parser("local", help="the embedded local cluster (needs root)")
+    actions = local.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser(
+        "up", help="start (or reuse) a local cluster; the last stdout line is its kubeconfig"
+    )
+    up.add_argument(
+        "--profile", choices=PROFILE_NAMES, default="hardened", help="cluster profile (default: hardened)"
+    )
+    for action, text in (("down", "stop the cluster and remove all its state"), ("status", "show its state")):
+        actions.add_parser(action, help=text)
+    for sub in actions.choices.values():
+        sub.add_argument(
+            "--name",
+            default=DEFAULT_LOCAL_NAME,
+            metavar="N",
+            help=f"cluster name (default: {DEFAULT_LOCAL_NAME})",
+        )
+    local.set_defaults(handler=_local)
+
+    evidence = commands.add_parser("evidence", help="evidence bundles")
+    evidence_actions = evidence.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = evidence_actions.add_parser(
+        "verify", help=f"recompute {MANIFEST_FILE}: report changed, missing, extra files"
+    )
+    verify.add_argument("directory", metavar="DIR")
+    verify.set_defaults(handler=_verify)
+
+    run = commands.add_parser(
+        "run",
+        help="run the shipped suites: pytest --pyargs pytest_k8sharden.suites [PYTEST ARGS]",
+        add_help=False,
+    )
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `k8sharden` console script."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "run":
+        args.pytest_args = rest  # everything after `run` belongs to pytest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
