@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-
-import pytest
 
 from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
 from pytest_k8sharden.profiles import PROFILE_NAMES
@@ -35,13 +34,17 @@ def _lifecycle() -> ModuleType:
 
 def _local(args: argparse.Namespace) -> int:
     lifecycle = _lifecycle()
-    if args.action == "up":
-        kubeconfig = lifecycle.up(profile=args.profile, name=args.name, progress=_progress)
-        print(kubeconfig)
-    elif args.action == "down":
-        lifecycle.down(name=args.name, progress=_progress)
-    else:
-        print(lifecycle.status(name=args.name))
+    try:
+        if args.action == "up":
+            kubeconfig = lifecycle.up(profile=args.profile, name=args.name, progress=_progress)
+            print(kubeconfig)
+        elif args.action == "down":
+            lifecycle.down(name=args.name, progress=_progress)
+        else:
+            print(lifecycle.status(name=args.name))
+    except lifecycle.LocalClusterError as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -63,7 +66,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return int(pytest.main(["--pyargs", SUITES_PACKAGE, *args.pytest_args]))
+    # A fresh interpreter, so pytest imports (and may assertion-rewrite) the plugin itself.
+    command = [sys.executable, "-m", "pytest", "--pyargs", SUITES_PACKAGE, *args.pytest_args]
+    os.execv(sys.executable, command)
 
 
 def build_parser() -> argparse.ArgumentParser:

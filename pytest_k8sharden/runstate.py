@@ -22,7 +22,7 @@ from pytest_k8sharden.evidence.verdict import Inconclusive, Phase, verdict
 from pytest_k8sharden.kube import KubeForbidden, KubeUnreachable
 
 if TYPE_CHECKING:
-    from pytest_k8sharden.clusters import Cluster, ClusterProvider
+    from pytest_k8sharden.clusters import Cluster, ClusterAccess, ClusterProvider
     from pytest_k8sharden.evidence.observation import Observation
     from pytest_k8sharden.kube import Kube
     from pytest_k8sharden.settings import Settings
@@ -107,6 +107,17 @@ def _progress(config: pytest.Config, message: str) -> None:
         print(f"k8sharden: {message}", file=sys.stderr)
 
 
+def _acquire(provider: ClusterProvider, name: str) -> ClusterAccess:
+    try:
+        return provider.acquire()
+    except ClusterUnavailable:
+        raise
+    except Exception as exc:  # a provider's own error ends the session with one line, not a traceback
+        raise ClusterUnavailable(
+            f"the {name} cluster could not be acquired: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 @final
 class RunState:
     """Settings, catalog, the cluster once opened, and the results of one session."""
@@ -135,7 +146,7 @@ class RunState:
             raise self._failure
         try:
             self._provider = make_provider(self.settings, lambda message: _progress(self.config, message))
-            self._opened = open_cluster(self._provider.acquire())
+            self._opened = open_cluster(_acquire(self._provider, self.settings.cluster))
         except ClusterUnavailable as exc:
             self._failure = exc
             self.release()

@@ -61,18 +61,10 @@ def test_local_without_the_lifecycle_module_is_a_clear_error(monkeypatch: pytest
 
 
 def test_run_finds_the_shipped_suites(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest_k8sharden.cli",
-        "run",
-        "--collect-only",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-    ]
+    # `-p no:python` collects no test file: this is about finding the installed package, not the suites.
+    command = [sys.executable, "-m", "pytest_k8sharden.cli", "run", "--collect-only", "-p", "no:python"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), (
-        result.stdout + result.stderr
-    )
-    assert "module or package not found" not in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, output
+    assert "module or package not found" not in output
+    assert "PytestAssertRewriteWarning" not in output
