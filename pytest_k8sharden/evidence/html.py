@@ -28,7 +28,9 @@ def _observation(observation: Observation) -> str:
     data = redact(observation.to_dict())
     details = data.pop("details", {})
     rows = "".join(
-        _row(key, value if isinstance(value, str) else json.dumps(value)) for key, value in data.items()
+        _row(key, value if isinstance(value, str) else json.dumps(value))
+        for key, value in data.items()
+        if value is not None
     )
     body = escape(json.dumps(details, indent=2, ensure_ascii=False, sort_keys=True)) if details else ""
     pre = f"<tr><th>details</th><td><pre>{body}</pre></td></tr>" if body else ""
