@@ -79,6 +79,8 @@ class Profile:
     """A NetworkPolicy enforcer runs on the node."""
     metadata_blocked: bool
     """Pods cannot reach 169.254.169.254 (a node-level firewall rule, as cloud metadata concealment does)."""
+    control_plane_loopback_only: bool
+    """kube-controller-manager and kube-scheduler serve on loopback only (CIS 1.3.7, 1.4.2)."""
     seed_manifests: tuple[Mapping[str, Any], ...] = field(default=())
     """Objects applied after the cluster is up (the insecure profile's misconfigurations)."""
 
@@ -140,6 +142,7 @@ HARDENED: Final = Profile(
     pod_security_defaults=_frozen({"enforce": "baseline", "audit": "restricted", "warn": "restricted"}),
     network_policy_enforced=True,
     metadata_blocked=True,
+    control_plane_loopback_only=True,
 )
 
 DEFAULT: Final = Profile(
@@ -157,6 +160,7 @@ DEFAULT: Final = Profile(
     pod_security_defaults=None,
     network_policy_enforced=True,
     metadata_blocked=False,
+    control_plane_loopback_only=True,
 )
 
 INSECURE: Final = Profile(
@@ -189,6 +193,7 @@ INSECURE: Final = Profile(
     pod_security_defaults=None,
     network_policy_enforced=False,
     metadata_blocked=False,
+    control_plane_loopback_only=False,
     seed_manifests=(
         _binding(
             "k8sharden-insecure-anonymous-admin",

@@ -42,6 +42,11 @@ class Addresses:
         return f"198.18.{self.slot}.2"
 
     @property
+    def loopback(self) -> str:
+        """A loopback address of this slot, for components that must not listen on the network."""
+        return f"127.18.{self.slot}.1"
+
+    @property
     def link_prefix(self) -> int:
         """Prefix length of the veth pair's network."""
         return 30

@@ -233,7 +233,12 @@ def apiserver_argv(
 
 
 def _control_plane_common(
-    state: ClusterState, a: Addresses, certs: Certificates, component: str, client: pki.KeyPair
+    profile: Profile,
+    state: ClusterState,
+    a: Addresses,
+    certs: Certificates,
+    component: str,
+    client: pki.KeyPair,
 ) -> dict[str, str]:
     kubeconfig = write_kubeconfig(
         state.path("config", f"{component}.kubeconfig"),
@@ -246,7 +251,7 @@ def _control_plane_common(
         "kubeconfig": str(kubeconfig),
         "authentication-kubeconfig": str(kubeconfig),
         "authorization-kubeconfig": str(kubeconfig),
-        "bind-address": a.host,
+        "bind-address": a.loopback if profile.control_plane_loopback_only else a.host,
         "cert-dir": str(state.root / "pki" / component),
         "leader-elect": "false",
     }
@@ -256,7 +261,9 @@ def controller_manager_argv(
     binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
 ) -> list[str]:
     """kube-controller-manager: allocates the node's pod CIDR and signs with the cluster CA."""
-    settings = _control_plane_common(state, a, certs, "controller-manager", certs.controller_manager) | {
+    settings = _control_plane_common(
+        profile, state, a, certs, "controller-manager", certs.controller_manager
+    ) | {
         "allocate-node-cidrs": "true",
         "cluster-cidr": a.cluster_cidr,
         "node-cidr-mask-size": "24",
@@ -277,7 +284,7 @@ def scheduler_argv(
     binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
 ) -> list[str]:
     """kube-scheduler."""
-    settings = _control_plane_common(state, a, certs, "scheduler", certs.scheduler)
+    settings = _control_plane_common(profile, state, a, certs, "scheduler", certs.scheduler)
     return [str(binary), *flags(settings | dict(profile.scheduler_flags))]
 
 
