@@ -1,4 +1,4 @@
-"""Fixtures for checks: cluster, kube, nodes, probe_namespace, evidence, http_probe, k8sharden_settings."""
+"""Fixtures for checks: cluster, kube, nodes, evidence, probe_namespace, http_probe, knock, attacker_pod..."""
 
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING
 import pytest
 from kubernetes import client
 
+from pytest_k8sharden import exposure, vantage
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
 from pytest_k8sharden.kube import KubeNotFound
 from pytest_k8sharden.probes.http import HttpProbe
+from pytest_k8sharden.probes.pods import PodNotReady
 from pytest_k8sharden.runstate import EVIDENCE_KEY, STATE_KEY
+from pytest_k8sharden.settings import UPSTREAM_PROBE_IMAGE
+from pytest_k8sharden.vantage import AttackerPod, Knocker, start_attacker_pod
 
 if TYPE_CHECKING:
     from pytest_k8sharden.clusters import Cluster
@@ -29,6 +33,7 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "pytest-k8sharden"
 PROBE_LABEL = "k8sharden.io/probe"
 NAMESPACE_GONE_TIMEOUT = 120.0
+POD_START_TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="session")
@@ -85,11 +90,9 @@ def _wait_until_gone(kube: Kube, name: str, timeout: float) -> bool:
     return False
 
 
-@pytest.fixture
-def probe_namespace(kube: Kube, k8sharden_settings: Settings) -> Iterator[str]:
-    """A fresh namespace labelled as ours, deleted afterwards (also when the check fails)."""
-    if k8sharden_settings.read_only:
-        pytest.skip("--read-only: probe_namespace would create a namespace")
+@contextlib.contextmanager
+def _fresh_namespace(kube: Kube) -> Iterator[str]:
+    """Create a namespace labelled as ours; delete it and wait until it is gone, whatever happens."""
     name = f"k8sh-probe-{uuid.uuid4().hex[:8]}"
     labels = {MANAGED_BY_LABEL: MANAGED_BY, PROBE_LABEL: "true"}
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
@@ -103,3 +106,68 @@ def probe_namespace(kube: Kube, k8sharden_settings: Settings) -> Iterator[str]:
                 f"probe namespace {name} was still terminating after {NAMESPACE_GONE_TIMEOUT:g}s",
                 stacklevel=1,
             )
+
+
+@pytest.fixture
+def probe_namespace(kube: Kube, k8sharden_settings: Settings) -> Iterator[str]:
+    """A fresh namespace labelled as ours, deleted afterwards (also when the check fails)."""
+    if k8sharden_settings.read_only:
+        pytest.skip("--read-only: probe_namespace would create a namespace")
+    with _fresh_namespace(kube) as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def probe_image(cluster: Cluster, k8sharden_settings: Settings) -> str:
+    """--probe-image, else the image the provider loaded (local cluster), else the upstream agnhost."""
+    return k8sharden_settings.probe_image or cluster.access.probe_image or UPSTREAM_PROBE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def attacker_pod(kube: Kube, k8sharden_settings: Settings, probe_image: str) -> Iterator[AttackerPod | None]:
+    """One unprivileged pod for the session, the in-cluster vantage point; None under --read-only.
+
+    A pod that cannot start ends every check that needs it as inconclusive (the reason names the pod).
+    """
+    if k8sharden_settings.read_only:
+        yield None
+        return
+    with _fresh_namespace(kube) as namespace:
+        try:
+            yield start_attacker_pod(kube, namespace, probe_image, POD_START_TIMEOUT)
+        except PodNotReady as exc:
+            raise Inconclusive(f"the attacker pod could not start: {exc}") from exc
+
+
+@pytest.fixture
+def knock(
+    evidence: Evidence, http_probe: HttpProbe, attacker_pod: AttackerPod | None, k8sharden_settings: Settings
+) -> Knocker:
+    """Knocks on doors from the runner and from the attacker pod, recording every answer as evidence."""
+    pod_probe = attacker_pod.http_probe(k8sharden_settings.probe_timeout) if attacker_pod else None
+    return Knocker(evidence, http_probe, pod_probe)
+
+
+@pytest.fixture(scope="session")
+def control_plane_addresses(kube: Kube, cluster: Cluster) -> list[str]:
+    """Where control-plane components may listen: API server host and endpoints, control-plane nodes."""
+    return vantage.control_plane_addresses(kube, cluster)
+
+
+@pytest.fixture
+def pod_on_each_node(kube: Kube) -> dict[str, str]:
+    """node name -> "namespace/pod/container" of a running pod there ({} when pods may not be listed)."""
+    return vantage.pod_on_each_node(kube)
+
+
+@pytest.fixture
+def unbound_service_account_token(kube: Kube, probe_namespace: str) -> str:
+    """A short-lived token of a fresh ServiceAccount that nothing is bound to (in probe_namespace)."""
+    return vantage.unbound_service_account_token(kube, probe_namespace)
+
+
+@pytest.fixture(scope="session")
+def anonymous_allowed_paths(pytestconfig: pytest.Config) -> tuple[str, ...]:
+    """API paths an anonymous client may read (ini k8sharden_anonymous_allowed_paths)."""
+    configured = pytestconfig.getini("k8sharden_anonymous_allowed_paths")
+    return tuple(configured) if configured else exposure.DEFAULT_ANONYMOUS_ALLOWED_PATHS

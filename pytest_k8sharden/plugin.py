@@ -105,7 +105,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--probe-image",
         dest="k8sharden_probe_image",
         metavar="IMAGE",
-        help=f"image of probe and server pods (default: {UPSTREAM_PROBE_IMAGE}). ini: k8sharden_probe_image",
+        help="image of probe and server pods (default: the local cluster's own image with --cluster=local, "
+        f"else {UPSTREAM_PROBE_IMAGE}). ini: k8sharden_probe_image",
     )
     group.addoption(
         "--probe-timeout",
@@ -119,6 +120,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("k8sharden_read_only", "default for --read-only", type="bool", default=False)
     parser.addini("k8sharden_probe_image", "default for --probe-image", default="")
     parser.addini("k8sharden_probe_timeout", "default for --probe-timeout", default="")
+    parser.addini(
+        "k8sharden_anonymous_allowed_paths",
+        "API server paths an anonymous client may read without a finding (default: /healthz /livez /readyz "
+        "/version)",
+        type="linelist",
+        default=[],
+    )
     parser.addini(
         "k8sharden_catalog",
         "extra controls catalog files (same format as controls.yaml)",

@@ -81,6 +81,9 @@ class Profile:
     """Pods cannot reach 169.254.169.254 (a node-level firewall rule, as cloud metadata concealment does)."""
     control_plane_loopback_only: bool
     """kube-controller-manager and kube-scheduler serve on loopback only (CIS 1.3.7, 1.4.2)."""
+    plaintext_api_proxy: bool = False
+    """An unauthenticated ``kubectl proxy`` with admin credentials listens on port 8080 of the control plane
+    (the plaintext API listener that --insecure-port used to open, as it is still left behind today)."""
     seed_manifests: tuple[Mapping[str, Any], ...] = field(default=())
     """Objects applied after the cluster is up (the insecure profile's misconfigurations)."""
 
@@ -194,6 +197,7 @@ INSECURE: Final = Profile(
     network_policy_enforced=False,
     metadata_blocked=False,
     control_plane_loopback_only=False,
+    plaintext_api_proxy=True,
     seed_manifests=(
         _binding(
             "k8sharden-insecure-anonymous-admin",

@@ -40,8 +40,8 @@ class Settings:
     """Where evidence.json and manifest.sha256 are written."""
     read_only: bool = False
     """Create nothing in the cluster: checks marked `active` are skipped."""
-    probe_image: str = UPSTREAM_PROBE_IMAGE
-    """Image for probe and server pods."""
+    probe_image: str | None = None
+    """Image for probe and server pods; None: the provider's own image (local), else UPSTREAM_PROBE_IMAGE."""
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
     """Seconds one probe may take."""
 
@@ -88,6 +88,6 @@ def build_settings(
         keep_cluster=keep_cluster,
         evidence_dir=Path(evidence_dir or DEFAULT_EVIDENCE_DIR).expanduser(),
         read_only=read_only,
-        probe_image=probe_image.strip() if probe_image else UPSTREAM_PROBE_IMAGE,
+        probe_image=probe_image.strip() if probe_image else None,
         probe_timeout=_timeout(probe_timeout),
     )

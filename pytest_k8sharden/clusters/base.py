@@ -27,6 +27,8 @@ class ClusterAccess:
     """The kubeconfig file; None means the in-cluster configuration (running inside a pod)."""
     context: str | None
     """The kubeconfig context; None means its current-context."""
+    probe_image: str | None = None
+    """The probe image the provider made available in the cluster (used when --probe-image is not given)."""
 
 
 class ClusterProvider(Protocol):

@@ -8,7 +8,7 @@ from typing import Any, NoReturn, TypeVar, final
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.redact import redact
-from pytest_k8sharden.evidence.verdict import Inconclusive
+from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
 
 _O = TypeVar("_O", bound=Observation)
 _KEEP = frozenset({"kind", "when"})
@@ -42,6 +42,13 @@ class Evidence:
     def inconclusive(self, reason: str) -> NoReturn:
         """End the check as inconclusive: it could not look. Never counted as passed."""
         raise Inconclusive(reason)
+
+    def conclude(self, finding: Finding) -> None:
+        """The one place a check's verdict is decided: fail, end inconclusive, or return (passed)."""
+        if finding.outcome is Outcome.INCONCLUSIVE:
+            raise Inconclusive(finding.message)
+        if finding.outcome is not Outcome.PASSED:
+            raise AssertionError(finding.message)
 
     @property
     def observations(self) -> tuple[Observation, ...]:

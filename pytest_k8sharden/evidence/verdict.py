@@ -32,6 +32,17 @@ class Inconclusive(Exception):
 
 @final
 @dataclass(frozen=True)
+class Finding:
+    """What a check's logic concluded from its observations, before the test is failed or passed."""
+
+    outcome: Outcome
+    """PASSED, FAILED or INCONCLUSIVE."""
+    message: str
+    """The sentence that explains it, naming what was seen (the doors, objects, addresses)."""
+
+
+@final
+@dataclass(frozen=True)
 class Phase:
     """What one pytest phase (setup, call, teardown) of a check ended with."""
 

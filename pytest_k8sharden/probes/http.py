@@ -6,7 +6,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import final
@@ -53,17 +53,39 @@ def _failure(exc: BaseException) -> str:
     return os_error_text(exc) or f"{type(exc).__name__}: {exc}"
 
 
+Connector = Callable[[str, int], socket.socket]
+"""Opens a TCP connection to (host, port) from somewhere else, e.g. from inside a pod (probes/tunnel.py)."""
+
+
+class _ConnectorHTTPConnection(http.client.HTTPConnection):
+    """An HTTP(S) connection whose socket comes from a Connector instead of the runner's network."""
+
+    def __init__(
+        self, host: str, port: int, timeout: float, connector: Connector, context: ssl.SSLContext | None
+    ) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._connector = connector
+        self._context = context
+
+    def connect(self) -> None:
+        sock = self._connector(self.host, self.port)
+        sock.settimeout(self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host) if self._context else sock
+
+
 @final
 class HttpProbe:
-    """Sends single HTTP requests from the runner with a bounded timeout.
+    """Sends single HTTP requests with a bounded timeout, from the runner or through a Connector.
 
     TLS certificates are not verified unless `ca` is given: the probe asks what a door does, not
-    whether its certificate is good (that is a TLS check's job).
+    whether its certificate is good (that is a TLS check's job). From the runner, link-local
+    (metadata) addresses are never contacted; through a pod's Connector they may be.
     """
 
-    def __init__(self, timeout: float, vantage: str = RUNNER) -> None:
+    def __init__(self, timeout: float, vantage: str = RUNNER, connector: Connector | None = None) -> None:
         self.timeout = timeout
         self.vantage = vantage
+        self.connector = connector
 
     def get(
         self,
@@ -95,7 +117,7 @@ class HttpProbe:
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         details: dict[str, object] = {"method": method, "url": url, "request_headers": sent}
-        if _link_local(host, port):
+        if self.connector is None and _link_local(host, port):
             return self._observe(
                 method,
                 url,
@@ -119,9 +141,13 @@ class HttpProbe:
         return self._observe(method, url, details, status=response.status, reason=response.reason)
 
     def _connection(self, host: str, port: int, https: bool, ca: Path | None) -> http.client.HTTPConnection:
-        if not https:
+        context = None
+        if https:
+            context = ssl.create_default_context(cafile=str(ca)) if ca else ssl._create_unverified_context()
+        if self.connector is not None:
+            return _ConnectorHTTPConnection(host, port, self.timeout, self.connector, context)
+        if context is None:
             return http.client.HTTPConnection(host, port, timeout=self.timeout)
-        context = ssl.create_default_context(cafile=str(ca)) if ca else ssl._create_unverified_context()
         return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
 
     def _observe(

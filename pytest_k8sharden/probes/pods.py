@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from kubernetes import client
-from kubernetes.stream import stream
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.kube import KubeError
+from pytest_k8sharden.probes.execstream import open_exec
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
@@ -126,17 +126,7 @@ class PodProber:
 
     def exec(self, pod: str, command: Sequence[str], timeout_s: float = 30.0) -> ExecResult:
         """Run ``command`` in the pod's container and collect its output and exit code."""
-        response: Any = stream(
-            self.kube.core.connect_get_namespaced_pod_exec,
-            pod,
-            self.namespace,
-            command=list(command),
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-            _preload_content=False,
-        )
+        response = open_exec(self.kube, self.namespace, pod, command)
         stdout, stderr = [], []
         deadline = time.monotonic() + timeout_s
         while response.is_open() and time.monotonic() < deadline:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_k8sharden.settings import UPSTREAM_PROBE_IMAGE, SettingsError, build_settings
+from pytest_k8sharden.settings import SettingsError, build_settings
 
 SHOW_SETTINGS = """
 def test_show(k8sharden_settings):
@@ -21,7 +21,7 @@ def test_defaults() -> None:
     assert settings.kubeconfig is None and settings.context is None
     assert settings.evidence_dir == Path("k8sharden-evidence")
     assert not settings.read_only and not settings.keep_cluster
-    assert settings.probe_image == UPSTREAM_PROBE_IMAGE
+    assert settings.probe_image is None  # the provider's image, else UPSTREAM_PROBE_IMAGE
     assert settings.probe_timeout == 5.0
 
 

@@ -147,6 +147,18 @@ class LocalCluster:
         )
         self._wait_for_node(found["kubectl"], a)
         self._apply_seeds(found["kubectl"], profile)
+        if profile.plaintext_api_proxy:
+            self._run(
+                "kubectl-proxy",
+                [
+                    str(found["kubectl"]),
+                    f"--kubeconfig={self.state.kubeconfig}",
+                    "proxy",
+                    f"--address={a.host}",
+                    "--port=8080",
+                    "--accept-hosts=.*",
+                ],
+            )
 
     def _run(
         self, name: str, argv: list[str], cgroup: str = "control-plane", env: dict[str, str] | None = None

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import final
 
 from pytest_k8sharden.clusters.base import ClusterAccess
+from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 
 
@@ -21,7 +22,13 @@ class LocalProvider:
     def acquire(self) -> ClusterAccess:
         """Bring the cluster up (idempotent) and say how to reach it."""
         kubeconfig = self.cluster.up(self.profile)
-        return ClusterAccess(provider="local", profile=self.profile, kubeconfig=kubeconfig, context=None)
+        return ClusterAccess(
+            provider="local",
+            profile=self.profile,
+            kubeconfig=kubeconfig,
+            context=None,
+            probe_image=PROBE_IMAGE,
+        )
 
     def release(self) -> None:
         """Take the cluster down, unless --keep-cluster asked to leave it for the next run."""

@@ -1,0 +1,208 @@
+"""What the doors of a cluster did when knocked on: pure verdict logic over recorded HTTP Observations.
+
+A door is one listener (address:port and path) probed by one request. This module classifies what came
+back and turns a set of observations into one verdict per check, so the suites stay short and the logic
+is unit-tested on recorded observations (including kube-hunter #548: a 403 to an anonymous client is a
+refusal, not a finding).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Final
+from urllib.parse import urlsplit
+
+from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.probes.http import HttpObservation
+
+DEFAULT_ANONYMOUS_ALLOWED_PATHS: Final = ("/healthz", "/livez", "/readyz", "/version")
+"""API server paths an anonymous client may read without that being a finding (health and version)."""
+
+API_RESOURCE_PATHS: Final = (
+    "/api",
+    "/apis",
+    "/api/v1/namespaces",
+    "/api/v1/pods",
+    "/api/v1/secrets",
+    "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+)
+API_PATHS: Final = ("/version", "/healthz", "/readyz", "/livez", *API_RESOURCE_PATHS)
+KUBELET_READ_PATHS: Final = ("/pods", "/runningpods/", "/configz", "/stats/summary")
+
+REFUSAL_STATUSES: Final = frozenset({401, 403})
+
+
+class Answer(StrEnum):
+    """How a door answered one request."""
+
+    UNAUTHENTICATED = "401"
+    """Refused: who are you? (authentication required)."""
+    FORBIDDEN = "403"
+    """Refused: authenticated (maybe as anonymous) but not allowed."""
+    SERVED = "served"
+    """Answered without refusing: 2xx, or any status that shows authentication and authorization passed."""
+    CLOSED = "closed"
+    """Connection refused: nothing listens there."""
+    TLS_REFUSED = "tls-refused"
+    """A TLS listener refused the client in the handshake or the first read (e.g. no client certificate)."""
+    NOT_TLS = "not-tls"
+    """A TLS client reached a listener that does not speak TLS."""
+    DROPPED = "dropped"
+    """Something listened, took the connection and closed it without an HTTP answer (or reset it)."""
+    UNREACHABLE = "unreachable"
+    """No answer at all (timeout, no route): the door could not be looked at."""
+
+
+_NOT_TLS_ERRORS: Final = (
+    "wrong version number",
+    "record layer failure",
+    "packet length too long",
+    "http request",
+)
+
+
+def classify(seen: HttpObservation) -> Answer:
+    """How the door answered ``seen``."""
+    if seen.status == 401:
+        return Answer.UNAUTHENTICATED
+    if seen.status == 403:
+        return Answer.FORBIDDEN
+    if seen.status is not None:
+        return Answer.SERVED
+    error = (seen.error or "").lower()
+    if "refused" in error:
+        return Answer.CLOSED
+    if any(marker in error for marker in _NOT_TLS_ERRORS):
+        return Answer.NOT_TLS
+    if error.startswith("tls failure"):
+        return Answer.TLS_REFUSED
+    if "closed connection" in error or "reset" in error:
+        return Answer.DROPPED
+    return Answer.UNREACHABLE
+
+
+def _served_data(seen: HttpObservation) -> bool:
+    return seen.status is not None and 200 <= seen.status < 300
+
+
+_DOORS_NAMED: Final = 6
+
+
+def _doors(observations: Iterable[HttpObservation]) -> str:
+    """The doors, named with vantage and answer (the first few; the evidence holds them all)."""
+    listed = [f"{o.target} from {o.vantage} ({o.status or o.error})" for o in observations]
+    more = f" and {len(listed) - _DOORS_NAMED} more" if len(listed) > _DOORS_NAMED else ""
+    return ", ".join(listed[:_DOORS_NAMED]) + more
+
+
+def must_refuse(
+    observations: Sequence[HttpObservation], what: str, closed_is_refusal: bool = False
+) -> Finding:
+    """Every request must be refused (401/403); unreachable doors alone make the check inconclusive.
+
+    With ``closed_is_refusal`` a refused connection counts too: for a component that may listen on
+    loopback only (CIS 1.3.7 / 1.4.2), not listening on a network address refuses everyone.
+    """
+    served = [o for o in observations if classify(o) is Answer.SERVED]
+    if served:
+        return Finding(Outcome.FAILED, f"{what} served unauthorized requests: {_doors(served)}")
+    refusing = {Answer.UNAUTHENTICATED, Answer.FORBIDDEN} | ({Answer.CLOSED} if closed_is_refusal else set())
+    refused = [o for o in observations if classify(o) in refusing]
+    if not refused:
+        return Finding(Outcome.INCONCLUSIVE, f"could not reach {what}: {_doors(observations)}")
+    return Finding(Outcome.PASSED, f"{what} refused every request: {_doors(refused)}")
+
+
+def must_be_closed(observations: Sequence[HttpObservation], what: str) -> Finding:
+    """Nothing may answer over plain HTTP; a refused connection proves it, a timeout does not."""
+    answered = [o for o in observations if o.answered]
+    if answered:
+        return Finding(Outcome.FAILED, f"{what} answered: {_doors(answered)}")
+    if not any(classify(o) is Answer.CLOSED for o in observations):
+        return Finding(
+            Outcome.INCONCLUSIVE, f"could not tell whether {what} is closed: {_doors(observations)}"
+        )
+    return Finding(Outcome.PASSED, f"{what} is closed (connection refused)")
+
+
+def anonymous_authentication(observations: Sequence[HttpObservation]) -> Finding:
+    """Anonymous authentication is enabled when a resource path answers anything but 401."""
+    resource = [o for o in observations if _path(o) in API_RESOURCE_PATHS and o.answered]
+    if not resource:
+        return Finding(
+            Outcome.INCONCLUSIVE, f"no resource path of the API server answered: {_doors(observations)}"
+        )
+    accepted = [o for o in resource if o.status != 401]
+    if accepted:
+        return Finding(
+            Outcome.FAILED,
+            f"anonymous authentication is enabled: resource paths answered without 401: {_doors(accepted)}",
+        )
+    return Finding(
+        Outcome.PASSED, f"every resource path answered 401 to an anonymous client ({len(resource)})"
+    )
+
+
+def anonymous_reads(
+    observations: Sequence[HttpObservation], allowed_paths: Sequence[str] = DEFAULT_ANONYMOUS_ALLOWED_PATHS
+) -> Finding:
+    """Anonymous clients can read cluster data when a path outside ``allowed_paths`` answers 2xx."""
+    answered = [o for o in observations if o.answered]
+    if not answered:
+        return Finding(Outcome.INCONCLUSIVE, f"the API server did not answer: {_doors(observations)}")
+    read = [o for o in answered if _served_data(o) and _path(o) not in allowed_paths]
+    if read:
+        return Finding(Outcome.FAILED, f"anonymous clients read cluster data: {_doors(read)}")
+    return Finding(Outcome.PASSED, f"anonymous clients read nothing beyond {', '.join(allowed_paths)}")
+
+
+def tls_client_certificate_required(
+    plaintext: Sequence[HttpObservation], tls: Sequence[HttpObservation], what: str
+) -> Finding:
+    """Only TLS clients with a certificate may talk to ``what``: plaintext and bare TLS get nothing."""
+    served = [o for o in (*plaintext, *tls) if _served_data(o)]
+    if served:
+        return Finding(Outcome.FAILED, f"{what} served a client without a certificate: {_doors(served)}")
+    refused = [o for o in tls if classify(o) is Answer.TLS_REFUSED]
+    if not refused:
+        return Finding(
+            Outcome.INCONCLUSIVE, f"could not see {what} refuse a TLS client: {_doors((*plaintext, *tls))}"
+        )
+    return Finding(Outcome.PASSED, f"{what} refused TLS clients without a certificate: {_doors(refused)}")
+
+
+def plaintext_refused(observations: Sequence[HttpObservation], what: str) -> Finding:
+    """A plaintext HTTP request must get no data: a refused connection or an error status is fine."""
+    served = [o for o in observations if _served_data(o)]
+    if served:
+        return Finding(Outcome.FAILED, f"{what} served plaintext HTTP: {_doors(served)}")
+    looked = [o for o in observations if o.answered or classify(o) in (Answer.CLOSED, Answer.DROPPED)]
+    if not looked:
+        return Finding(Outcome.INCONCLUSIVE, f"could not reach {what}: {_doors(observations)}")
+    return Finding(Outcome.PASSED, f"{what} served no plaintext request: {_doors(looked)}")
+
+
+def control_plane_addresses(
+    server_url: str, endpoint_addresses: Iterable[str], node_addresses: Iterable[str]
+) -> list[str]:
+    """Where control-plane components may listen: the API server's host and endpoints, control-plane nodes."""
+    candidates = [urlsplit(server_url).hostname or "", *endpoint_addresses, *node_addresses]
+    addresses: list[str] = []
+    for candidate in candidates:
+        if _is_ip(candidate) and candidate not in addresses:
+            addresses.append(candidate)
+    return addresses
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _path(seen: HttpObservation) -> str:
+    return urlsplit(seen.target).path or "/"

@@ -1,0 +1,105 @@
+"""TCP connections made from inside a pod: ``nc HOST PORT`` under exec, bridged to a local socket.
+
+The pod is the vantage point: the packets to HOST:PORT leave the pod, not the runner. The runner gets
+an ordinary connected socket, so the same HTTP and TLS probes (http.client, ssl) run unchanged over it.
+The exec stream carries raw bytes both ways (the client's ``binary`` websocket mode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import threading
+from typing import TYPE_CHECKING, Any, Final
+
+from pytest_k8sharden.probes.execstream import open_exec
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.probes.pods import PodProber
+
+_CHUNK: Final = 65536
+
+
+class TunnelError(OSError):
+    """The connection from the pod failed; ``strerror`` says how (refused, timed out, unreachable)."""
+
+
+class PodTunnel:
+    """Opens TCP connections from one pod's container (which must have ``nc``, as the probe image does)."""
+
+    def __init__(self, prober: PodProber, pod: str, timeout: float) -> None:
+        self.prober = prober
+        self.pod = pod
+        self.timeout = timeout
+
+    def connect(self, host: str, port: int) -> socket.socket:
+        """A local socket whose peer is HOST:PORT as seen from the pod; raises TunnelError on failure.
+
+        ``agnhost connect`` first tells refused / timed out / connected apart (busybox nc cannot say
+        when it has connected); then ``nc`` carries the bytes of a second connection.
+        """
+        reached = self.prober.exec(
+            self.pod,
+            ["/agnhost", "connect", f"{host}:{port}", f"--timeout={self.timeout:g}s"],
+            self.timeout + 10,
+        )
+        if reached.exit_code != 0:
+            message = (reached.stderr + reached.stdout).strip() or f"exit code {reached.exit_code}"
+            raise TunnelError(_errno_for(message), _reason(message))
+        channel = open_exec(
+            self.prober.kube,
+            self.prober.namespace,
+            self.pod,
+            ["nc", "-w", str(max(1, round(self.timeout))), host, str(port)],
+            stdin=True,
+            binary=True,
+        )
+        ours, theirs = socket.socketpair()
+        threading.Thread(target=_pump, args=(channel, theirs), daemon=True).start()
+        return ours
+
+
+def _pump(channel: Any, local: socket.socket) -> None:
+    """Move bytes between the exec stream and the local socket until either side closes."""
+    local.setblocking(False)
+    try:
+        while channel.is_open():
+            channel.update(timeout=0.05)
+            if channel.peek_stdout():
+                local.setblocking(True)
+                local.sendall(channel.read_stdout())
+                local.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                data = local.recv(_CHUNK)
+                if not data:
+                    break
+                channel.write_stdin(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            channel.close()
+        local.close()
+
+
+def _reason(message: str) -> str:
+    lowered = message.lower()
+    for marker, reason in (
+        ("refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("timeout", "timed out"),
+        ("unreachable", "network is unreachable"),
+    ):
+        if marker in lowered:
+            return reason
+    return message or "connection failed"
+
+
+def _errno_for(message: str) -> int:
+    reason = _reason(message)
+    return {
+        "connection refused": errno.ECONNREFUSED,
+        "timed out": errno.ETIMEDOUT,
+        "network is unreachable": errno.ENETUNREACH,
+    }.get(reason, 0)

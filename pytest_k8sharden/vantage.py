@@ -1,0 +1,175 @@
+"""Vantage points: knocking on a door from the runner and from inside a fresh unprivileged pod.
+
+Plain classes and functions (no pytest): fixtures.py builds them for checks, and organisations' own
+checks can use them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+from kubernetes import client
+
+from pytest_k8sharden import exposure
+from pytest_k8sharden.kube import KubeError
+from pytest_k8sharden.probes.http import HttpObservation, HttpProbe
+from pytest_k8sharden.probes.pods import PodNotReady, PodProber, ProbePod
+from pytest_k8sharden.probes.tunnel import PodTunnel
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.clusters.base import Cluster
+    from pytest_k8sharden.evidence.recorder import Evidence
+    from pytest_k8sharden.kube import Kube
+
+ATTACKER_POD: Final = "attacker"
+UNBOUND_SERVICE_ACCOUNT: Final = "k8sharden-unbound"
+TOKEN_SECONDS: Final = 600
+CONCURRENT_PROBES: Final = 8
+CONTROL_PLANE_ROLE: Final = "node-role.kubernetes.io/control-plane"
+
+
+@final
+@dataclass(frozen=True)
+class AttackerPod:
+    """An unprivileged probe pod: the vantage point of an attacker who popped a workload."""
+
+    pod: ProbePod
+    tunnel: PodTunnel
+
+    def http_probe(self, timeout: float) -> HttpProbe:
+        """An HttpProbe whose connections leave from this pod."""
+        return HttpProbe(timeout=timeout, vantage=self.pod.vantage, connector=self.tunnel.connect)
+
+
+def start_attacker_pod(kube: Kube, namespace: str, image: str, timeout: float) -> AttackerPod:
+    """Start the attacker pod in ``namespace`` and wait until it runs (PodNotReady otherwise)."""
+    prober = PodProber(kube, namespace, image)
+    prober.start(ATTACKER_POD, ["pause"], labels={"k8sharden.io/role": "attacker"})
+    pod = prober.wait_running([ATTACKER_POD], timeout_s=timeout)[ATTACKER_POD]
+    return AttackerPod(pod, PodTunnel(prober, ATTACKER_POD, timeout))
+
+
+@final
+class Knocker:
+    """Sends each request from every vantage point and records every answer in the check's evidence."""
+
+    def __init__(self, evidence: Evidence, runner: HttpProbe, pod: HttpProbe | None) -> None:
+        self.evidence = evidence
+        self.runner = runner
+        self.probes = [runner] if pod is None else [runner, pod]
+
+    def get(
+        self, url: str, *, token: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> list[HttpObservation]:
+        """GET ``url`` from every vantage point."""
+        return self.get_all([url], token=token, headers=headers)
+
+    def get_all(
+        self,
+        urls: Sequence[str],
+        method: str = "GET",
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> list[HttpObservation]:
+        """Send ``method`` to every URL from every vantage point, concurrently; answers in a stable order."""
+        return self._send(
+            [_Request(probe, method, url, token, headers, None) for url in urls for probe in self.probes]
+        )
+
+    def from_runner(
+        self,
+        url: str,
+        method: str = "GET",
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> list[HttpObservation]:
+        """Send one request from the runner only (for requests carrying the scanner's own test tokens)."""
+        return self._send([_Request(self.runner, method, url, token, headers, body)])
+
+    def _send(self, requests: list[_Request]) -> list[HttpObservation]:
+        with ThreadPoolExecutor(max_workers=CONCURRENT_PROBES) as pool:
+            seen = list(pool.map(_Request.send, requests))
+        return [self.evidence.record(o) for o in seen]
+
+
+@dataclass(frozen=True)
+class _Request:
+    probe: HttpProbe
+    method: str
+    url: str
+    token: str | None
+    headers: Mapping[str, str] | None
+    body: bytes | None
+
+    def send(self) -> HttpObservation:
+        return self.probe.request(
+            self.method, self.url, token=self.token, headers=self.headers, body=self.body
+        )
+
+
+def control_plane_addresses(kube: Kube, cluster: Cluster) -> list[str]:
+    """The API server's host and endpoints, and the control-plane nodes' addresses."""
+    endpoints: list[str] = []
+    try:
+        slices = kube.api(client.DiscoveryV1Api).list_namespaced_endpoint_slice(
+            "default", label_selector="kubernetes.io/service-name=kubernetes"
+        )
+        endpoints = [a for s in slices.items for e in s.endpoints or [] for a in e.addresses or []]
+    except KubeError:
+        pass
+    nodes: list[str] = []
+    try:
+        for node in kube.core.list_node(label_selector=CONTROL_PLANE_ROLE).items:
+            status = node.status
+            addresses = status.addresses if status and status.addresses else []
+            nodes += [a.address for a in addresses if a.type == "InternalIP"]
+    except KubeError:
+        pass
+    return exposure.control_plane_addresses(cluster.server, endpoints, nodes)
+
+
+def pod_on_each_node(kube: Kube) -> dict[str, str]:
+    """node name -> "namespace/pod/container" of one running pod there (for kubelet /run probes)."""
+    try:
+        pods = kube.core.list_pod_for_all_namespaces(field_selector="status.phase=Running").items
+    except KubeError:
+        return {}
+    found: dict[str, str] = {}
+    for pod in pods:
+        if pod.spec and pod.spec.node_name and pod.metadata and pod.spec.containers:
+            found.setdefault(
+                pod.spec.node_name,
+                f"{pod.metadata.namespace}/{pod.metadata.name}/{pod.spec.containers[0].name}",
+            )
+    return found
+
+
+def unbound_service_account_token(kube: Kube, namespace: str) -> str:
+    """A short-lived token of a fresh ServiceAccount that nothing is bound to."""
+    kube.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=UNBOUND_SERVICE_ACCOUNT))
+    )
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
+    )
+    issued = kube.core.create_namespaced_service_account_token(UNBOUND_SERVICE_ACCOUNT, namespace, request)
+    if issued.status is None or not issued.status.token:
+        raise KubeError("the API server issued no token for the test ServiceAccount")
+    return str(issued.status.token)
+
+
+__all__ = [
+    "AttackerPod",
+    "Knocker",
+    "PodNotReady",
+    "control_plane_addresses",
+    "pod_on_each_node",
+    "start_attacker_pod",
+    "unbound_service_account_token",
+]
