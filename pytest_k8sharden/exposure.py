@@ -71,7 +71,7 @@ def classify(seen: HttpObservation) -> Answer:
         return Answer.FORBIDDEN
     if seen.status is not None:
         return Answer.SERVED
-    error = (seen.error or "").lower()
+    error = (seen.error or "").lower().replace("_", " ")
     if "refused" in error:
         return Answer.CLOSED
     if any(marker in error for marker in _NOT_TLS_ERRORS):

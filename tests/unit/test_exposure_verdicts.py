@@ -1,0 +1,138 @@
+"""Verdict logic of the exposure suite on recorded observations (no cluster)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_k8sharden import exposure
+from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.exposure import Answer
+from pytest_k8sharden.probes.http import HttpObservation
+
+API = "https://10.0.0.1:6443"
+
+
+def seen(
+    url: str, status: int | None = None, error: str | None = None, vantage: str = "runner"
+) -> HttpObservation:
+    """A recorded answer, as HttpProbe would have produced it."""
+    return HttpObservation(kind="http", summary=url, vantage=vantage, target=url, status=status, error=error)
+
+
+@pytest.mark.parametrize(
+    ("observation", "answer"),
+    [
+        (seen(API, 401), Answer.UNAUTHENTICATED),
+        (seen(API, 403), Answer.FORBIDDEN),
+        (seen(API, 200), Answer.SERVED),
+        (seen(API, 404), Answer.SERVED),
+        (seen(API, error="connection refused"), Answer.CLOSED),
+        (seen(API, error="TLS failure: TLSV13_ALERT_CERTIFICATE_REQUIRED"), Answer.TLS_REFUSED),
+        (seen(API, error="TLS failure: WRONG_VERSION_NUMBER"), Answer.NOT_TLS),
+        (
+            seen(API, error="RemoteDisconnected: Remote end closed connection without response"),
+            Answer.DROPPED,
+        ),
+        (seen(API, error="timed out"), Answer.UNREACHABLE),
+        (seen(API, error="network is unreachable"), Answer.UNREACHABLE),
+    ],
+)
+def test_classify(observation: HttpObservation, answer: Answer) -> None:
+    assert exposure.classify(observation) is answer
+
+
+def test_a_403_to_an_anonymous_kubelet_client_is_a_refusal_not_a_finding() -> None:
+    """Regression for kube-hunter #548, which reported a kubelet 403 as anonymous access."""
+    finding = exposure.must_refuse([seen("https://10.0.0.2:10250/pods", 403)], "the kubelet")
+    assert finding.outcome is Outcome.PASSED
+
+
+def test_must_refuse_fails_on_any_served_request_and_names_the_door() -> None:
+    finding = exposure.must_refuse(
+        [seen("https://n:10250/pods", 401), seen("https://n:10250/configz", 200, vantage="pod:x/attacker")],
+        "the kubelet",
+    )
+    assert finding.outcome is Outcome.FAILED
+    assert "https://n:10250/configz from pod:x/attacker (200)" in finding.message
+
+
+def test_must_refuse_is_inconclusive_when_nothing_could_be_reached() -> None:
+    finding = exposure.must_refuse(
+        [
+            seen("https://n:10250/pods", error="timed out"),
+            seen("https://n:10250/pods", error="connection refused"),
+        ],
+        "the kubelet",
+    )
+    assert finding.outcome is Outcome.INCONCLUSIVE
+
+
+def test_closed_counts_as_refusal_only_where_asked() -> None:
+    closed = [seen("https://cp:10257/metrics", error="connection refused")]
+    assert exposure.must_refuse(closed, "kcm", closed_is_refusal=True).outcome is Outcome.PASSED
+    assert exposure.must_refuse(closed, "kcm").outcome is Outcome.INCONCLUSIVE
+
+
+def test_must_be_closed_needs_a_refused_connection_to_pass() -> None:
+    assert exposure.must_be_closed(
+        [seen("http://n:10255/pods", error="connection refused")], "ro"
+    ).outcome is (Outcome.PASSED)
+    assert exposure.must_be_closed([seen("http://n:10255/pods", error="timed out")], "ro").outcome is (
+        Outcome.INCONCLUSIVE
+    )
+    assert exposure.must_be_closed([seen("http://n:10255/pods", 200)], "ro").outcome is Outcome.FAILED
+
+
+def test_anonymous_authentication_is_enabled_when_a_resource_path_answers_403() -> None:
+    observations = [seen(f"{API}/version", 200), seen(f"{API}/api/v1/pods", 403), seen(f"{API}/api", 401)]
+    finding = exposure.anonymous_authentication(observations)
+    assert finding.outcome is Outcome.FAILED
+    assert "/api/v1/pods" in finding.message
+
+
+def test_anonymous_authentication_disabled_when_all_resource_paths_answer_401() -> None:
+    observations = [seen(f"{API}{path}", 401) for path in exposure.API_RESOURCE_PATHS]
+    assert exposure.anonymous_authentication(observations).outcome is Outcome.PASSED
+
+
+def test_anonymous_reads_allow_health_and_version_but_not_data() -> None:
+    healthy = [seen(f"{API}/healthz", 200), seen(f"{API}/version", 200), seen(f"{API}/api/v1/secrets", 403)]
+    assert exposure.anonymous_reads(healthy).outcome is Outcome.PASSED
+    leaking = [*healthy, seen(f"{API}/api/v1/namespaces", 200)]
+    assert exposure.anonymous_reads(leaking).outcome is Outcome.FAILED
+    assert exposure.anonymous_reads(leaking, ("/healthz", "/version", "/api/v1/namespaces")).outcome is (
+        Outcome.PASSED
+    )
+
+
+def test_etcd_needs_a_certificate_refusal_over_tls() -> None:
+    plaintext = [seen("http://cp:2379/version", error="RemoteDisconnected: Remote end closed connection")]
+    tls = [seen("https://cp:2379/version", error="TLS failure: TLSV13_ALERT_CERTIFICATE_REQUIRED")]
+    assert exposure.tls_client_certificate_required(plaintext, tls, "etcd").outcome is Outcome.PASSED
+    open_plaintext = [seen("http://cp:2379/version", 200)]
+    not_tls = [seen("https://cp:2379/version", error="TLS failure: WRONG_VERSION_NUMBER")]
+    assert exposure.tls_client_certificate_required(open_plaintext, not_tls, "etcd").outcome is Outcome.FAILED
+    tls_without_auth = [seen("https://cp:2379/version", 200)]
+    assert exposure.tls_client_certificate_required([], tls_without_auth, "etcd").outcome is Outcome.FAILED
+    unreachable = [seen("https://cp:2379/version", error="timed out")]
+    assert exposure.tls_client_certificate_required([], unreachable, "etcd").outcome is Outcome.INCONCLUSIVE
+
+
+def test_plaintext_refused_accepts_error_statuses_and_dropped_connections() -> None:
+    looked = [
+        seen("http://cp:6443/api", 400),
+        seen("http://cp:2379/version", error="Remote end closed connection"),
+    ]
+    assert exposure.plaintext_refused(looked, "api").outcome is Outcome.PASSED
+    assert exposure.plaintext_refused([seen("http://cp:8080/api", 200)], "api").outcome is Outcome.FAILED
+    assert exposure.plaintext_refused([seen("http://cp:8080/api", error="timed out")], "api").outcome is (
+        Outcome.INCONCLUSIVE
+    )
+
+
+def test_control_plane_addresses_keep_ips_once_in_order() -> None:
+    addresses = exposure.control_plane_addresses(
+        "https://api.example.com:6443", ["10.0.0.1", "10.0.0.2"], ["10.0.0.2", "not-an-ip"]
+    )
+    assert addresses == ["10.0.0.1", "10.0.0.2"]
+    assert exposure.control_plane_addresses("https://192.0.2.7:6443", [], []) == ["192.0.2.7"]
