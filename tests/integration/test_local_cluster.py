@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
+from local_clusters import Running
 
-from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.components import KUBERNETES
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses
-from pytest_k8sharden.kube import Kube, connect
 from pytest_k8sharden.probes.http import HttpProbe
 from pytest_k8sharden.probes.pods import PodProber, ProbePod
 from pytest_k8sharden.profiles import get_profile
@@ -30,31 +28,10 @@ pytestmark = pytest.mark.cluster
 PROBE_TIMEOUT_S = 3.0
 
 
-@dataclass(frozen=True)
-class Running:
-    """A local cluster under test and the clients to reach it."""
-
-    cluster: LocalCluster
-    profile: str
-    kube: Kube
-    addresses: Addresses
-    progress_lines: list[str]
-
-
 @pytest.fixture(scope="module", params=["hardened", "insecure"])
-def running(request: pytest.FixtureRequest) -> Iterator[Running]:
-    """Bring a fresh cluster of the profile up for this module, and make sure it goes down afterwards."""
-    profile = request.param
-    lines: list[str] = []
-    cluster = LocalCluster(f"k8sh-it-{profile}", lines.append)
-    cluster.down()
-    kubeconfig = cluster.up(profile)
-    info = cluster.state.load_info()
-    assert info is not None
-    kube = connect(ClusterAccess("local", profile, kubeconfig, None))
-    yield Running(cluster, profile, kube, Addresses(info.slot), lines)
-    kube.close()
-    cluster.down()
+def running(request: pytest.FixtureRequest, local_cluster: Callable[[str], Running]) -> Running:
+    """The session's local cluster of each profile."""
+    return local_cluster(request.param)
 
 
 @pytest.fixture
@@ -136,8 +113,9 @@ def test_metadata_standin_answers_pods_only_where_not_blocked(
     assert seen.details["connected"] is not blocked, seen.summary
 
 
-def test_down_leaves_no_process_netns_mount_cgroup_or_state(running: Running) -> None:
-    cluster = running.cluster
+def test_down_leaves_no_process_netns_mount_cgroup_or_state() -> None:
+    cluster = LocalCluster("k8sh-it-down", print)
+    cluster.up("insecure")
     records = cluster.supervisor.records()
     info = cluster.state.load_info()
     assert records
@@ -151,4 +129,4 @@ def test_down_leaves_no_process_netns_mount_cgroup_or_state(running: Running) ->
     assert str(cluster.state.root) not in Path("/proc/self/mountinfo").read_text()
     assert not cluster.state.root.exists()
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
-    assert running.addresses.cluster_cidr not in routes
+    assert Addresses(info.slot).cluster_cidr not in routes

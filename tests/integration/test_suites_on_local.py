@@ -1,0 +1,92 @@
+"""The shipped suites against the real local cluster: every check fails on insecure and passes on hardened.
+
+Each profile's suites run once, in a subprocess exactly as a user runs them
+(``pytest --pyargs pytest_k8sharden.suites --cluster=local``), reusing the session's kept cluster; the
+tests then read the verdicts from the evidence.json that run wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from local_clusters import Running
+
+pytestmark = pytest.mark.cluster
+
+# check id -> expected outcome on (hardened, insecure)
+EXPECTED: dict[str, tuple[str, str]] = {
+    "API-ANON-AUTH": ("passed", "failed"),
+    "API-ANON-READ": ("passed", "failed"),
+    "API-AUTHZ-NOT-ALWAYSALLOW": ("passed", "failed"),
+    "API-NO-PLAINTEXT": ("passed", "failed"),
+    "KUBELET-ANON": ("passed", "failed"),
+    "KUBELET-AUTHZ-WEBHOOK": ("passed", "failed"),
+    "KUBELET-READONLY-PORT": ("passed", "failed"),
+    "ETCD-CLIENT-CERT": ("passed", "failed"),
+    "ETCD-NO-PLAINTEXT": ("passed", "failed"),
+    "ETCD-PEER-CERT": ("passed", "failed"),
+    "CONTROLLER-MANAGER-ANON": ("passed", "failed"),
+    "SCHEDULER-ANON": ("passed", "failed"),
+    # Kubernetes 1.36 has no flag that opens 10251/10252 any more: no profile can fail this check.
+    "CONTROL-PLANE-INSECURE-PORTS": ("passed", "passed"),
+}
+PROFILES = ("hardened", "insecure")
+SuiteRun = tuple[str, dict[str, dict[str, Any]]]
+"""The profile and its results by check id."""
+
+
+@pytest.fixture(scope="module", params=PROFILES)
+def suite_run(
+    request: pytest.FixtureRequest,
+    local_cluster: Callable[[str], Running],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> SuiteRun:
+    """Run the shipped suites against the profile's cluster; return the profile and results by check."""
+    profile = request.param
+    local_cluster(profile)
+    evidence_dir = tmp_path_factory.mktemp(f"evidence-{profile}")
+    command = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "pytest_k8sharden.suites",
+        "--cluster=local", f"--cluster-profile={profile}", "--keep-cluster", f"--evidence-dir={evidence_dir}",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=evidence_dir)
+    evidence = evidence_dir / "evidence.json"
+    assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+    results = json.loads(evidence.read_text())["results"]
+    return profile, {r["check"]: r for r in results}
+
+
+@pytest.mark.parametrize("check", sorted(EXPECTED))
+def test_check_verdict_matches_the_profile(suite_run: SuiteRun, check: str) -> None:
+    profile, results = suite_run
+    assert check in results, f"{check} did not run on {profile}: ran {sorted(results)}"
+    expected = EXPECTED[check][PROFILES.index(profile)]
+    result = results[check]
+    assert result["outcome"] == expected, f"{check} on {profile}: {result['outcome']}: {result['message']}"
+    assert result["evidence"], f"{check} on {profile} recorded no evidence"
+
+
+def test_failures_name_the_door(suite_run: SuiteRun) -> None:
+    profile, results = suite_run
+    for check, result in results.items():
+        if result["outcome"] == "failed":
+            assert "http" in result["message"], f"{check} on {profile} fails without naming a door"
+
+
+def test_every_suite_check_is_covered_here(suite_run: SuiteRun) -> None:
+    _, results = suite_run
+    assert set(results) <= set(EXPECTED), (
+        f"checks without an expected verdict: {set(results) - set(EXPECTED)}"
+    )
+
+
+def test_evidence_holds_no_credentials(suite_run: SuiteRun) -> None:
+    _, results = suite_run
+    text = json.dumps(results)
+    assert "Bearer ey" not in text
+    assert "PRIVATE KEY" not in text
