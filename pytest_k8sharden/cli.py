@@ -40,6 +40,9 @@ def _local(args: argparse.Namespace) -> int:
             print(kubeconfig)
         elif args.action == "down":
             lifecycle.down(name=args.name, progress=_progress)
+        elif args.action == "build":
+            for name, path in sorted(lifecycle.build(progress=_progress).items()):
+                print(f"{name}\t{path}")
         else:
             print(lifecycle.status(name=args.name))
     except lifecycle.LocalClusterError as exc:
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help=f"cluster name (default: {DEFAULT_LOCAL_NAME})",
         )
+    actions.add_parser("build", help="get every binary the local cluster needs (cache, release or Go build)")
     local.set_defaults(handler=_local)
 
     evidence = commands.add_parser("evidence", help="evidence bundles")

@@ -8,6 +8,7 @@ namespace and deletes the state directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -15,7 +16,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -23,7 +24,7 @@ import yaml
 from pytest_k8sharden.clusters.local import binaries, images, render
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, KUBERNETES
-from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NodeNetwork
+from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NetworkError, NodeNetwork
 from pytest_k8sharden.clusters.local.processes import ProcessError, Supervisor
 from pytest_k8sharden.clusters.local.state import ClusterInfo, ClusterState, free_slot
 from pytest_k8sharden.profiles import Profile, get_profile, plain
@@ -376,13 +377,30 @@ class LocalCluster:
 
 def up(profile: str, name: str, progress: Progress = print) -> Path:
     """Bring cluster ``name`` up with ``profile``; return its admin kubeconfig path."""
-    return LocalCluster(name, progress).up(profile)
+    with _one_error_type():
+        return LocalCluster(name, progress).up(profile)
 
 
 def down(name: str, progress: Progress = print) -> None:
     """Take cluster ``name`` down and remove every trace of it."""
-    _require_root_and_tools()
-    LocalCluster(name, progress).down()
+    with _one_error_type():
+        _require_root_and_tools()
+        LocalCluster(name, progress).down()
+
+
+def build(progress: Progress = print) -> dict[str, Path]:
+    """Make every binary of the local cluster available (PATH, cache, release or Go build); name -> path."""
+    with _one_error_type():
+        return binaries.ensure_all(progress)
+
+
+@contextlib.contextmanager
+def _one_error_type() -> Iterator[None]:
+    """Every failure of a lifecycle step surfaces as LocalClusterError with its one-line message."""
+    try:
+        yield
+    except (binaries.BinaryError, ProcessError, NetworkError, images.ImageError, ValueError) as exc:
+        raise LocalClusterError(str(exc)) from exc
 
 
 def status(name: str) -> str:
