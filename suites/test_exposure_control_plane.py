@@ -11,15 +11,10 @@ import pytest
 from pytest_k8sharden import exposure
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.fixtures import Knocker
-from pytest_k8sharden.probes.http import HttpObservation
 
 
-def _etcd(
-    knock: Knocker, addresses: list[str], port: int, path: str
-) -> tuple[list[HttpObservation], list[HttpObservation]]:
-    plaintext = [o for a in addresses for o in knock.get(f"http://{a}:{port}{path}")]
-    tls = [o for a in addresses for o in knock.get(f"https://{a}:{port}{path}")]
-    return plaintext, tls
+def _urls(addresses: list[str], scheme: str, ports: tuple[int, ...], paths: tuple[str, ...]) -> list[str]:
+    return [f"{scheme}://{a}:{port}{path}" for a in addresses for port in ports for path in paths]
 
 
 @pytest.mark.severity("critical")
@@ -27,7 +22,8 @@ def _etcd(
 def test_etcd_client_port_requires_client_certificates(
     knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
 ) -> None:
-    plaintext, tls = _etcd(knock, control_plane_addresses, 2379, "/version")
+    plaintext = knock.get_all(_urls(control_plane_addresses, "http", (2379,), ("/version",)))
+    tls = knock.get_all(_urls(control_plane_addresses, "https", (2379,), ("/version",)))
     evidence.conclude(exposure.tls_client_certificate_required(plaintext, tls, "etcd (2379)"))
 
 
@@ -36,9 +32,7 @@ def test_etcd_client_port_requires_client_certificates(
 def test_etcd_answers_no_plaintext_request(
     knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
 ) -> None:
-    seen = [
-        o for a in control_plane_addresses for p in (2379, 2380) for o in knock.get(f"http://{a}:{p}/version")
-    ]
+    seen = knock.get_all(_urls(control_plane_addresses, "http", (2379, 2380), ("/version",)))
     evidence.conclude(exposure.plaintext_refused(seen, "etcd"))
 
 
@@ -47,36 +41,24 @@ def test_etcd_answers_no_plaintext_request(
 def test_etcd_peer_port_requires_client_certificates(
     knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
 ) -> None:
-    plaintext, tls = _etcd(knock, control_plane_addresses, 2380, "/members")
+    plaintext = knock.get_all(_urls(control_plane_addresses, "http", (2380,), ("/members",)))
+    tls = knock.get_all(_urls(control_plane_addresses, "https", (2380,), ("/members",)))
     evidence.conclude(exposure.tls_client_certificate_required(plaintext, tls, "etcd peer port (2380)"))
 
 
 @pytest.mark.severity("medium")
-@pytest.mark.control("CONTROLLER-MANAGER-ANON")
-def test_controller_manager_refuses_anonymous_metrics_and_configz(
-    knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
+@pytest.mark.parametrize(
+    ("component", "port"),
+    [
+        pytest.param("kube-controller-manager", 10257, marks=pytest.mark.control("CONTROLLER-MANAGER-ANON")),
+        pytest.param("kube-scheduler", 10259, marks=pytest.mark.control("SCHEDULER-ANON")),
+    ],
+)
+def test_component_refuses_anonymous_metrics_and_configz(
+    knock: Knocker, evidence: Evidence, control_plane_addresses: list[str], component: str, port: int
 ) -> None:
-    seen = [
-        o
-        for a in control_plane_addresses
-        for p in ("/metrics", "/configz")
-        for o in knock.get(f"https://{a}:10257{p}")
-    ]
-    evidence.conclude(exposure.must_refuse(seen, "kube-controller-manager (10257)", closed_is_refusal=True))
-
-
-@pytest.mark.severity("medium")
-@pytest.mark.control("SCHEDULER-ANON")
-def test_scheduler_refuses_anonymous_metrics_and_configz(
-    knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
-) -> None:
-    seen = [
-        o
-        for a in control_plane_addresses
-        for p in ("/metrics", "/configz")
-        for o in knock.get(f"https://{a}:10259{p}")
-    ]
-    evidence.conclude(exposure.must_refuse(seen, "kube-scheduler (10259)", closed_is_refusal=True))
+    seen = knock.get_all(_urls(control_plane_addresses, "https", (port,), ("/metrics", "/configz")))
+    evidence.conclude(exposure.must_refuse(seen, f"{component} ({port})", closed_is_refusal=True))
 
 
 @pytest.mark.severity("high")
@@ -84,10 +66,5 @@ def test_scheduler_refuses_anonymous_metrics_and_configz(
 def test_legacy_insecure_control_plane_ports_are_closed(
     knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
 ) -> None:
-    seen = [
-        o
-        for a in control_plane_addresses
-        for p in (10251, 10252)
-        for o in knock.get(f"http://{a}:{p}/healthz")
-    ]
+    seen = knock.get_all(_urls(control_plane_addresses, "http", (10251, 10252), ("/healthz",)))
     evidence.conclude(exposure.must_be_closed(seen, "the legacy ports 10251/10252"))

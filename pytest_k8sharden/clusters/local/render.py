@@ -144,6 +144,15 @@ def write_kubeconfig(path: Path, server: str, ca: Path, client: pki.KeyPair, use
     return path
 
 
+def _component_kubeconfig(
+    state: ClusterState, a: Addresses, certs: Certificates, client: pki.KeyPair, user: str
+) -> Path:
+    """The kubeconfig a component uses to reach the API server on the host end of the veth."""
+    return write_kubeconfig(
+        state.path("config", f"{user}.kubeconfig"), f"https://{a.host}:6443", certs.ca.cert, client, user
+    )
+
+
 def flags(settings: Mapping[str, str]) -> list[str]:
     """``--key=value`` arguments, in a stable order."""
     return [f"--{key}={value}" for key, value in sorted(settings.items())]
@@ -240,13 +249,7 @@ def _control_plane_common(
     component: str,
     client: pki.KeyPair,
 ) -> dict[str, str]:
-    kubeconfig = write_kubeconfig(
-        state.path("config", f"{component}.kubeconfig"),
-        f"https://{a.host}:6443",
-        certs.ca.cert,
-        client,
-        component,
-    )
+    kubeconfig = _component_kubeconfig(state, a, certs, client, component)
     return {
         "kubeconfig": str(kubeconfig),
         "authentication-kubeconfig": str(kubeconfig),
@@ -363,13 +366,7 @@ def kubelet_argv(
     binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates, node_name: str
 ) -> list[str]:
     """kubelet in the node namespace: cgroupfs driver on cgroup v1, pods under our cgroup tree."""
-    kubeconfig = write_kubeconfig(
-        state.path("config", "kubelet.kubeconfig"),
-        f"https://{a.host}:6443",
-        certs.ca.cert,
-        certs.kubelet_client,
-        "kubelet",
-    )
+    kubeconfig = _component_kubeconfig(state, a, certs, certs.kubelet_client, "kubelet")
     resolv = state.path("config", "resolv.conf")
     resolv.write_text("")
     config: dict[str, Any] = {
@@ -415,13 +412,7 @@ def kube_proxy_argv(
     binary: Path, state: ClusterState, a: Addresses, certs: Certificates, node_name: str
 ) -> list[str]:
     """kube-proxy (iptables mode) in the node namespace; it leaves every host-wide sysctl alone."""
-    kubeconfig = write_kubeconfig(
-        state.path("config", "kube-proxy.kubeconfig"),
-        f"https://{a.host}:6443",
-        certs.ca.cert,
-        certs.kube_proxy,
-        "kube-proxy",
-    )
+    kubeconfig = _component_kubeconfig(state, a, certs, certs.kube_proxy, "kube-proxy")
     config = {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
