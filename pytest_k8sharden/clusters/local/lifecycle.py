@@ -337,12 +337,12 @@ class LocalCluster:
         if info is not None:
             self.progress("removing the node network namespace")
             self.network(info).destroy()
-        kept = None
+        failed_logs = self.state.root.parent / "failed-logs" / self.name
+        shutil.rmtree(failed_logs, ignore_errors=True)
+        kept: Path | None = None
         if keep_logs and (self.state.root / "logs").exists():
-            kept = self.state.root.parent / "failed-logs" / self.name
-            shutil.rmtree(kept, ignore_errors=True)
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(self.state.root / "logs", kept)
+            failed_logs.parent.mkdir(parents=True, exist_ok=True)
+            kept = Path(shutil.move(self.state.root / "logs", failed_logs))
         if self.state.root.exists():
             shutil.rmtree(self.state.root)
         self.progress(f"cluster {self.name} is down")
