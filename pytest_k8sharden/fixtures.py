@@ -141,11 +141,18 @@ def attacker_pod(kube: Kube, k8sharden_settings: Settings, probe_image: str) -> 
 
 @pytest.fixture
 def knock(
-    evidence: Evidence, http_probe: HttpProbe, attacker_pod: AttackerPod | None, k8sharden_settings: Settings
+    pytestconfig: pytest.Config,
+    evidence: Evidence,
+    http_probe: HttpProbe,
+    attacker_pod: AttackerPod | None,
+    k8sharden_settings: Settings,
 ) -> Knocker:
     """Knocks on doors from the runner and from the attacker pod, recording every answer as evidence."""
     pod_probe = attacker_pod.http_probe(k8sharden_settings.probe_timeout) if attacker_pod else None
-    return Knocker(evidence, http_probe, pod_probe)
+    configured = pytestconfig.getini("k8sharden_probe_concurrency") or str(vantage.CONCURRENT_PROBES)
+    if not configured.isdigit() or int(configured) < 1:
+        raise pytest.UsageError(f"k8sharden_probe_concurrency must be a whole number >= 1: {configured!r}")
+    return Knocker(evidence, http_probe, pod_probe, int(configured))
 
 
 @pytest.fixture(scope="session")

@@ -121,6 +121,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("k8sharden_probe_image", "default for --probe-image", default="")
     parser.addini("k8sharden_probe_timeout", "default for --probe-timeout", default="")
     parser.addini(
+        "k8sharden_probe_concurrency",
+        "probes one check sends at the same time (default: 8; 1 sends them one after another)",
+        default="",
+    )
+    parser.addini(
         "k8sharden_anonymous_allowed_paths",
         "API server paths an anonymous client may read without a finding (default: /healthz /livez /readyz "
         "/version)",

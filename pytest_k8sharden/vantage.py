@@ -56,10 +56,17 @@ def start_attacker_pod(kube: Kube, namespace: str, image: str, timeout: float) -
 class Knocker:
     """Sends each request from every vantage point and records every answer in the check's evidence."""
 
-    def __init__(self, evidence: Evidence, runner: HttpProbe, pod: HttpProbe | None) -> None:
+    def __init__(
+        self,
+        evidence: Evidence,
+        runner: HttpProbe,
+        pod: HttpProbe | None,
+        concurrency: int = CONCURRENT_PROBES,
+    ) -> None:
         self.evidence = evidence
         self.runner = runner
         self.probes = [runner] if pod is None else [runner, pod]
+        self.concurrency = concurrency
 
     def get(
         self, url: str, *, token: str | None = None, headers: Mapping[str, str] | None = None
@@ -93,7 +100,7 @@ class Knocker:
         return self._send([_Request(self.runner, method, url, token, headers, body)])
 
     def _send(self, requests: list[_Request]) -> list[HttpObservation]:
-        with ThreadPoolExecutor(max_workers=CONCURRENT_PROBES) as pool:
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             seen = list(pool.map(_Request.send, requests))
         return [self.evidence.record(o) for o in seen]
 
