@@ -7,7 +7,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import pytest
 from kubernetes import client
@@ -79,41 +79,74 @@ def http_probe(k8sharden_settings: Settings) -> HttpProbe:
     return HttpProbe(timeout=k8sharden_settings.probe_timeout)
 
 
-def _wait_until_gone(kube: Kube, name: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+@final
+class NamespaceJanitor:
+    """Deletes our namespaces at once and waits for all of them together at the end of the session."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+        self.deleted: list[str] = []
+
+    def delete(self, name: str) -> None:
+        """Ask the API server to delete ``name`` (its contents go with it); do not wait."""
+        with contextlib.suppress(KubeNotFound):
+            self.kube.core.delete_namespace(name)
+        self.deleted.append(name)
+
+    def wait_until_all_gone(self, timeout: float) -> list[str]:
+        """Wait until every deleted namespace is gone; return those still terminating after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        left = list(self.deleted)
+        while left and time.monotonic() < deadline:
+            left = [name for name in left if not self._gone(name)]
+            if left:
+                time.sleep(1.0)
+        return left
+
+    def _gone(self, name: str) -> bool:
         try:
-            kube.core.read_namespace(name)
+            self.kube.core.read_namespace(name)
         except KubeNotFound:
             return True
-        time.sleep(1.0)
-    return False
+        return False
+
+
+@pytest.fixture(scope="session")
+def namespace_janitor(kube: Kube) -> Iterator[NamespaceJanitor]:
+    """Deletes probe namespaces without waiting, then waits for all of them once, at session end."""
+    janitor = NamespaceJanitor(kube)
+    yield janitor
+    left = janitor.wait_until_all_gone(NAMESPACE_GONE_TIMEOUT)
+    if left:
+        warnings.warn(
+            f"probe namespaces still terminating after {NAMESPACE_GONE_TIMEOUT:g}s: {', '.join(left)}",
+            stacklevel=1,
+        )
 
 
 @contextlib.contextmanager
-def _fresh_namespace(kube: Kube) -> Iterator[str]:
-    """Create a namespace labelled as ours; delete it and wait until it is gone, whatever happens."""
+def _fresh_namespace(kube: Kube, janitor: NamespaceJanitor) -> Iterator[str]:
+    """Create a namespace labelled as ours; hand it to the janitor for deletion, whatever happens."""
     name = f"k8sh-probe-{uuid.uuid4().hex[:8]}"
     labels = {MANAGED_BY_LABEL: MANAGED_BY, PROBE_LABEL: "true"}
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
     try:
         yield name
     finally:
-        with contextlib.suppress(KubeNotFound):
-            kube.core.delete_namespace(name)
-        if not _wait_until_gone(kube, name, NAMESPACE_GONE_TIMEOUT):
-            warnings.warn(
-                f"probe namespace {name} was still terminating after {NAMESPACE_GONE_TIMEOUT:g}s",
-                stacklevel=1,
-            )
+        janitor.delete(name)
 
 
 @pytest.fixture
-def probe_namespace(kube: Kube, k8sharden_settings: Settings) -> Iterator[str]:
-    """A fresh namespace labelled as ours, deleted afterwards (also when the check fails)."""
+def probe_namespace(
+    kube: Kube, k8sharden_settings: Settings, namespace_janitor: NamespaceJanitor
+) -> Iterator[str]:
+    """A fresh namespace labelled as ours, deleted afterwards (also when the check fails).
+
+    Deletion is asked for at once; the session waits until every probe namespace is gone at its end.
+    """
     if k8sharden_settings.read_only:
         pytest.skip("--read-only: probe_namespace would create a namespace")
-    with _fresh_namespace(kube) as name:
+    with _fresh_namespace(kube, namespace_janitor) as name:
         yield name
 
 
@@ -124,7 +157,9 @@ def probe_image(cluster: Cluster, k8sharden_settings: Settings) -> str:
 
 
 @pytest.fixture(scope="session")
-def attacker_pod(kube: Kube, k8sharden_settings: Settings, probe_image: str) -> Iterator[AttackerPod | None]:
+def attacker_pod(
+    kube: Kube, k8sharden_settings: Settings, probe_image: str, namespace_janitor: NamespaceJanitor
+) -> Iterator[AttackerPod | None]:
     """One unprivileged pod for the session, the in-cluster vantage point; None under --read-only.
 
     A pod that cannot start ends every check that needs it as inconclusive (the reason names the pod).
@@ -132,7 +167,7 @@ def attacker_pod(kube: Kube, k8sharden_settings: Settings, probe_image: str) -> 
     if k8sharden_settings.read_only:
         yield None
         return
-    with _fresh_namespace(kube) as namespace:
+    with _fresh_namespace(kube, namespace_janitor) as namespace:
         try:
             yield start_attacker_pod(kube, namespace, probe_image, POD_START_TIMEOUT)
         except PodNotReady as exc:
