@@ -169,7 +169,9 @@ def attacker_pod(
         return
     with _fresh_namespace(kube, namespace_janitor) as namespace:
         try:
-            yield start_attacker_pod(kube, namespace, probe_image, POD_START_TIMEOUT)
+            yield start_attacker_pod(
+                kube, namespace, probe_image, POD_START_TIMEOUT, k8sharden_settings.probe_timeout
+            )
         except PodNotReady as exc:
             raise Inconclusive(f"the attacker pod could not start: {exc}") from exc
 

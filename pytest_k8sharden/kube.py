@@ -292,6 +292,14 @@ class Kube:
         """An instance of any kubernetes.client API class that sends through this client."""
         return api_class(self.api_client)
 
+    def isolated(self, api_class: Callable[[Any], _ApiT]) -> _ApiT:
+        """An API instance on an ApiClient of its own (same server, credentials and gate).
+
+        For kubernetes.stream.stream(), which swaps its client's request function during the call:
+        on a shared client, concurrent exec streams would race.
+        """
+        return api_class(_GatedApiClient(self.configuration, self.api_client._gate))
+
     def with_token(self, token: str | None) -> Kube:
         """The same server and trust, authenticating with `token` only (None: anonymous)."""
         configuration = client.Configuration(host=self.server)

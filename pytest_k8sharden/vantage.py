@@ -44,12 +44,17 @@ class AttackerPod:
         return HttpProbe(timeout=timeout, vantage=self.pod.vantage, connector=self.tunnel.connect)
 
 
-def start_attacker_pod(kube: Kube, namespace: str, image: str, timeout: float) -> AttackerPod:
-    """Start the attacker pod in ``namespace`` and wait until it runs (PodNotReady otherwise)."""
+def start_attacker_pod(
+    kube: Kube, namespace: str, image: str, start_timeout: float, probe_timeout: float
+) -> AttackerPod:
+    """Start the attacker pod in ``namespace`` and wait until it runs (PodNotReady otherwise).
+
+    ``probe_timeout`` bounds each connection the pod makes; ``start_timeout`` the wait for the pod.
+    """
     prober = PodProber(kube, namespace, image)
     prober.start(ATTACKER_POD, ["pause"], labels={"k8sharden.io/role": "attacker"})
-    pod = prober.wait_running([ATTACKER_POD], timeout_s=timeout)[ATTACKER_POD]
-    return AttackerPod(pod, PodTunnel(prober, ATTACKER_POD, timeout))
+    pod = prober.wait_running([ATTACKER_POD], timeout_s=start_timeout)[ATTACKER_POD]
+    return AttackerPod(pod, PodTunnel(prober, ATTACKER_POD, probe_timeout))
 
 
 @final

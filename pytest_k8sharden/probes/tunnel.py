@@ -11,6 +11,7 @@ import contextlib
 import errno
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 from pytest_k8sharden.probes.execstream import open_exec
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from pytest_k8sharden.probes.pods import PodProber
 
 _CHUNK: Final = 65536
+_CONNECTED: Final = "k8sharden-tunnel-connected"
 
 
 class TunnelError(OSError):
@@ -36,28 +38,36 @@ class PodTunnel:
     def connect(self, host: str, port: int) -> socket.socket:
         """A local socket whose peer is HOST:PORT as seen from the pod; raises TunnelError on failure.
 
-        ``agnhost connect`` first tells refused / timed out / connected apart (busybox nc cannot say
-        when it has connected); then ``nc`` carries the bytes of a second connection.
+        One exec: ``agnhost connect`` tells refused / timed out / connected apart (busybox nc cannot say
+        when it has connected), a marker on stderr says it did, then ``nc`` carries the bytes.
         """
-        reached = self.prober.exec(
-            self.pod,
-            ["/agnhost", "connect", f"{host}:{port}", f"--timeout={self.timeout:g}s"],
-            self.timeout + 10,
+        wait = max(1, round(self.timeout))
+        script = (
+            f"/agnhost connect {host}:{port} --timeout={self.timeout:g}s"
+            f" && echo {_CONNECTED} >&2 && exec nc -w {wait} {host} {port}"
         )
-        if reached.exit_code != 0:
-            message = (reached.stderr + reached.stdout).strip() or f"exit code {reached.exit_code}"
-            raise TunnelError(_errno_for(message), _reason(message))
         channel = open_exec(
-            self.prober.kube,
-            self.prober.namespace,
-            self.pod,
-            ["nc", "-w", str(max(1, round(self.timeout))), host, str(port)],
-            stdin=True,
-            binary=True,
+            self.prober.kube, self.prober.namespace, self.pod, ["sh", "-c", script], stdin=True, binary=True
         )
+        _await_connection(channel, self.timeout + 10)
         ours, theirs = socket.socketpair()
         threading.Thread(target=_pump, args=(channel, theirs), daemon=True).start()
         return ours
+
+
+def _await_connection(channel: Any, timeout: float) -> None:
+    """Read stderr until the connected marker; raise TunnelError with agnhost's verdict otherwise."""
+    deadline = time.monotonic() + timeout
+    said = b""
+    while channel.is_open() and time.monotonic() < deadline:
+        channel.update(timeout=0.1)
+        if channel.peek_stderr():
+            said += channel.read_stderr()
+            if _CONNECTED.encode() in said:
+                return
+    channel.close()
+    message = said.decode(errors="replace").strip() or "timed out"
+    raise TunnelError(_errno_for(message), _reason(message))
 
 
 def _pump(channel: Any, local: socket.socket) -> None:
