@@ -237,9 +237,32 @@ def _from_build(component: Component, progress: Progress) -> dict[str, Path] | N
         tail = log_path.read_text()[-2000:]
         raise BinaryError(f"go build of {component.name} failed (log {log_path}):\n{tail}")
     found = {b: directory / b for b in component.binaries}
+    for source, target in component.module_assets:
+        copy_module_asset(component, source, directory.parent / target)
     _mark_complete(directory, found, f"built from Go modules with {go}")
     progress(f"built {component.name} {component.version} in {time.monotonic() - started:.0f} s")
     return found
+
+
+def module_source_dir(component: Component) -> Path:
+    """Where the Go toolchain keeps the upstream module's source (downloaded if needed)."""
+    shown = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Dir}}", component.upstream_module],
+        cwd=component.module_dir, capture_output=True, text=True, timeout=600, check=False,
+        env=dict(os.environ, GOFLAGS="-mod=mod"),
+    )  # fmt: skip
+    if shown.returncode != 0 or not shown.stdout.strip():
+        raise BinaryError(f"cannot locate the source of {component.upstream_module}: {shown.stderr.strip()}")
+    return Path(shown.stdout.strip())
+
+
+def copy_module_asset(component: Component, source: str, target: Path) -> None:
+    """Copy a directory of the upstream module (e.g. Cilium's BPF sources) into the cache."""
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(module_source_dir(component) / source, target)
+    for path in [target, *target.rglob("*")]:  # the module cache is read-only
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 _SOURCES: Final[dict[str, Callable[[Component, Progress], dict[str, Path] | None]]] = {

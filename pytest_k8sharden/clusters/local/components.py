@@ -40,6 +40,8 @@ class Component:
     version_command: tuple[str, ...] = ("--version",)
     releases: tuple[ReleaseArtifact, ...] = ()
     env: tuple[tuple[str, str], ...] = field(default=())
+    module_assets: tuple[tuple[str, str], ...] = ()
+    """(module directory, cache directory) pairs copied after a build, e.g. Cilium's BPF sources."""
 
     @property
     def module_dir(self) -> Path:
@@ -185,4 +187,16 @@ CNI_PLUGINS: Final = Component(
     ),
 )
 
-ALL_COMPONENTS: Final = (ETCD, KUBERNETES, CONTAINERD, RUNC, CNI_PLUGINS)
+CILIUM: Final = Component(
+    name="cilium",
+    upstream_module="github.com/cilium/cilium",
+    packages=("github.com/cilium/cilium/daemon", "github.com/cilium/cilium/plugins/cilium-cni"),
+    binaries=("daemon", "cilium-cni"),
+    tags=("osusergo",),
+    version_ldflags=("github.com/cilium/cilium/pkg/version.ciliumVersion={bare}",),
+    version_command=(),
+    module_assets=(("bpf", "lib/bpf"),),
+)
+"""The NetworkPolicy enforcer of the profiles that enforce policy (chained behind the bridge plugin)."""
+
+ALL_COMPONENTS: Final = (ETCD, KUBERNETES, CONTAINERD, RUNC, CNI_PLUGINS, CILIUM)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from pytest_k8sharden.clusters.local import binaries, images, render
+from pytest_k8sharden.clusters.local import binaries, enforcer, images, render
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
-from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, KUBERNETES
+from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, CILIUM, KUBERNETES
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NetworkError, NodeNetwork
 from pytest_k8sharden.clusters.local.processes import ProcessError, Supervisor
 from pytest_k8sharden.clusters.local.state import ClusterInfo, ClusterState, free_slot
@@ -101,7 +101,7 @@ class LocalCluster:
         render.write_kubeconfig(
             self.state.kubeconfig, f"https://{a.host}:6443", certs.ca.cert, certs.admin, "admin"
         )
-        mount_ns = self._start_node_mount_namespace()
+        mount_ns = self._start_node_mount_namespace(network)
         enter_node = network.enter(mount_ns)
 
         self._run("etcd", render.etcd_argv(found["etcd"], profile, self.state, a, certs))
@@ -117,7 +117,11 @@ class LocalCluster:
             "kube-scheduler", render.scheduler_argv(found["kube-scheduler"], profile, self.state, a, certs)
         )
 
-        self._start_metadata_standin(network, profile, a)
+        tools = enforcer.tools_dir(self.state)
+        node_env = {"PATH": _path_with(tools, found["containerd"].parent, found["runc"].parent)}
+        if profile.network_policy_enforced:
+            node_env["CILIUM_SOCK"] = str(enforcer.socket_path(self.state))
+        self._start_metadata_standin(network, profile, a, tools)
         self.cgroups.create("shims")
         self._run(
             "containerd",
@@ -128,25 +132,28 @@ class LocalCluster:
                 str(render.containerd_config(self.state, found["runc"], self.state.cgroup_name)),
             ],
             cgroup="system",
-            env={"PATH": _path_with(found["containerd"].parent, found["runc"].parent)},
+            env=node_env,
         )
         socket = self.state.root / "containerd" / "containerd.sock"
         self._wait("containerd socket", socket.exists)
         self._import_images(found, enter_node, socket)
-        self._prepare_cni(found, a)
+        self._prepare_cni(found, a, network, profile)
         self.cgroups.create("pods")
         self._run(
             "kubelet",
             [*enter_node, *render.kubelet_argv(found["kubelet"], profile, self.state, a, certs, self.name)],
             cgroup="system",
-            env={"PATH": _path_with(found["containerd"].parent)},
+            env=node_env,
         )
         self._run(
             "kube-proxy",
             [*enter_node, *render.kube_proxy_argv(found["kube-proxy"], self.state, a, certs, self.name)],
             cgroup="system",
+            env=node_env,
         )
         self._wait_for_node(found["kubectl"], a)
+        if profile.network_policy_enforced:
+            self._start_enforcer(found, enter_node, node_env, a)
         self._apply_seeds(found["kubectl"], profile)
         if profile.plaintext_api_proxy:
             self._run(
@@ -160,6 +167,34 @@ class LocalCluster:
                     "--accept-hosts=.*",
                 ],
             )
+
+    def _start_enforcer(
+        self, found: dict[str, Path], enter_node: list[str], node_env: dict[str, str], a: Addresses
+    ) -> None:
+        """Cilium's CRDs, then its agent; pods only start once it answers (cilium-cni waits for it)."""
+        module_dir = binaries.module_source_dir(CILIUM)
+        for directory in enforcer.CRD_DIRECTORIES:
+            applied = self.kubectl(
+                found["kubectl"], "apply", "--server-side", "-f", str(module_dir / directory)
+            )
+            if applied.returncode != 0:
+                raise LocalClusterError(f"applying Cilium's CRDs failed: {applied.stderr.strip()}")
+        established = self.kubectl(
+            found["kubectl"], "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"
+        )
+        if established.returncode != 0:
+            raise LocalClusterError(f"Cilium's CRDs were not established: {established.stderr.strip()}")
+        lib_dir = binaries.component_cache(CILIUM) / "lib"
+        self._run(
+            "cilium-agent",
+            [
+                *enter_node,
+                *enforcer.agent_argv(found["daemon"], lib_dir, self.state, render.node_pod_cidr(a)),
+            ],
+            cgroup="system",
+            env={**node_env, "K8S_NODE_NAME": self.name},
+        )
+        self._wait("the NetworkPolicy enforcer (cilium-agent)", lambda: enforcer.agent_ready(self.state))
 
     def _run(
         self, name: str, argv: list[str], cgroup: str = "control-plane", env: dict[str, str] | None = None
@@ -180,25 +215,43 @@ class LocalCluster:
             time.sleep(0.5)
         self.progress(f"{what}: ready after {time.monotonic() - started:.1f} s")
 
-    def _start_node_mount_namespace(self) -> Path:
-        """A private mount namespace for the node, where kubelet reads its expected kernel settings."""
+    def _start_node_mount_namespace(self, network: NodeNetwork) -> Path:
+        """A private mount namespace for the node's processes.
+
+        /proc/sys is read-only in it, except net/ipv4 and net/ipv6 (which belong to the node's network
+        namespace): nothing on the node can change a host-wide kernel setting. kubelet reads the values
+        it insists on from files bound over its six sysctls. /run is a private tmpfs (Cilium's
+        hard-coded /run/cilium, containerd's shim sockets), and a private bpffs holds pinned BPF maps.
+        """
         fake_dir = self.state.root / "node-sysctl"
         fake_dir.mkdir(parents=True, exist_ok=True)
-        binds = []
+        bpffs = self.state.root / "bpffs"
+        bpffs.mkdir(parents=True, exist_ok=True)
+        steps = ["mount --bind /proc/sys /proc/sys", "mount -o remount,bind,ro /proc/sys"]
+        for writable in ("/proc/sys/net/ipv4", "/proc/sys/net/ipv6"):
+            steps += [f"mount --bind {writable} {writable}", f"mount -o remount,bind,rw {writable}"]
         for key, value in KUBELET_EXPECTED_SYSCTLS.items():
             fake = fake_dir / key.replace("/", ".")
             fake.write_text(value + "\n")
-            binds.append(f"mount --bind {fake} /proc/sys/{key}")
-        script = " && ".join([*binds, "exec sleep infinity"])
+            steps.append(f"mount --bind {fake} /proc/sys/{key}")
+        steps += [
+            "mount -t tmpfs -o mode=0755 tmpfs /run",
+            "mkdir -p /run/cilium",
+            f"mount -t bpf bpffs {bpffs}",
+        ]
+        script = " && ".join([*steps, "exec sleep infinity"])
         self._run(
             "node-mount-namespace",
-            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
+            # made from inside the node's network namespace: the writable net/ sysctls are the node's
+            [*network.enter(), "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script],
             cgroup="system",
         )
         holder = next(r for r in self.supervisor.records() if r.name == "node-mount-namespace")
         return Path(f"/proc/{holder.pid}/ns/mnt")
 
-    def _start_metadata_standin(self, network: NodeNetwork, profile: Profile, a: Addresses) -> None:
+    def _start_metadata_standin(
+        self, network: NodeNetwork, profile: Profile, a: Addresses, tools: Path
+    ) -> None:
         canary = "k8sharden-canary-" + secrets.token_hex(8)
         self.state.path("metadata-canary").write_text(canary)
         self._run(
@@ -218,7 +271,7 @@ class LocalCluster:
             for chain in ("INPUT", "FORWARD"):
                 network.run(
                     [
-                        "iptables",
+                        str(tools / "iptables"),
                         "-I",
                         chain,
                         "-s",
@@ -236,7 +289,7 @@ class LocalCluster:
 
     def _import_images(self, found: dict[str, Path], enter_node: list[str], socket: Path) -> None:
         work = self.state.root / "images"
-        module_dir = _module_dir(KUBERNETES.module_dir, KUBERNETES.upstream_module)
+        module_dir = binaries.module_source_dir(KUBERNETES)
         for spec in (
             images.pause_image(images.PAUSE_IMAGE, module_dir, work),
             images.probe_image(images.PROBE_IMAGE, found["agnhost"]),
@@ -247,14 +300,26 @@ class LocalCluster:
             )
             images.import_archive(found["ctr"], socket, archive, enter_node)
 
-    def _prepare_cni(self, found: dict[str, Path], a: Addresses) -> None:
+    def _prepare_cni(
+        self, found: dict[str, Path], a: Addresses, network: NodeNetwork, profile: Profile
+    ) -> None:
+        """CNI plugins and conflist; the bridge exists up front so the enforcer sees it at its start."""
+        plugins = ["bridge", "host-local", "loopback", "portmap"]
+        chained = []
+        if profile.network_policy_enforced:
+            plugins.append("cilium-cni")
+            chained.append(enforcer.cni_entry())
         bin_dir = self.state.root / "cni" / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
-        for plugin in ("bridge", "host-local", "loopback", "portmap"):
+        for plugin in plugins:
             link = bin_dir / plugin
             link.unlink(missing_ok=True)
             link.symlink_to(found[plugin])
-        render.cni_config(self.state, a)
+        render.cni_config(self.state, a, chained)
+        gateway = render.node_pod_gateway(a)
+        network.run(["ip", "link", "add", "cni0", "type", "bridge"])
+        network.run(["ip", "addr", "add", gateway, "dev", "cni0"])
+        network.run(["ip", "link", "set", "cni0", "up"])
 
     def _https_get(self, url: str, certs: render.Certificates) -> int:
         context = ssl.create_default_context(cafile=str(certs.ca.cert))
@@ -426,21 +491,6 @@ def _path_with(*directories: Path) -> str:
 
 def _package_parent() -> str:
     return str(Path(__file__).resolve().parents[3])
-
-
-def _module_dir(wrapper: Path, module: str) -> Path:
-    shown = subprocess.run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", module],
-        cwd=wrapper,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, GOFLAGS="-mod=mod"),
-        timeout=300,
-        check=False,
-    )
-    if shown.returncode != 0 or not shown.stdout.strip():
-        raise LocalClusterError(f"cannot locate the {module} module source: {shown.stderr.strip()}")
-    return Path(shown.stdout.strip())
 
 
 __all__ = ["LocalCluster", "LocalClusterError", "ProcessError", "down", "status", "up"]

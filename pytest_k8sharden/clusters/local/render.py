@@ -10,7 +10,7 @@ import base64
 import ipaddress
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,12 @@ def flags(settings: Mapping[str, str]) -> list[str]:
 def node_pod_cidr(addresses: Addresses) -> str:
     """The /24 the controller-manager allocates to the only node (the first of the cluster range)."""
     return str(next(ipaddress.ip_network(addresses.cluster_cidr).subnets(new_prefix=24)))
+
+
+def node_pod_gateway(addresses: Addresses) -> str:
+    """The bridge's address (first of the node's pod /24), as the bridge plugin would assign it."""
+    network = ipaddress.ip_network(node_pod_cidr(addresses))
+    return f"{network.network_address + 1}/{network.prefixlen}"
 
 
 def etcd_argv(
@@ -335,8 +341,11 @@ state = "{root / "state"}"
     return path
 
 
-def cni_config(state: ClusterState, addresses: Addresses) -> Path:
-    """The bridge + host-local + portmap network of the pods (no masquerade: nothing leaves the node)."""
+def cni_config(state: ClusterState, addresses: Addresses, chained: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """The bridge + host-local + portmap network of the pods (no masquerade: nothing leaves the node).
+
+    ``chained`` plugins follow them (the NetworkPolicy enforcer's, where the profile enforces policy).
+    """
     conflist = {
         "cniVersion": "1.0.0",
         "name": "k8sharden",
@@ -355,6 +364,7 @@ def cni_config(state: ClusterState, addresses: Addresses) -> Path:
                 },
             },
             {"type": "portmap", "capabilities": {"portMappings": True}},
+            *chained,
         ],
     }
     path = state.path("cni", "net.d", "10-k8sharden.conflist")
