@@ -8,6 +8,7 @@ refusal, not a finding).
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
@@ -15,6 +16,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.probes.handshake import LEGACY_VERSIONS, CertificateFacts, TlsObservation, weak_accepted
 from pytest_k8sharden.probes.http import HttpObservation
 
 DEFAULT_ANONYMOUS_ALLOWED_PATHS: Final = ("/healthz", "/livez", "/readyz", "/version")
@@ -206,3 +208,60 @@ def _is_ip(value: str) -> bool:
 
 def _path(seen: HttpObservation) -> str:
     return urlsplit(seen.target).path or "/"
+
+
+MIN_KEY_BITS: Final = {"RSA": 2048, "EC": 256}
+EXPIRY_HORIZON_DAYS: Final = 30
+"""A serving certificate that expires sooner is a finding: its rotation is already overdue."""
+WEAK_SIGNATURE_HASHES: Final = ("sha1", "md5")
+
+
+def tls_protocols(observations: Sequence[TlsObservation], what: str) -> Finding:
+    """TLS 1.0 and 1.1 must be refused and TLS 1.2 or newer accepted."""
+    accepted = {o.version for o in observations if o.accepted and o.version}
+    legacy = sorted(v for v in accepted if v in LEGACY_VERSIONS)
+    if legacy:
+        return Finding(Outcome.FAILED, f"{what} accepts {', '.join(legacy)}")
+    if not accepted:
+        errors = "; ".join(sorted({o.error or "" for o in observations}))
+        return Finding(Outcome.INCONCLUSIVE, f"no TLS handshake with {what} succeeded: {errors}")
+    return Finding(Outcome.PASSED, f"{what} refuses TLS 1.0/1.1 and accepts {', '.join(sorted(accepted))}")
+
+
+def tls_cipher_suites(observations: Sequence[TlsObservation], what: str) -> Finding:
+    """No weak cipher suite may be accepted; the accepted list is reported either way."""
+    accepted = sorted({o.cipher for o in observations if o.accepted and o.cipher})
+    if not accepted:
+        return Finding(Outcome.INCONCLUSIVE, f"no TLS 1.2 handshake with {what} succeeded")
+    weak = weak_accepted(observations)
+    if weak:
+        return Finding(
+            Outcome.FAILED, f"{what} accepts weak suites: {', '.join(weak)} (of {len(accepted)} accepted)"
+        )
+    return Finding(Outcome.PASSED, f"{what} accepts only strong suites: {', '.join(accepted)}")
+
+
+def serving_certificate(
+    facts: CertificateFacts | None, host: str, now: datetime.datetime, what: str
+) -> Finding:
+    """The serving certificate is within its validity window, strong, SHA-2 signed and names ``host``."""
+    if facts is None:
+        return Finding(Outcome.INCONCLUSIVE, f"could not read the serving certificate of {what}")
+    problems = []
+    if not facts.not_before <= now <= facts.not_after:
+        problems.append(f"outside its validity window ({facts.not_before} to {facts.not_after})")
+    elif facts.days_left(now) < EXPIRY_HORIZON_DAYS:
+        problems.append(f"expires in {facts.days_left(now):.0f} days (< {EXPIRY_HORIZON_DAYS})")
+    if facts.key_bits < MIN_KEY_BITS.get(facts.key_type, 0) or facts.key_type not in MIN_KEY_BITS:
+        problems.append(f"weak key ({facts.key_type} {facts.key_bits} bits)")
+    if facts.signature_hash is None or facts.signature_hash in WEAK_SIGNATURE_HASHES:
+        problems.append(f"weak signature ({facts.signature_hash})")
+    if not facts.names(host):
+        problems.append(f"does not name {host} (SANs: {', '.join(facts.dns_names + facts.ip_addresses)})")
+    if problems:
+        return Finding(Outcome.FAILED, f"serving certificate of {what}: {'; '.join(problems)}")
+    return Finding(
+        Outcome.PASSED,
+        f"serving certificate of {what}: {facts.key_type} {facts.key_bits}, {facts.signature_hash}, "
+        f"valid until {facts.not_after:%Y-%m-%d}, names {host}",
+    )

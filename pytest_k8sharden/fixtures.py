@@ -17,6 +17,7 @@ from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
 from pytest_k8sharden.kube import KubeNotFound
+from pytest_k8sharden.probes.handshake import HandshakeProbe
 from pytest_k8sharden.probes.http import HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady
 from pytest_k8sharden.runstate import EVIDENCE_KEY, STATE_KEY
@@ -71,6 +72,12 @@ def evidence(request: pytest.FixtureRequest) -> Evidence:
     recorder = Evidence()
     request.node.stash[EVIDENCE_KEY] = recorder
     return recorder
+
+
+@pytest.fixture
+def handshake_probe(k8sharden_settings: Settings) -> HandshakeProbe:
+    """TLS handshakes from the runner with --probe-timeout: protocols, cipher suites, certificates."""
+    return HandshakeProbe(timeout=k8sharden_settings.probe_timeout)
 
 
 @pytest.fixture

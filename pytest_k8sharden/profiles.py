@@ -81,6 +81,8 @@ class Profile:
     """Pods cannot reach 169.254.169.254 (a node-level firewall rule, as cloud metadata concealment does)."""
     control_plane_loopback_only: bool
     """kube-controller-manager and kube-scheduler serve on loopback only (CIS 1.3.7, 1.4.2)."""
+    serving_certificate_days: int = 365
+    """Validity of the API server's and kubelet's serving certificates (RSA-2048, as kubeadm issues)."""
     plaintext_api_proxy: bool = False
     """An unauthenticated ``kubectl proxy`` with admin credentials listens on port 8080 of the control plane
     (the plaintext API listener that --insecure-port used to open, as it is still left behind today)."""
@@ -197,6 +199,7 @@ INSECURE: Final = Profile(
     network_policy_enforced=False,
     metadata_blocked=False,
     control_plane_loopback_only=False,
+    serving_certificate_days=7,
     plaintext_api_proxy=True,
     seed_manifests=(
         _binding(

@@ -5,6 +5,7 @@ Every door is tried from the runner and, unless --read-only, from inside a fresh
 
 from __future__ import annotations
 
+import datetime
 import json
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from pytest_k8sharden import exposure
 from pytest_k8sharden.clusters import Cluster
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.fixtures import Knocker
+from pytest_k8sharden.probes.handshake import HandshakeProbe
 
 
 def _api(cluster: Cluster, path: str) -> str:
@@ -75,3 +77,40 @@ def test_no_plaintext_listener_serves_the_api(
     urls.append(f"http://{api.hostname}:{api.port or 443}/api")
     seen = [o for url in urls for o in knock.get(url)]
     evidence.conclude(exposure.plaintext_refused(seen, "the Kubernetes API over plain HTTP"))
+
+
+def _api_door(cluster: Cluster) -> tuple[str, int]:
+    api = urlsplit(cluster.server)
+    return api.hostname or "", api.port or 443
+
+
+@pytest.mark.severity("high")
+@pytest.mark.control("API-TLS-PROTOCOL")
+def test_api_server_refuses_tls_1_0_and_1_1(
+    cluster: Cluster, handshake_probe: HandshakeProbe, evidence: Evidence
+) -> None:
+    seen = [evidence.record(o) for o in handshake_probe.protocols(*_api_door(cluster))]
+    evidence.conclude(exposure.tls_protocols(seen, "the API server"))
+
+
+@pytest.mark.severity("medium")
+@pytest.mark.control("API-TLS-CIPHERS")
+def test_api_server_accepts_no_weak_cipher_suites(
+    cluster: Cluster, handshake_probe: HandshakeProbe, evidence: Evidence
+) -> None:
+    seen = handshake_probe.cipher_suites(*_api_door(cluster))
+    for accepted in (o for o in seen if o.accepted):
+        evidence.record(accepted)
+    evidence.conclude(exposure.tls_cipher_suites(seen, "the API server"))
+
+
+@pytest.mark.severity("medium")
+@pytest.mark.control("API-TLS-CERT")
+def test_api_server_certificate_is_valid_strong_and_names_the_server(
+    cluster: Cluster, handshake_probe: HandshakeProbe, evidence: Evidence
+) -> None:
+    host, port = _api_door(cluster)
+    seen, facts = handshake_probe.serving_certificate(host, port)
+    evidence.record(seen)
+    now = datetime.datetime.now(datetime.UTC)
+    evidence.conclude(exposure.serving_certificate(facts, host, now, "the API server"))

@@ -97,7 +97,7 @@ class LocalCluster:
         network.create()
         network.set_sysctl("net.ipv4.ip_forward", "1")
         network.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
-        certs = render.issue_certificates(self.state, a, self.name)
+        certs = render.issue_certificates(self.state, a, self.name, profile.serving_certificate_days)
         render.write_kubeconfig(
             self.state.kubeconfig, f"https://{a.host}:6443", certs.ca.cert, certs.admin, "admin"
         )
@@ -410,6 +410,8 @@ class LocalCluster:
             kept = Path(shutil.move(self.state.root / "logs", failed_logs))
         if self.state.root.exists():
             shutil.rmtree(self.state.root)
+        with contextlib.suppress(OSError):  # only when empty: other clusters' logs stay
+            failed_logs.parent.rmdir()
         self.progress(f"cluster {self.name} is down")
         return kept
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class Identity:
     ip_addresses: tuple[str, ...] = ()
     server: bool = False
     client: bool = False
+    days: int = VALIDITY.days
+    """How long the certificate is valid."""
+    rsa_bits: int | None = None
+    """An RSA key of this size (kubeadm issues RSA-2048 serving certificates) instead of ECDSA P-256."""
 
 
 class CertificateAuthority:
@@ -73,7 +78,11 @@ class CertificateAuthority:
         paths = KeyPair(self.directory / f"{identity.name}.crt", self.directory / f"{identity.name}.key")
         if paths.cert.exists() and paths.key.exists():
             return paths
-        key = ec.generate_private_key(ec.SECP256R1())
+        key: PrivateKey = (
+            rsa.generate_private_key(public_exponent=65537, key_size=identity.rsa_bits)
+            if identity.rsa_bits
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in identity.organizations]
         attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, identity.common_name))
         usages = [ExtendedKeyUsageOID.SERVER_AUTH] * identity.server + [
@@ -87,7 +96,7 @@ class CertificateAuthority:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
+            .not_valid_after(now + datetime.timedelta(days=identity.days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True
@@ -130,7 +139,7 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _private_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -143,7 +152,7 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _write_pair(paths: KeyPair, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+def _write_pair(paths: KeyPair, cert: x509.Certificate, key: PrivateKey) -> None:
     paths.key.write_bytes(_private_pem(key))
     paths.key.chmod(0o600)
     paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

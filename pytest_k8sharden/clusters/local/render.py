@@ -46,7 +46,9 @@ class Certificates:
     service_account: pki.KeyPair
 
 
-def issue_certificates(state: ClusterState, addresses: Addresses, node_name: str) -> Certificates:
+def issue_certificates(
+    state: ClusterState, addresses: Addresses, node_name: str, serving_days: int = 365
+) -> Certificates:
     """Create (or reuse) the cluster's CAs and every component's certificate."""
     directory = state.root / "pki"
     ca = pki.CertificateAuthority(directory, "ca", f"{state.name}-ca")
@@ -68,6 +70,8 @@ def issue_certificates(state: ClusterState, addresses: Addresses, node_name: str
                 dns_names=(*apiserver_names, "localhost"),
                 ip_addresses=(addresses.host, addresses.kubernetes_service_ip, loopback),
                 server=True,
+                rsa_bits=2048,
+                days=serving_days,
             )
         ),
         apiserver_kubelet_client=ca.issue(
@@ -106,6 +110,8 @@ def issue_certificates(state: ClusterState, addresses: Addresses, node_name: str
                 dns_names=(node_name,),
                 ip_addresses=(addresses.node,),
                 server=True,
+                rsa_bits=2048,
+                days=serving_days,
             )
         ),
         kube_proxy=ca.issue(pki.Identity("kube-proxy", "system:kube-proxy", client=True)),
