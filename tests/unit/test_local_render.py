@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pytest_k8sharden.clusters.local import render
 from pytest_k8sharden.clusters.local.network import Addresses
@@ -61,6 +61,9 @@ def test_certificates_chain_to_their_ca_and_name_their_holders(certs: render.Cer
     assert kubelet.subject.rfc4514_string() == f"CN=system:node:{NODE},O=system:nodes"
     _load(certs.etcd_server.cert).verify_directly_issued_by(_load(certs.etcd_ca.cert))
     assert isinstance(_load(certs.admin.cert).public_key(), ec.EllipticCurvePublicKey)
+    serving_key = _load(certs.apiserver.cert).public_key()
+    assert isinstance(serving_key, rsa.RSAPublicKey)  # as kubeadm issues it, so RSA suites can be offered
+    assert serving_key.key_size == 2048
     assert oct(certs.admin.key.stat().st_mode & 0o777) == "0o600"
 
 
