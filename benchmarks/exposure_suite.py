@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
+from pytest_k8sharden.clusters.local.state import cluster_name
 
 RESULTS = Path(__file__).with_name("results")
 SUITES = (
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--profile", default="hardened")
     parser.add_argument("--runs", type=int, default=3)
     options = parser.parse_args()
-    LocalCluster(f"k8sharden-{options.profile}", print).up(options.profile)
+    LocalCluster(cluster_name(options.profile), print).up(options.profile)
     timings: dict[str, list[float]] = {"concurrent": [], "sequential": []}
     for number in range(1, options.runs + 1):
         timings["concurrent"].append(run_suite(options.profile, 8))

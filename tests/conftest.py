@@ -16,6 +16,7 @@ from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import Addresses
+from pytest_k8sharden.clusters.local.state import cluster_name
 from pytest_k8sharden.kube import connect
 
 
@@ -45,7 +46,7 @@ def local_cluster() -> Iterator[Callable[[str], Running]]:
 
     def get(profile: str) -> Running:
         if profile not in running:
-            cluster = LocalCluster(f"k8sharden-{profile}", print)
+            cluster = LocalCluster(cluster_name(profile), print)
             kubeconfig = cluster.up(profile)
             info = cluster.state.load_info()
             assert info is not None

@@ -46,7 +46,7 @@ def make_provider(settings: Settings, progress: Callable[[str], None]) -> Cluste
         ) from None
     profile = settings.profile or "hardened"
     provider = module.LocalProvider(
-        profile=profile, name=f"k8sharden-{profile}", keep=settings.keep_cluster, progress=progress
+        profile=profile, name=module.cluster_name(profile), keep=settings.keep_cluster, progress=progress
     )
     return cast("ClusterProvider", provider)
 

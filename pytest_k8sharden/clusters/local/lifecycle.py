@@ -26,7 +26,7 @@ from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, CILIUM, KUBERNETES
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NetworkError, NodeNetwork
 from pytest_k8sharden.clusters.local.processes import ProcessError, Supervisor
-from pytest_k8sharden.clusters.local.state import ClusterInfo, ClusterState, free_slot
+from pytest_k8sharden.clusters.local.state import ClusterInfo, ClusterState, free_slot, slot_lock
 from pytest_k8sharden.profiles import Profile, get_profile, plain
 
 Progress = Callable[[str], None]
@@ -76,10 +76,11 @@ class LocalCluster:
             self.down()
         started = time.monotonic()
         found = binaries.ensure_all(self.progress)
-        info = ClusterInfo(
-            self.name, profile.name, free_slot(self.name), {c.name: c.version for c in ALL_COMPONENTS}
-        )
-        self.state.save_info(info)
+        with slot_lock():
+            info = ClusterInfo(
+                self.name, profile.name, free_slot(self.name), {c.name: c.version for c in ALL_COMPONENTS}
+            )
+            self.state.save_info(info)
         try:
             self._start(profile, info, found)
         except BaseException:

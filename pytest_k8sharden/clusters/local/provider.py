@@ -8,6 +8,9 @@ from typing import final
 from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
+from pytest_k8sharden.clusters.local.state import cluster_name
+
+__all__ = ["LocalProvider", "cluster_name"]
 
 
 @final

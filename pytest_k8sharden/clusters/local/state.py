@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -12,6 +15,8 @@ from typing import Final
 from pytest_k8sharden.clusters.local.network import MAX_SLOTS
 
 STATE_ENV: Final = "K8SHARDEN_STATE_DIR"
+NAME_PREFIX_ENV: Final = "K8SHARDEN_LOCAL_NAME_PREFIX"
+"""Prefix of the names ``--cluster=local`` gives its clusters (default ``k8sharden``)."""
 DEFAULT_STATE_ROOT: Final = Path("/var/lib/pytest-k8sharden")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 
@@ -20,6 +25,11 @@ def state_root() -> Path:
     """``$K8SHARDEN_STATE_DIR`` or /var/lib/pytest-k8sharden."""
     configured = os.environ.get(STATE_ENV)
     return Path(configured) if configured else DEFAULT_STATE_ROOT
+
+
+def cluster_name(profile: str) -> str:
+    """``<prefix>-<profile>``: the name ``--cluster=local`` gives `profile`'s cluster."""
+    return f"{os.environ.get(NAME_PREFIX_ENV) or 'k8sharden'}-{profile}"
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,19 @@ class ClusterState:
     def kubeconfig(self) -> Path:
         """The admin kubeconfig handed to users and to the test session."""
         return self.root / "kubeconfig"
+
+
+@contextlib.contextmanager
+def slot_lock() -> Iterator[None]:
+    """Held while a cluster picks its address slot and records it, so two ``up`` runs never pick the same."""
+    root = state_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".slots.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def free_slot(name: str) -> int:
