@@ -7,13 +7,22 @@ differ from the engine's expectation, removes the policies again and returns the
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, final
 
 from pytest_k8sharden.isolation.matrices import MatrixOutcome, compare, expectation
 from pytest_k8sharden.isolation.scenarios import CANARY_NAMESPACE_LABEL, TOPOLOGY, Manifest, Scenario
-from pytest_k8sharden.netpol import POD_LABEL, Pod, PolicyEngine, expected_matrix, parse_network_policy
+from pytest_k8sharden.netpol import (
+    POD_LABEL,
+    Pod,
+    PolicyEngine,
+    TruthTable,
+    expected_matrix,
+    parse_network_policy,
+)
+from pytest_k8sharden.netpol.reachability import PortSpec
 from pytest_k8sharden.probes.matrix import (
     MatrixProber,
     Plan,
@@ -82,22 +91,29 @@ class Canary:
 
     def run(self, scenario: Scenario) -> MatrixOutcome:
         """Apply the scenario's policies, probe the matrix (retrying differing pairs), remove the policies."""
+        with self.applied(scenario) as (manifests, expected):
+            results = probe_until_expected(self.prober.probe, self.plan, expectation(expected), self.attempts)
+        return compare(scenario.name, scenario.summary, manifests, expected, results)
+
+    @contextlib.contextmanager
+    def applied(
+        self, scenario: Scenario
+    ) -> Iterator[tuple[tuple[Manifest, ...], dict[PortSpec, TruthTable]]]:
+        """The scenario's policies, live in the cluster until the block ends: manifests, expected tables."""
         if not self.pods:
             raise RuntimeError("Canary.start() first")
         manifests = scenario.policies([pod.ip for pod in self.pods])
         engine = PolicyEngine.of(parse_network_policy(m) for m in manifests)
-        expected = expected_matrix(engine, self.pods, PORTS)
         touched: set[str] = set()
         try:
             for manifest in manifests:
                 real: Any = self._in_cluster(manifest)  # the client sends plain dicts as they are
                 touched.add(real["metadata"]["namespace"])
                 self.kube.networking.create_namespaced_network_policy(real["metadata"]["namespace"], real)
-            results = probe_until_expected(self.prober.probe, self.plan, expectation(expected), self.attempts)
+            yield manifests, expected_matrix(engine, self.pods, PORTS)
         finally:
             for namespace in touched:
                 self.kube.networking.delete_collection_namespaced_network_policy(namespace)
-        return compare(scenario.name, scenario.summary, manifests, expected, results)
 
     def _in_cluster(self, manifest: Manifest) -> dict[str, Any]:
         real = copy.deepcopy(dict(manifest))

@@ -70,7 +70,7 @@ def control_plane_doors(kube: Kube) -> tuple[Door, ...]:
         for found in slices.items:
             ports = [p.port for p in found.ports or [] if p.port and (p.protocol or "TCP") == "TCP"]
             addresses = [a for e in found.endpoints or [] for a in e.addresses or []]
-            doors += [Door("API server", address, port) for address in addresses for port in ports]
+            doors += [Door("api-server", address, port) for address in addresses for port in ports]
     except KubeError:
         pass
     try:

@@ -101,7 +101,7 @@ def workloads_finding(outcome: MatrixOutcome, namespaces: Sequence[str]) -> Find
 @final
 @dataclass(frozen=True)
 class Door:
-    """A control-plane port a pod might reach: what it is, its address and TCP port."""
+    """A control-plane port a pod might reach: what it is (``api-server``, ``kubelet``), address, TCP port."""
 
     what: str
     host: str
@@ -109,8 +109,8 @@ class Door:
 
     @property
     def key(self) -> str:
-        """``API server 198.18.0.1:6443``."""
-        return f"{self.what} {self.host}:{self.port}"
+        """``api-server/198.18.0.1:6443``: one word, as probe output lines and table headers need."""
+        return f"{self.what}/{self.host}:{self.port}"
 
 
 def door_plan(sources: Iterable[Source], doors: Sequence[Door]) -> Plan:

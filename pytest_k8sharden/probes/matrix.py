@@ -41,6 +41,10 @@ class Target:
     host: str
     port: int
 
+    def __post_init__(self) -> None:
+        if not self.key or any(c.isspace() for c in self.key):
+            raise ValueError(f"a target key must be one word (it heads an output line): {self.key!r}")
+
 
 @final
 @dataclass(frozen=True)

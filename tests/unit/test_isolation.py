@@ -69,6 +69,12 @@ def test_probe_script_starts_one_background_connect_per_target() -> None:
     assert "p y/b 198.19.0.11 80 &" in script
 
 
+def test_probe_keys_are_single_words_as_the_output_lines_need() -> None:
+    door = workloads.Door("api-server", "198.18.0.1", 6443)
+    output = f"k8sh-connect {door.key} 6443 0\n"
+    assert parse_probe_output("ns/p", [Target(door.key, door.host, door.port)], output)[0].connected
+
+
 def test_probe_output_gives_one_result_per_target_and_marks_missing_ones() -> None:
     targets = [
         Target("y/b", "198.19.0.11", 80),
@@ -279,13 +285,13 @@ def test_refused_workload_connections_are_not_compared() -> None:
 # --------------------------------------------------------------------------- control-plane doors
 def test_control_plane_reach_fails_only_where_policy_forbids() -> None:
     engine, visitor, _ = shop_world()
-    api = workloads.Door("API server", "198.18.0.1", 6443)
+    api = workloads.Door("api-server", "198.18.0.1", 6443)
     assert workloads.forbidden_by_policy(engine, visitor, api)
     assert not workloads.forbidden_by_policy(PolicyEngine.of([]), visitor, api)
     reached = [ConnectResult(visitor.key, api.key, 6443, "connected")]
     forbidden = {(visitor.key, api.key): True}
     failed = workloads.control_plane_finding(reached, forbidden)
-    assert failed.outcome is Outcome.FAILED and "API server 198.18.0.1:6443" in failed.message
+    assert failed.outcome is Outcome.FAILED and "api-server/198.18.0.1:6443" in failed.message
     allowed = workloads.control_plane_finding(reached, {(visitor.key, api.key): False})
     assert allowed.outcome is Outcome.PASSED and "informational" in allowed.message
     blocked = [ConnectResult(visitor.key, api.key, 6443, "TIMEOUT")]
