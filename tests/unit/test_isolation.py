@@ -104,6 +104,17 @@ def test_retries_only_pairs_that_differ_and_keep_their_history() -> None:
     assert found[0].attempts == 3 and found[1].attempts == 1
 
 
+def test_pairs_without_a_result_are_probed_again() -> None:
+    plan: Plan = {Source("x/a", "ns", "a"): [Target("y/b", "ip", 80)]}
+    answers = iter([NO_RESULT, "connected"])
+
+    def probe(asked: Plan) -> list[ConnectResult]:
+        return [ConnectResult("x/a", "y/b", 80, next(answers))]
+
+    found = probe_until_expected(probe, plan, lambda r: None, attempts=3, pause_s=0)
+    assert found[0].connected and found[0].history == (NO_RESULT,)
+
+
 def test_retries_are_bounded() -> None:
     plan: Plan = {Source("x/a", "ns", "a"): [Target("y/b", "ip", 80)]}
     calls = []
