@@ -227,11 +227,14 @@ def test_default_deny_scope_and_finding() -> None:
 
 # ----------------------------------------------------------------------------------- workloads
 def v1_pod(namespace: str, name: str, ip: str, labels: dict[str, str], port: int | None) -> client.V1Pod:
-    ports = [client.V1ContainerPort(container_port=port, name="serve", protocol="TCP")] if port else None
-    return client.V1Pod(
-        metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
-        spec=client.V1PodSpec(containers=[client.V1Container(name="c", ports=ports)]),
-        status=client.V1PodStatus(phase="Running", pod_ip=ip),
+    """A running pod (nested parts as dicts: in-process pytester runs may re-import the model classes)."""
+    ports = [{"container_port": port, "name": "serve", "protocol": "TCP"}] if port else None
+    return client.V1Pod.model_validate(
+        {
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"containers": [{"name": "c", "ports": ports}]},
+            "status": {"phase": "Running", "pod_ip": ip},
+        }
     )
 
 
