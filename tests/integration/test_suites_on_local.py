@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -53,6 +54,8 @@ WORKLOAD_NAMESPACE = "k8sharden-shop"
 PROFILES = ("hardened", "insecure")
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
+STARTED: dict[str, datetime] = {}
+"""When each profile's suite run started (what existed before is not that run's to clean up)."""
 
 
 @pytest.fixture(scope="module", params=PROFILES)
@@ -70,6 +73,7 @@ def suite_run(
         "--cluster=local", f"--cluster-profile={profile}", "--keep-cluster", f"--evidence-dir={evidence_dir}",
         f"--workload-namespaces={WORKLOAD_NAMESPACE}",
     ]  # fmt: skip
+    STARTED[profile] = datetime.now(UTC).replace(microsecond=0)
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=evidence_dir)
     evidence = evidence_dir / "evidence.json"
     assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
@@ -136,6 +140,14 @@ def test_no_probe_pod_or_namespace_is_left_behind(
     profile, _ = suite_run
     kube = local_cluster(profile).kube
     ours = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-    namespaces = [n.metadata for n in kube.core.list_namespace(label_selector=ours).items]
-    pods = [p.metadata for p in kube.core.list_pod_for_all_namespaces(label_selector=ours).items]
-    assert namespaces == [] and pods == [], f"left behind on {profile}: {namespaces} {pods}"
+    found = [
+        *(n.metadata for n in kube.core.list_namespace(label_selector=ours).items),
+        *(p.metadata for p in kube.core.list_pod_for_all_namespaces(label_selector=ours).items),
+    ]
+    since = STARTED[profile]
+    left = [
+        f"{meta.namespace or 'namespace'}/{meta.name}"
+        for meta in found
+        if meta and meta.creation_timestamp and meta.creation_timestamp >= since
+    ]
+    assert left == [], f"the suite run left behind on {profile}: {left}"
