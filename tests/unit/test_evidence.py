@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_k8sharden.catalog import load_catalog
 from pytest_k8sharden.evidence import Evidence, Inconclusive, Observation, Outcome
 from pytest_k8sharden.evidence.bundle import (
     SCHEMA,
@@ -171,11 +172,11 @@ def test_html_extra_is_escaped_and_readable() -> None:
     hostile = _observation(
         summary="<script>alert(1)</script>", details={"body": "<img src=x onerror=alert(2)>"}
     )
-    rendered = render_result(_result(hostile))
+    rendered = render_result(_result(hostile), load_catalog())
     assert "<script>alert" not in rendered and "<img src" not in rendered
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
     assert "KUBELET-ANON - Kubelet refuses anonymous clients" in rendered
-    assert "failed: kubelet answered 200" in rendered
+    assert "failed</span>: kubelet answered 200" in rendered
 
 
 def test_evidence_json_follows_the_schema(pytester: pytest.Pytester) -> None:
