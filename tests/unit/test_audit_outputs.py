@@ -9,38 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_suites import SUITE
 
 from pytest_k8sharden.evidence.bundle import verify_manifest
-
-SUITE = """
-import pytest
-from pytest_k8sharden.evidence import Observation
-from pytest_k8sharden.evidence.verdict import Finding, Outcome, subject
-
-GRID = ["      a/x  b/y", "a/x   .    X", "b/y   X    ."]
-
-@pytest.mark.control("NETPOL-DEFAULT-DENY-EGRESS")
-def test_egress(evidence):
-    grids = {"expected": GRID, "observed": GRID}
-    evidence.record(Observation(kind="matrix", summary="reachability legacy", vantage="runner",
-                                target="Namespace/legacy", details={"grids": grids}))
-    evidence.conclude(Finding(Outcome.FAILED, "no default-deny egress in namespace legacy",
-                              (subject("Namespace", "legacy"),)))
-
-@pytest.mark.control("API-ANON-AUTH")
-def test_anon_auth(evidence):
-    evidence.record(Observation(kind="http", summary="GET https://10.0.0.1:6443/api -> 200", vantage="runner",
-                                target="https://10.0.0.1:6443/api", details={"status": 200}))
-    evidence.conclude(Finding(Outcome.FAILED, "API server served GET /api to an anonymous client"))
-
-@pytest.mark.control("KUBELET-ANON")
-def test_kubelet(evidence):
-    evidence.conclude(Finding(Outcome.FAILED, "kubelet served GET /pods to an anonymous client"))
-
-@pytest.mark.control("KUBELET-READONLY-PORT")
-def test_readonly_port(evidence):
-    evidence.conclude(Finding(Outcome.PASSED, "closed"))
-"""
 
 
 def _waivers(path: Path, *, expired_on: date) -> Path:
