@@ -8,13 +8,11 @@ tests then read the verdicts from the evidence.json that run wrote.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from local_clusters import Running
+from local_clusters import Running, run_shipped_suites
 
 pytestmark = pytest.mark.cluster
 
@@ -53,11 +51,7 @@ def suite_run(
     profile = request.param
     local_cluster(profile)
     evidence_dir = tmp_path_factory.mktemp(f"evidence-{profile}")
-    command = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "pytest_k8sharden.suites",
-        "--cluster=local", f"--cluster-profile={profile}", "--keep-cluster", f"--evidence-dir={evidence_dir}",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=evidence_dir)
+    done = run_shipped_suites(profile, evidence_dir)
     evidence = evidence_dir / "evidence.json"
     assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     results = json.loads(evidence.read_text())["results"]
