@@ -317,6 +317,7 @@ def pytest_report_teststatus(
     return None
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
     """Name inconclusive and waived checks as such in the HTML results table."""
     for attribute, word in (("k8sharden_inconclusive", "Inconclusive"), ("k8sharden_waived", "Waived")):
@@ -324,6 +325,7 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
             cells[0] = f'<td class="col-result">{word}</td>'
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> None:
     """At the top of the HTML report: the run's metadata and the summary by framework."""
     state = session.config.stash.get(STATE_KEY, None)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fake_suites import SUITE
 
+from pytest_k8sharden import cli
 from pytest_k8sharden.evidence.bundle import verify_manifest
 
 
@@ -137,7 +138,9 @@ def test_blind(evidence):
     assert pytester.runpytest("--fail-severity=severe").ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_sarif_junit_and_html_land_in_the_verified_bundle(pytester: pytest.Pytester) -> None:
+def test_sarif_junit_and_html_land_in_the_verified_bundle(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytester.makepyfile(test_suite=SUITE)
     waivers = _waivers(pytester.path / "waivers.yaml", expired_on=date.today() - timedelta(days=1))
     pytester.runpytest(
@@ -184,3 +187,13 @@ def test_sarif_junit_and_html_land_in_the_verified_bundle(pytester: pytest.Pytes
     assert "CIS Kubernetes Benchmark" in html and "NSA/CISA Kubernetes Hardening Guidance" in html
     assert "Ensure that the --anonymous-auth argument is set to false (kubelet)" in html  # control titles
     assert "no cluster was opened" in html
+
+    (pytester.path / "out" / "results.sarif").write_text("{}")
+    assert cli.main(["evidence", "verify", str(pytester.path / "out")]) == 1
+    assert "changed: results.sarif" in capsys.readouterr().out
+
+
+def test_runs_with_pytest_html_disabled(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest("-p", "no:html", "--evidence-dir=out", "-k", "readonly")
+    assert result.ret == pytest.ExitCode.OK, "\n".join(result.outlines + result.errlines)
