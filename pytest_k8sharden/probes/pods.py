@@ -60,8 +60,13 @@ def pod_manifest(
     labels: Mapping[str, str] | None = None,
     ports: Sequence[int] = (),
     pull_policy: str = "IfNotPresent",
+    env: Mapping[str, str] | None = None,
+    sysctls: Mapping[str, str] | None = None,
 ) -> client.V1Pod:
-    """A restricted-compliant pod running ``image`` with ``args``: agnhost subcommands for the probe image."""
+    """A restricted-compliant pod running ``image`` with ``args``: agnhost subcommands for the probe image.
+
+    ``sysctls`` may only name namespaced "safe" sysctls, which the restricted level allows.
+    """
     security = client.V1SecurityContext(
         allow_privilege_escalation=False,
         run_as_non_root=True,
@@ -75,13 +80,20 @@ def pod_manifest(
         image_pull_policy=pull_policy,
         args=list(args),
         ports=[client.V1ContainerPort(container_port=p, name=f"serve-{p}-tcp") for p in ports],
+        env=[client.V1EnvVar(name=k, value=v) for k, v in (env or {}).items()] or None,
         security_context=security,
+    )
+    pod_security = (
+        client.V1PodSecurityContext(sysctls=[client.V1Sysctl(name=k, value=v) for k, v in sysctls.items()])
+        if sysctls
+        else None
     )
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name, labels={**MANAGED_BY, **(labels or {})}),
         spec=client.V1PodSpec(
             containers=[container],
             automount_service_account_token=False,
+            security_context=pod_security,
             termination_grace_period_seconds=0,
             restart_policy="Never",
         ),

@@ -1,4 +1,5 @@
-"""Secrets planted in a real cluster appear in no output file of a run of the shipped suites.
+"""The audit outputs of the shipped suites on the insecure local cluster: no planted secret in any of
+them, and waivers applied to real findings within their scope.
 
 On the insecure local cluster anonymous clients read /api/v1/secrets, so the exposure suites really
 receive the planted Secret (its name is in the evidence) and must redact its values everywhere: the
@@ -8,8 +9,10 @@ evidence.json, the HTML report, the SARIF log, the JUnit XML, the log file and p
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,13 +71,40 @@ def planted(local_cluster: Callable[[str], Running]) -> Iterator[dict[str, str]]
         core.delete_namespace(NAMESPACE)
 
 
-def test_planted_secrets_appear_in_no_output_file(planted: dict[str, str], tmp_path: Path) -> None:
+WAIVERS = """\
+waivers:
+  - id: NETPOL-DEFAULT-DENY-INGRESS
+    reason: accepted on the insecure lab profile
+    owner: lab@example.com
+    expires: 2999-12-31
+  - id: NETPOL-DEFAULT-DENY-EGRESS
+    scope: {namespace: default}
+    reason: only default is accepted; every other namespace must deny egress
+    owner: lab@example.com
+    expires: 2999-12-31
+"""
+
+
+@pytest.fixture(scope="module")
+def insecure_run(
+    planted: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The shipped suites against the insecure cluster with every output, the log file and waivers."""
+    directory = tmp_path_factory.mktemp("insecure-outputs")
+    (directory / "waivers.yaml").write_text(WAIVERS)
     done = run_shipped_suites(
-        "insecure", tmp_path, "-rA",
-        f"--html={tmp_path}/report.html", "--self-contained-html", f"--junitxml={tmp_path}/junit.xml",
-        f"--sarif={tmp_path}/results.sarif", f"--log-file={tmp_path}/pytest.log", "--log-file-level=DEBUG",
+        "insecure", directory, "-rA", f"--waivers={directory}/waivers.yaml",
+        f"--html={directory}/report.html", "--self-contained-html", f"--junitxml={directory}/junit.xml",
+        f"--sarif={directory}/results.sarif", f"--log-file={directory}/pytest.log", "--log-file-level=DEBUG",
     )  # fmt: skip
-    outputs = {path.name: path.read_text(errors="replace") for path in tmp_path.iterdir() if path.is_file()}
+    return directory, done
+
+
+def test_planted_secrets_appear_in_no_output_file(
+    planted: dict[str, str], insecure_run: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    directory, done = insecure_run
+    outputs = {path.name: path.read_text(errors="replace") for path in directory.iterdir() if path.is_file()}
     assert {"evidence.json", "report.html", "junit.xml", "results.sarif", "pytest.log"} <= set(outputs), (
         f"missing outputs: {sorted(outputs)}\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     )
@@ -85,3 +115,17 @@ def test_planted_secrets_appear_in_no_output_file(planted: dict[str, str], tmp_p
         for what, value in planted.items():
             assert value not in text, f"the planted {what} appears in {where}"
         assert not _JWT.search(text), f"a JSON Web Token appears in {where}"
+
+
+def test_waivers_apply_to_real_findings_within_their_scope(
+    insecure_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    directory, done = insecure_run
+    results = {r["check"]: r for r in json.loads((directory / "evidence.json").read_text())["results"]}
+    ingress, egress = results["NETPOL-DEFAULT-DENY-INGRESS"], results["NETPOL-DEFAULT-DENY-EGRESS"]
+    assert ingress["outcome"] == "waived"
+    assert ingress["waiver"]["reason"] == "accepted on the insecure lab profile"
+    # Namespaces other than default lack default deny too: the scoped waiver must not hide them.
+    assert "Namespace/default" in egress["subjects"] and len(egress["subjects"]) > 1, egress
+    assert egress["outcome"] == "failed" and "waiver" not in egress
+    assert "WAIVED" in done.stdout and done.returncode == pytest.ExitCode.TESTS_FAILED
