@@ -8,14 +8,12 @@ tests then read the verdicts from the evidence.json that run wrote.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from local_clusters import Running
+from local_clusters import Running, run_shipped_suites
 
 from pytest_k8sharden.fixtures import MANAGED_BY, MANAGED_BY_LABEL
 from pytest_k8sharden.isolation.scenarios import SCENARIOS
@@ -68,13 +66,8 @@ def suite_run(
     profile = request.param
     local_cluster(profile)
     evidence_dir = tmp_path_factory.mktemp(f"evidence-{profile}")
-    command = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "pytest_k8sharden.suites",
-        "--cluster=local", f"--cluster-profile={profile}", "--keep-cluster", f"--evidence-dir={evidence_dir}",
-        f"--workload-namespaces={WORKLOAD_NAMESPACE}",
-    ]  # fmt: skip
     STARTED[profile] = datetime.now(UTC).replace(microsecond=0)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=evidence_dir)
+    done = run_shipped_suites(profile, evidence_dir, f"--workload-namespaces={WORKLOAD_NAMESPACE}")
     evidence = evidence_dir / "evidence.json"
     assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     results = json.loads(evidence.read_text())["results"]
