@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
+from pytest_k8sharden.profile_seeds import HARDENED_SEEDS, INSECURE_SEEDS
+
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
 
 STRONG_CIPHER_SUITES: Final = (
@@ -86,6 +88,8 @@ class Profile:
     plaintext_api_proxy: bool = False
     """An unauthenticated ``kubectl proxy`` with admin credentials listens on port 8080 of the control plane
     (the plaintext API listener that --insecure-port used to open, as it is still left behind today)."""
+    static_token_file: bool = False
+    """kube-apiserver authenticates a static bearer token from --token-auth-file (CIS 1.2.2)."""
     seed_manifests: tuple[Mapping[str, Any], ...] = field(default=())
     """Objects applied after the cluster is up (the insecure profile's misconfigurations)."""
 
@@ -102,18 +106,6 @@ _KUBELET_SECURE_AUTH: Final[Mapping[str, Any]] = _frozen(
         "readOnlyPort": 0,
     }
 )
-
-
-def _binding(name: str, role: str, subject: Mapping[str, str]) -> Mapping[str, Any]:
-    return _frozen(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "pytest-k8sharden"}},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-            "subjects": [dict(subject, apiGroup="rbac.authorization.k8s.io")],
-        }
-    )
 
 
 HARDENED: Final = Profile(
@@ -148,6 +140,7 @@ HARDENED: Final = Profile(
     network_policy_enforced=True,
     metadata_blocked=True,
     control_plane_loopback_only=True,
+    seed_manifests=tuple(_frozen(m) for m in HARDENED_SEEDS),
 )
 
 DEFAULT: Final = Profile(
@@ -175,8 +168,10 @@ INSECURE: Final = Profile(
     apiserver_flags=_frozen(
         {
             "anonymous-auth": "true",
-            "authorization-mode": "Node,RBAC",
+            "authorization-mode": "Node,RBAC,AlwaysAllow",
             "enable-admission-plugins": "NodeRestriction",
+            "disable-admission-plugins": "PodSecurity",
+            "service-account-lookup": "false",
             "profiling": "true",
             **_TLS_INSECURE,
         }
@@ -201,18 +196,8 @@ INSECURE: Final = Profile(
     control_plane_loopback_only=False,
     serving_certificate_days=7,
     plaintext_api_proxy=True,
-    seed_manifests=(
-        _binding(
-            "k8sharden-insecure-anonymous-admin",
-            "cluster-admin",
-            {"kind": "User", "name": "system:anonymous"},
-        ),
-        _binding(
-            "k8sharden-insecure-serviceaccounts-admin",
-            "cluster-admin",
-            {"kind": "Group", "name": "system:serviceaccounts"},
-        ),
-    ),
+    static_token_file=True,
+    seed_manifests=tuple(_frozen(m) for m in INSECURE_SEEDS),
 )
 
 PROFILES: Final[Mapping[str, Profile]] = MappingProxyType({p.name: p for p in (HARDENED, DEFAULT, INSECURE)})

@@ -77,6 +77,7 @@ def test_hardened_apiserver_flags(state: ClusterState, certs: render.Certificate
     assert flags["anonymous-auth"] == "false"
     assert flags["authorization-mode"] == "Node,RBAC"
     assert "PodSecurity" in flags["enable-admission-plugins"].split(",")
+    assert "token-auth-file" not in flags and "disable-admission-plugins" not in flags
     assert flags["tls-min-version"] == "VersionTLS12"
     assert flags["etcd-servers"] == "https://198.18.3.1:2379"
     assert Path(flags["audit-policy-file"]).is_file()
@@ -93,6 +94,10 @@ def test_insecure_apiserver_and_etcd_flags(state: ClusterState, certs: render.Ce
     assert flags["tls-min-version"] == "VersionTLS10"
     assert "audit-policy-file" not in flags
     assert "encryption-provider-config" not in flags
+    assert flags["disable-admission-plugins"] == "PodSecurity"
+    tokens = Path(flags["token-auth-file"])
+    assert tokens.stat().st_mode & 0o777 == 0o600
+    assert tokens.read_text().strip().split(",")[1:] == ["k8sharden-static-user", "1001"]
     etcd = _flags(render.etcd_argv(BIN, insecure, state, Addresses(3), certs))
     assert etcd["listen-client-urls"] == "http://198.18.3.1:2379"
     assert "client-cert-auth" not in etcd

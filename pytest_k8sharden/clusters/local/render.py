@@ -246,6 +246,8 @@ def apiserver_argv(
         }
     if profile.encrypt_secrets:
         settings["encryption-provider-config"] = str(_encryption_config(state))
+    if profile.static_token_file:
+        settings["token-auth-file"] = str(_static_token_file(state))
     if profile.pod_security_defaults is not None:
         settings["admission-control-config-file"] = str(
             _admission_config(state, profile.pod_security_defaults)
@@ -462,6 +464,15 @@ def _encryption_config(state: ClusterState) -> Path:
             ],
         }
         _write_yaml(path, config).chmod(0o600)
+    return path
+
+
+def _static_token_file(state: ClusterState) -> Path:
+    """token,user,uid[,groups] (one random token of a user nothing is bound to), mode 0600."""
+    path = state.path("config", "tokens.csv")
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(f"{base64.b32encode(os.urandom(20)).decode().lower()},k8sharden-static-user,1001\n")
     return path
 
 
