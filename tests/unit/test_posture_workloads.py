@@ -20,7 +20,7 @@ TOKEN_VOLUME = {
 
 
 def test_default_accounts_that_automount_are_named_outside_kube_system() -> None:
-    accounts = [
+    accounts: list[dict[str, Any]] = [
         {"metadata": meta("default")},
         {"metadata": meta("default", "kube-system")},
         {"metadata": meta("builder")},
