@@ -15,7 +15,7 @@ from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.fixtures import Knocker
 from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.posture import dashboard
-from pytest_k8sharden.posture.objects import PlainObject, object_observation, plain_items
+from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, object_observation, plain_items
 
 DATA_PATHS = ("/api/v1/namespace", "/api/v1/secret/default")
 """Kubernetes Dashboard API paths that list cluster data."""
@@ -39,10 +39,7 @@ def _conclude(evidence: Evidence, guis: list[dashboard.Gui], flagged: list[str],
         evidence.record(
             object_observation(gui.name, f"dashboard-like: {gui.name}", {"arguments": gui.arguments})
         )
-    for line in flagged:
-        evidence.record(object_observation(line.split(" ", 1)[0], line))
-    evidence.record(object_observation("apps/v1/deployments", finding.message))
-    evidence.conclude(finding)
+    conclude_listing(evidence, "apps/v1/deployments", flagged, finding)
 
 
 @pytest.mark.control("DASHBOARD-EXPOSED")

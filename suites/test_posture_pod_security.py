@@ -15,7 +15,7 @@ from kubernetes import client
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.kube import Kube, KubeApiError
 from pytest_k8sharden.posture import podsecurity
-from pytest_k8sharden.posture.objects import PlainObject, object_observation
+from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, object_observation
 
 Violation = Callable[[podsecurity.Container], "str | None"]
 
@@ -24,11 +24,7 @@ Violation = Callable[[podsecurity.Container], "str | None"]
 def test_every_namespace_enforces_a_pod_security_level(
     cluster_namespaces: list[PlainObject], evidence: Evidence
 ) -> None:
-    flagged, finding = podsecurity.namespace_enforcement(cluster_namespaces)
-    for line in flagged:
-        evidence.record(object_observation(line.split(" ", 1)[0], line))
-    evidence.record(object_observation("v1/namespaces", finding.message))
-    evidence.conclude(finding)
+    conclude_listing(evidence, "v1/namespaces", *podsecurity.namespace_enforcement(cluster_namespaces))
 
 
 @pytest.mark.active
@@ -67,10 +63,7 @@ def _workloads(
 ) -> None:
     running = podsecurity.running_pods(pods, namespaces)
     flagged, finding = podsecurity.workload_violations(running, what, violation)
-    for line in flagged:
-        evidence.record(object_observation(line.split(":", 1)[0], line))
-    evidence.record(object_observation("v1/pods", finding.message, {"running pods in scope": len(running)}))
-    evidence.conclude(finding)
+    conclude_listing(evidence, "v1/pods", flagged, finding, {"running pods in scope": len(running)})
 
 
 @pytest.mark.parametrize(

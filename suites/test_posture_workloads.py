@@ -9,17 +9,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_k8sharden.evidence.recorder import Evidence
-from pytest_k8sharden.evidence.verdict import Finding
 from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.posture import podsecurity, rbac, tokens
-from pytest_k8sharden.posture.objects import PlainObject, object_observation, plain_items
-
-
-def _conclude(evidence: Evidence, target: str, flagged: list[str], finding: Finding) -> None:
-    for line in flagged:
-        evidence.record(object_observation(line.split(":", 1)[0], line))
-    evidence.record(object_observation(target, finding.message))
-    evidence.conclude(finding)
+from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, plain_items
 
 
 @pytest.mark.control("SA-AUTOMOUNT-DEFAULT")
@@ -27,7 +19,7 @@ def test_default_service_accounts_do_not_automount_tokens(
     kube: Kube, cluster_namespaces: list[PlainObject], evidence: Evidence
 ) -> None:
     accounts = plain_items(kube, kube.core.list_service_account_for_all_namespaces)
-    _conclude(
+    conclude_listing(
         evidence, "v1/serviceaccounts", *tokens.default_accounts_automounting(accounts, cluster_namespaces)
     )
 
@@ -43,7 +35,7 @@ def test_pods_that_never_call_the_api_mount_no_token(
         plain_items(kube, kube.rbac.list_role_binding_for_all_namespaces),
     )
     running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
-    _conclude(evidence, "v1/pods", *tokens.idle_pods_mounting_tokens(running, grants))
+    conclude_listing(evidence, "v1/pods", *tokens.idle_pods_mounting_tokens(running, grants))
 
 
 @pytest.mark.control("SA-LEGACY-TOKEN-SECRETS")
@@ -55,7 +47,7 @@ def test_no_legacy_long_lived_token_secrets_exist(kube: Kube, evidence: Evidence
         {"type": kind, "metadata": {"name": m.name, "namespace": m.namespace, "annotations": m.annotations}}
         for kind, m in metadata
     ]
-    _conclude(evidence, "v1/secrets", *tokens.legacy_token_secrets(secrets))
+    conclude_listing(evidence, "v1/secrets", *tokens.legacy_token_secrets(secrets))
 
 
 @pytest.mark.control("SECRETS-AS-ENV")
@@ -63,4 +55,4 @@ def test_no_workload_takes_secrets_into_its_environment(
     cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
 ) -> None:
     running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
-    _conclude(evidence, "v1/pods", *tokens.secrets_in_environment(running))
+    conclude_listing(evidence, "v1/pods", *tokens.secrets_in_environment(running))

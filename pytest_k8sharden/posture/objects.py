@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_k8sharden.evidence.observation import RUNNER, Observation, ObservationKind
 
 if TYPE_CHECKING:
+    from pytest_k8sharden.evidence.recorder import Evidence
+    from pytest_k8sharden.evidence.verdict import Finding
     from pytest_k8sharden.kube import Kube
 
 PlainObject = dict[str, Any]
@@ -25,3 +27,18 @@ def object_observation(
 ) -> Observation:
     """What the API server showed (kind ``dry-run``: answered) about ``target`` (``Kind/namespace/name``)."""
     return Observation(kind=kind, summary=summary, vantage=RUNNER, target=target, details=dict(details or {}))
+
+
+def conclude_listing(
+    evidence: Evidence,
+    target: str,
+    flagged: Sequence[str],
+    finding: Finding,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Record one Observation per flagged object (named by the text before its first colon) and a summary
+    of what was read from ``target``; then conclude with ``finding``."""
+    for line in flagged:
+        evidence.record(object_observation(line.split(":", 1)[0], line))
+    evidence.record(object_observation(target, finding.message, details))
+    evidence.conclude(finding)

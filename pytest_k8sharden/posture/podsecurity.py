@@ -187,3 +187,9 @@ def admission_verdict(accepted: bool, status: int | None, message: str) -> Findi
     if status in (400, 403, 422):
         return Finding(Outcome.PASSED, f"admission rejected the privileged pod ({status}): {message}")
     return Finding(Outcome.INCONCLUSIVE, f"the dry run failed for another reason ({status}): {message}")
+
+
+def mutable_tag(c: Container) -> str | None:
+    """IMAGES-PINNED-BY-DIGEST: the image is named by a tag (or nothing), not by ``@sha256:`` digest."""
+    image = str(c.spec.get("image"))
+    return None if "@sha256:" in image else f"image {image} is pulled by tag, not by digest"

@@ -78,10 +78,15 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "DASHBOARD-EXPOSED",
             "DASHBOARD-SKIP-LOGIN",
             "DASHBOARD-ANONYMOUS-DATA",
+            "IMAGES-PINNED-BY-DIGEST",
         ],
         ("passed", "failed"),
     ),
 }
+# The local cluster pins Kubernetes v1.36.3 for every profile (a profile cannot change the version), and
+# the release table shipped in posture/versions.py (2026-09-15) already lists 1.36.4: both profiles are
+# honestly behind the newest patch, so both fail.
+EXPECTED |= dict.fromkeys(["VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"], ("failed", "failed"))
 PROFILES = ("hardened", "insecure")
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
