@@ -168,7 +168,7 @@ INSECURE: Final = Profile(
     apiserver_flags=_frozen(
         {
             "anonymous-auth": "true",
-            "authorization-mode": "Node,RBAC,AlwaysAllow",
+            "authorization-mode": "Node,RBAC",
             "enable-admission-plugins": "NodeRestriction",
             "disable-admission-plugins": "PodSecurity",
             "service-account-lookup": "false",

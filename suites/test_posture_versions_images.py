@@ -36,7 +36,7 @@ def test_every_kubelet_runs_a_supported_patched_version(cluster: Cluster, eviden
     findings = []
     for node in cluster.nodes:
         evidence.record(object_observation(f"Node/{node.name}", f"kubeletVersion {node.kubelet_version}"))
-        findings.append(versions.judge(f"the kubelet on {node.name}", node.kubelet_version, _today()))
+        findings.append(versions.judge(f"the kubelet on Node/{node.name}", node.kubelet_version, _today()))
     for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
         if any(f.outcome is outcome for f in findings):
             evidence.conclude(

@@ -181,7 +181,7 @@ def kubelet_configuration(node: str, config: Mapping[str, Any]) -> list[str]:
         problems.append("no client CA file")
     if config.get("readOnlyPort", 0):
         problems.append(f"read-only port {config['readOnlyPort']} is open")
-    return [f"kubelet on {node}: {p}" for p in problems]
+    return [f"kubelet on Node/{node}: {p}" for p in problems]
 
 
 def encrypted_at_rest(raw: bytes | None, plaintext: bytes, key: str) -> Finding:

@@ -59,7 +59,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "WORKLOAD-SECCOMP",
             "WORKLOAD-READONLY-ROOTFS",
             "CONFIG-APISERVER-ANONYMOUS-AUTH",
-            "CONFIG-APISERVER-AUTHORIZATION-MODE",
             "CONFIG-APISERVER-ADMISSION-PLUGINS",
             "CONFIG-APISERVER-AUDIT-LOG",
             "CONFIG-APISERVER-ENCRYPTION-CONFIG",
@@ -86,6 +85,10 @@ EXPECTED: dict[str, tuple[str, str]] = {
 # The local cluster pins Kubernetes v1.36.3 for every profile (a profile cannot change the version), and
 # the release table shipped in posture/versions.py (2026-09-15) already lists 1.36.4: both profiles are
 # honestly behind the newest patch, so both fail.
+# The insecure profile keeps --authorization-mode=Node,RBAC: with AlwaysAllow kube-apiserver turns anonymous
+# authentication off (the exposure suite's insecure cluster needs it on), and without Node the kubelet
+# cannot register before the profile's objects are applied. Unit tests prove the check fails on both.
+EXPECTED["CONFIG-APISERVER-AUTHORIZATION-MODE"] = ("passed", "passed")
 EXPECTED |= dict.fromkeys(["VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"], ("failed", "failed"))
 PROFILES = ("hardened", "insecure")
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]

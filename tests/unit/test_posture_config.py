@@ -36,7 +36,7 @@ def _lines(profile_flags: Any, **extra: str) -> config.CommandLines:
 
 
 RULES = [
-    config.anonymous_auth, config.authorization_mode, config.admission_plugins, config.profiling_off,
+    config.anonymous_auth, config.admission_plugins, config.profiling_off,
     config.tls_settings, config.service_account_lookup,
 ]  # fmt: skip
 
@@ -55,6 +55,8 @@ def test_hardened_profile_flags_pass_and_insecure_ones_fail(rule: Any) -> None:
     [
         (config.anonymous_auth, {}, "--anonymous-auth is true (default)"),
         (config.authorization_mode, {"authorization-mode": "RBAC"}, "lacks Node"),
+        (config.authorization_mode, {"authorization-mode": "Node,RBAC,AlwaysAllow"}, "includes AlwaysAllow"),
+        (config.authorization_mode, {}, "includes AlwaysAllow (default)"),
         (config.audit_log, {"audit-log-path": "/var/log/a"}, "--audit-policy-file not set"),
         (config.encryption_config, {}, "--encryption-provider-config is not set"),
         (config.tls_settings, {"tls-min-version": "VersionTLS12"}, "--tls-cipher-suites is not set"),
@@ -66,6 +68,10 @@ def test_hardened_profile_flags_pass_and_insecure_ones_fail(rule: Any) -> None:
 )  # fmt: skip
 def test_each_rule_names_the_flag(rule: Any, flags: dict[str, str], problem: str) -> None:
     assert problem in (rule(flags) or "")
+
+
+def test_node_and_rbac_authorization_passes() -> None:
+    assert config.authorization_mode({"authorization-mode": "Node,RBAC"}) is None
 
 
 def test_a_component_not_visible_is_inconclusive_with_the_source() -> None:
@@ -98,10 +104,10 @@ def test_kubelet_configuration_problems_are_named_per_node() -> None:
     insecure = {"authentication": {"anonymous": {"enabled": True}}, "authorization": {"mode": "AlwaysAllow"},
                 "readOnlyPort": 10255}  # fmt: skip
     assert config.kubelet_configuration("n1", insecure) == [
-        "kubelet on n1: anonymous authentication is enabled",
-        "kubelet on n1: authorization mode is AlwaysAllow",
-        "kubelet on n1: no client CA file",
-        "kubelet on n1: read-only port 10255 is open",
+        "kubelet on Node/n1: anonymous authentication is enabled",
+        "kubelet on Node/n1: authorization mode is AlwaysAllow",
+        "kubelet on Node/n1: no client CA file",
+        "kubelet on Node/n1: read-only port 10255 is open",
     ]
 
 
