@@ -11,12 +11,12 @@ files (adding only addresses and paths); kind-configs/ render the same settings 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from pytest_k8sharden.profile_seeds import HARDENED_SEEDS, INSECURE_SEEDS
+from pytest_k8sharden import seeds
 
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
 
@@ -57,6 +57,10 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
 
+def _frozen_all(manifests: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(_frozen(m) for m in manifests)
+
+
 @dataclass(frozen=True)
 class Profile:
     """The security settings of every component for one profile."""
@@ -88,6 +92,8 @@ class Profile:
     plaintext_api_proxy: bool = False
     """An unauthenticated ``kubectl proxy`` with admin credentials listens on port 8080 of the control plane
     (the plaintext API listener that --insecure-port used to open, as it is still left behind today)."""
+    images_by_digest: bool = False
+    """Seeded workloads name their images by digest (``repository@sha256:...``), not by mutable tag."""
     static_token_file: bool = False
     """kube-apiserver authenticates a static bearer token from --token-auth-file (CIS 1.2.2)."""
     seed_manifests: tuple[Mapping[str, Any], ...] = field(default=())
@@ -140,7 +146,14 @@ HARDENED: Final = Profile(
     network_policy_enforced=True,
     metadata_blocked=True,
     control_plane_loopback_only=True,
-    seed_manifests=tuple(_frozen(m) for m in HARDENED_SEEDS),
+    images_by_digest=True,
+    seed_manifests=_frozen_all(
+        (
+            *seeds.shop(namespace_labels=seeds.ENFORCE_RESTRICTED),
+            seeds.default_deny("default"),
+            *seeds.hardened_posture(),
+        )
+    ),
 )
 
 DEFAULT: Final = Profile(
@@ -197,8 +210,9 @@ INSECURE: Final = Profile(
     serving_certificate_days=7,
     plaintext_api_proxy=True,
     static_token_file=True,
-    seed_manifests=tuple(_frozen(m) for m in INSECURE_SEEDS),
+    seed_manifests=_frozen_all((*seeds.shop(), *seeds.insecure_posture())),
 )
+
 
 PROFILES: Final[Mapping[str, Profile]] = MappingProxyType({p.name: p for p in (HARDENED, DEFAULT, INSECURE)})
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -95,8 +96,10 @@ def test_kubelet_configuration_refuses_anonymous_and_uses_webhook_authorization(
         raise Inconclusive("the scanner may not list nodes, or there are none")
     problems = []
     for node in cluster.nodes:
-        response = kube.core.connect_get_node_proxy_with_path(node.name, "configz", _preload_content=False)
-        kubelet = json.loads(response.data).get("kubeletconfig") or {}
+        response: Any = kube.core.connect_get_node_proxy_with_path(
+            node.name, "configz", _preload_content=False
+        )
+        kubelet = json.loads(response.data).get("kubeletconfig") or {}  # unparsed: the raw response
         evidence.record(
             object_observation(f"Node/{node.name}", f"GET /api/v1/nodes/{node.name}/proxy/configz", kubelet)
         )

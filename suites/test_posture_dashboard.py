@@ -12,10 +12,10 @@ import pytest
 from pytest_k8sharden import exposure
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
-from pytest_k8sharden.fixtures import Knocker
 from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.posture import dashboard
 from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, object_observation, plain_items
+from pytest_k8sharden.vantage import Knocker
 
 DATA_PATHS = ("/api/v1/namespace", "/api/v1/secret/default")
 """Kubernetes Dashboard API paths that list cluster data."""

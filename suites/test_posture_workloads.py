@@ -42,7 +42,7 @@ def test_pods_that_never_call_the_api_mount_no_token(
 def test_no_legacy_long_lived_token_secrets_exist(kube: Kube, evidence: Evidence) -> None:
     selector = f"type={tokens.LEGACY_TOKEN_TYPE}"
     listed = kube.core.list_secret_for_all_namespaces(field_selector=selector).items or []
-    metadata = [(s.type, s.metadata) for s in listed]  # names and annotations only, never the data
+    metadata = [(s.type, s.metadata) for s in listed if s.metadata]  # names and annotations, never the data
     secrets = [
         {"type": kind, "metadata": {"name": m.name, "namespace": m.namespace, "annotations": m.annotations}}
         for kind, m in metadata

@@ -498,6 +498,20 @@ def _admission_config(state: ClusterState, defaults: Mapping[str, str]) -> Path:
     return _write_yaml(state.path("config", "admission.yaml"), config)
 
 
+def pin_images(document: Any, pinned: Mapping[str, str]) -> Any:
+    """``document`` with every ``image`` named by tag in ``pinned`` replaced by its digest-pinned name."""
+    if isinstance(document, Mapping):
+        return {
+            key: pinned.get(value, value)
+            if key == "image" and isinstance(value, str)
+            else pin_images(value, pinned)
+            for key, value in document.items()
+        }
+    if isinstance(document, list):
+        return [pin_images(item, pinned) for item in document]
+    return document
+
+
 def _write_yaml(path: Path, document: Mapping[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(plain(document), sort_keys=False))
     return path
