@@ -17,6 +17,7 @@ from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
 from pytest_k8sharden.kube import KubeNotFound
+from pytest_k8sharden.posture.objects import PlainObject, plain_items
 from pytest_k8sharden.probes.handshake import HandshakeProbe
 from pytest_k8sharden.probes.http import HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "pytest-k8sharden"
 PROBE_LABEL = "k8sharden.io/probe"
+RESTRICTED_LABEL = "pod-security.kubernetes.io/enforce"
 NAMESPACE_GONE_TIMEOUT = 120.0
 POD_START_TIMEOUT = 120.0
 
@@ -132,10 +134,12 @@ def namespace_janitor(kube: Kube) -> Iterator[NamespaceJanitor]:
 
 
 @contextlib.contextmanager
-def _fresh_namespace(kube: Kube, janitor: NamespaceJanitor) -> Iterator[str]:
+def _fresh_namespace(
+    kube: Kube, janitor: NamespaceJanitor, extra_labels: dict[str, str] | None = None
+) -> Iterator[str]:
     """Create a namespace labelled as ours; hand it to the janitor for deletion, whatever happens."""
     name = f"k8sh-probe-{uuid.uuid4().hex[:8]}"
-    labels = {MANAGED_BY_LABEL: MANAGED_BY, PROBE_LABEL: "true"}
+    labels = {MANAGED_BY_LABEL: MANAGED_BY, PROBE_LABEL: "true", **(extra_labels or {})}
     kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
     try:
         yield name
@@ -155,6 +159,29 @@ def probe_namespace(
         pytest.skip("--read-only: probe_namespace would create a namespace")
     with _fresh_namespace(kube, namespace_janitor) as name:
         yield name
+
+
+@pytest.fixture
+def restricted_namespace(
+    kube: Kube, k8sharden_settings: Settings, namespace_janitor: NamespaceJanitor
+) -> Iterator[str]:
+    """Like probe_namespace, labelled ``pod-security.kubernetes.io/enforce=restricted``."""
+    if k8sharden_settings.read_only:
+        pytest.skip("--read-only: restricted_namespace would create a namespace")
+    with _fresh_namespace(kube, namespace_janitor, {RESTRICTED_LABEL: "restricted"}) as name:
+        yield name
+
+
+@pytest.fixture(scope="session")
+def cluster_namespaces(kube: Kube) -> list[PlainObject]:
+    """Every Namespace as a plain API dict (read once per session)."""
+    return plain_items(kube, kube.core.list_namespace)
+
+
+@pytest.fixture(scope="session")
+def cluster_pods(kube: Kube) -> list[PlainObject]:
+    """Every Pod of every namespace as a plain API dict (read once per session)."""
+    return plain_items(kube, kube.core.list_pod_for_all_namespaces)
 
 
 @pytest.fixture(scope="session")

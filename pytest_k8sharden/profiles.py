@@ -92,6 +92,10 @@ class Profile:
     plaintext_api_proxy: bool = False
     """An unauthenticated ``kubectl proxy`` with admin credentials listens on port 8080 of the control plane
     (the plaintext API listener that --insecure-port used to open, as it is still left behind today)."""
+    images_by_digest: bool = False
+    """Seeded workloads name their images by digest (``repository@sha256:...``), not by mutable tag."""
+    static_token_file: bool = False
+    """kube-apiserver authenticates a static bearer token from --token-auth-file (CIS 1.2.2)."""
     seed_manifests: tuple[Mapping[str, Any], ...] = field(default=())
     """Objects applied after the cluster is up (the insecure profile's misconfigurations)."""
 
@@ -108,18 +112,6 @@ _KUBELET_SECURE_AUTH: Final[Mapping[str, Any]] = _frozen(
         "readOnlyPort": 0,
     }
 )
-
-
-def _binding(name: str, role: str, subject: Mapping[str, str]) -> Mapping[str, Any]:
-    return _frozen(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "pytest-k8sharden"}},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-            "subjects": [dict(subject, apiGroup="rbac.authorization.k8s.io")],
-        }
-    )
 
 
 HARDENED: Final = Profile(
@@ -154,7 +146,14 @@ HARDENED: Final = Profile(
     network_policy_enforced=True,
     metadata_blocked=True,
     control_plane_loopback_only=True,
-    seed_manifests=_frozen_all((*seeds.shop(), seeds.default_deny("default"))),
+    images_by_digest=True,
+    seed_manifests=_frozen_all(
+        (
+            *seeds.shop(namespace_labels=seeds.ENFORCE_RESTRICTED),
+            seeds.default_deny("default"),
+            *seeds.hardened_posture(),
+        )
+    ),
 )
 
 DEFAULT: Final = Profile(
@@ -184,6 +183,8 @@ INSECURE: Final = Profile(
             "anonymous-auth": "true",
             "authorization-mode": "Node,RBAC",
             "enable-admission-plugins": "NodeRestriction",
+            "disable-admission-plugins": "PodSecurity",
+            "service-account-lookup": "false",
             "profiling": "true",
             **_TLS_INSECURE,
         }
@@ -208,20 +209,10 @@ INSECURE: Final = Profile(
     control_plane_loopback_only=False,
     serving_certificate_days=7,
     plaintext_api_proxy=True,
-    seed_manifests=(
-        *_frozen_all(seeds.shop()),
-        _binding(
-            "k8sharden-insecure-anonymous-admin",
-            "cluster-admin",
-            {"kind": "User", "name": "system:anonymous"},
-        ),
-        _binding(
-            "k8sharden-insecure-serviceaccounts-admin",
-            "cluster-admin",
-            {"kind": "Group", "name": "system:serviceaccounts"},
-        ),
-    ),
+    static_token_file=True,
+    seed_manifests=_frozen_all((*seeds.shop(), *seeds.insecure_posture())),
 )
+
 
 PROFILES: Final[Mapping[str, Profile]] = MappingProxyType({p.name: p for p in (HARDENED, DEFAULT, INSECURE)})
 

@@ -5,11 +5,15 @@ NetworkPolicies on every profile; only the profiles with an enforcer make them t
 network isolation suite finds the gap between declared and real isolation on ``insecure``.
 Seeded objects are the cluster's own workloads, not the scanner's: they do not carry the
 ``app.kubernetes.io/managed-by: pytest-k8sharden`` label (checks leave objects with that label out).
+
+The posture seeds (below) give the posture suites what to find: ``insecure_posture`` its
+misconfigurations, ``hardened_posture`` Pod Security enforcement and no automounted default tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Final
 
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
@@ -22,8 +26,9 @@ SHOP_TIERS: Final = {"frontend": 8080, "backend": 8081, "db": 5432}
 Manifest = Mapping[str, Any]
 
 
-def _namespace(name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(SEEDED_LABEL)}}
+def _namespace(name: str, labels: Mapping[str, str] | None = None) -> Manifest:
+    metadata = {"name": name, "labels": {**SEEDED_LABEL, **(labels or {})}}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
 def _deployment(namespace: str, tier: str, port: int, image: str) -> Manifest:
@@ -98,12 +103,12 @@ def _from_tier(tier: str, port: int) -> Manifest:
     return {"from": [{"podSelector": {"matchLabels": {"tier": tier}}}], "ports": [{"port": port}]}
 
 
-def shop(image: str = PROBE_IMAGE) -> tuple[Manifest, ...]:
+def shop(image: str = PROBE_IMAGE, namespace_labels: Mapping[str, str] | None = None) -> tuple[Manifest, ...]:
     """The shop: default deny, egress within the namespace, frontend open to the namespace, then a chain."""
     ns = SHOP_NAMESPACE
     backend, db = SHOP_TIERS["backend"], SHOP_TIERS["db"]
     return (
-        _namespace(ns),
+        _namespace(ns, namespace_labels),
         *(_deployment(ns, tier, port, image) for tier, port in SHOP_TIERS.items()),
         default_deny(ns),
         network_policy(ns, "egress-within-namespace", {}, ["Egress"], egress=[{"to": [{"podSelector": {}}]}]),
@@ -114,4 +119,175 @@ def shop(image: str = PROBE_IMAGE) -> tuple[Manifest, ...]:
             ns, "backend", {"tier": "backend"}, ["Ingress"], ingress=[_from_tier("frontend", backend)]
         ),
         network_policy(ns, "db", {"tier": "db"}, ["Ingress"], ingress=[_from_tier("backend", db)]),
+    )
+
+
+# ---- Posture (issue 7): what the posture suites must find on insecure and see fixed on hardened.
+MANAGED: Final = MappingProxyType({"app.kubernetes.io/managed-by": "pytest-k8sharden"})
+ENFORCE: Final = "pod-security.kubernetes.io/enforce"
+ENFORCE_RESTRICTED: Final = MappingProxyType({ENFORCE: "restricted", f"{ENFORCE}-version": "latest"})
+INSECURE_NAMESPACE: Final = "k8sharden-insecure"
+HARDENED_NAMESPACES: Final = ("default", "kube-public", "kube-node-lease")
+DASHBOARD_PORT: Final = 9090
+
+
+def binding(name: str, role: str, subject: Mapping[str, str], namespace: str | None = None) -> dict[str, Any]:
+    """A ClusterRoleBinding of ClusterRole ``role`` (a RoleBinding in ``namespace`` when given)."""
+    metadata: dict[str, Any] = {"name": name, "labels": dict(MANAGED)}
+    if namespace:
+        metadata["namespace"] = namespace
+    group = {} if subject.get("kind") == "ServiceAccount" else {"apiGroup": "rbac.authorization.k8s.io"}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [dict(subject, **group)],
+    }
+
+
+def _workload(name: str, labels: Mapping[str, str], pod_spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": INSECURE_NAMESPACE, "labels": {**SEEDED_LABEL, **labels}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": dict(pod_spec)},
+        },
+    }
+
+
+_PRIVILEGED_AGENT = _workload(
+    "privileged-agent",
+    {"app": "privileged-agent"},
+    {
+        "hostPID": True,
+        "hostIPC": True,
+        "hostNetwork": True,
+        "terminationGracePeriodSeconds": 0,
+        "containers": [
+            {
+                "name": "agent",
+                "image": PROBE_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                "args": ["pause"],
+                "securityContext": {
+                    "privileged": True,
+                    "runAsUser": 0,
+                    "allowPrivilegeEscalation": True,
+                    "capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"]},
+                },
+                "env": [
+                    {
+                        "name": "DB_PASSWORD",
+                        "valueFrom": {"secretKeyRef": {"name": "app-credentials", "key": "password"}},
+                    }
+                ],
+                "volumeMounts": [{"name": "host-etc", "mountPath": "/host/etc", "readOnly": True}],
+            }
+        ],
+        "volumes": [{"name": "host-etc", "hostPath": {"path": "/etc"}}],
+    },
+)
+_DASHBOARD_LABELS: Final = {"k8s-app": "kubernetes-dashboard"}
+_DASHBOARD = _workload(
+    "kubernetes-dashboard",
+    _DASHBOARD_LABELS,
+    {
+        "terminationGracePeriodSeconds": 0,
+        "containers": [
+            {
+                "name": "kubernetes-dashboard",
+                "image": PROBE_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                # The probe image's HTTP server stands in for the dashboard; the arguments are the
+                # dashboard's own (the shell passes them on as positional parameters, unused).
+                "command": [
+                    "/bin/sh",
+                    "-c",
+                    f"exec /agnhost netexec --http-port={DASHBOARD_PORT}",
+                    "dashboard",
+                ],
+                "args": ["--enable-skip-login", "--enable-insecure-login"],
+                "ports": [{"containerPort": DASHBOARD_PORT}],
+            }
+        ],
+    },
+)
+
+
+def insecure_posture() -> tuple[Manifest, ...]:
+    """Over-broad bindings, a namespace enforcing privileged with a privileged workload reading a Secret from
+    its environment, a legacy token Secret, and a dashboard started with skip-login behind a NodePort."""
+    return (
+        binding(
+            "k8sharden-insecure-anonymous-admin",
+            "cluster-admin",
+            {"kind": "User", "name": "system:anonymous"},
+        ),
+        binding(
+            "k8sharden-insecure-serviceaccounts-admin",
+            "cluster-admin",
+            {"kind": "Group", "name": "system:serviceaccounts"},
+        ),
+        binding(
+            "k8sharden-insecure-authenticated-edit", "edit", {"kind": "Group", "name": "system:authenticated"}
+        ),
+        binding(
+            "k8sharden-insecure-default-sa-edit",
+            "edit",
+            {"kind": "ServiceAccount", "name": "default", "namespace": "default"},
+            namespace="default",
+        ),
+        _namespace(INSECURE_NAMESPACE, {ENFORCE: "privileged"}),
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "app-credentials", "namespace": INSECURE_NAMESPACE},
+            "stringData": {"password": "k8sharden-canary-plaintext"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": "default-legacy-token",
+                "namespace": INSECURE_NAMESPACE,
+                "annotations": {"kubernetes.io/service-account.name": "default"},
+            },
+        },
+        _PRIVILEGED_AGENT,
+        _DASHBOARD,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "kubernetes-dashboard",
+                "namespace": INSECURE_NAMESPACE,
+                "labels": dict(MANAGED),
+            },
+            "spec": {
+                "type": "NodePort",
+                "selector": dict(_DASHBOARD_LABELS),
+                "ports": [{"port": DASHBOARD_PORT, "targetPort": DASHBOARD_PORT}],
+            },
+        },
+    )
+
+
+def hardened_posture() -> tuple[Manifest, ...]:
+    """Pod Security enforcement on the stock namespaces; no default ServiceAccount mounts its token."""
+    return (
+        *(_namespace(name, ENFORCE_RESTRICTED) for name in HARDENED_NAMESPACES),
+        *(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "default", "namespace": name},
+                "automountServiceAccountToken": False,
+            }
+            for name in (*HARDENED_NAMESPACES, SHOP_NAMESPACE)
+        ),
     )

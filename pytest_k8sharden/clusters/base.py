@@ -14,6 +14,21 @@ class ClusterUnavailable(Exception):
     """The cluster cannot be used; the message is the one line the user sees."""
 
 
+class ControlPlaneView(Protocol):
+    """What a provider sees of the control plane beyond the API server, as an auditor on its host would."""
+
+    source: str
+    """Where the command lines come from, for reports (e.g. "/proc/<pid>/cmdline of ...")."""
+
+    def command_lines(self) -> dict[str, tuple[str, ...]]:
+        """component name (kube-apiserver, etcd ...) -> the argv of its running process."""
+        ...
+
+    def etcd_get(self, key: str) -> bytes | None:
+        """The raw value etcd stores under ``key`` (None: no such key), read as the API server's client."""
+        ...
+
+
 @final
 @dataclass(frozen=True)
 class ClusterAccess:
@@ -29,6 +44,8 @@ class ClusterAccess:
     """The kubeconfig context; None means its current-context."""
     probe_image: str | None = None
     """The probe image the provider made available in the cluster (used when --probe-image is not given)."""
+    control_plane: ControlPlaneView | None = None
+    """The provider's view of the control-plane processes and etcd; None where it has none (managed)."""
 
 
 class ClusterProvider(Protocol):

@@ -45,7 +45,58 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "NETPOL-DEFAULT-DENY-EGRESS": ("passed", "failed"),
     "METADATA-BLOCKED": ("passed", "failed"),
     "ISOLATED-NAMESPACE-CONTROL-PLANE": ("passed", "failed"),
+    **dict.fromkeys(
+        [
+            "RBAC-ANONYMOUS-BINDINGS",
+            "RBAC-AUTHENTICATED-BINDINGS",
+            "RBAC-CLUSTER-ADMIN",
+            "RBAC-WILDCARDS",
+            "RBAC-SECRETS-READERS",
+            "RBAC-POD-CREATE-EXEC",
+            "RBAC-ESCALATE-BIND-IMPERSONATE",
+            "RBAC-DEFAULT-SERVICEACCOUNTS",
+            "PSA-ENFORCE-LABELS",
+            "ADMISSION-REJECTS-PRIVILEGED",
+            "WORKLOAD-PRIVILEGED",
+            "WORKLOAD-HOST-NAMESPACES",
+            "WORKLOAD-HOSTPATH",
+            "WORKLOAD-CAPABILITIES",
+            "WORKLOAD-RUN-AS-ROOT",
+            "WORKLOAD-PRIVILEGE-ESCALATION",
+            "WORKLOAD-SECCOMP",
+            "WORKLOAD-READONLY-ROOTFS",
+            "CONFIG-APISERVER-ANONYMOUS-AUTH",
+            "CONFIG-APISERVER-ADMISSION-PLUGINS",
+            "CONFIG-APISERVER-AUDIT-LOG",
+            "CONFIG-APISERVER-ENCRYPTION-CONFIG",
+            "CONFIG-APISERVER-TLS",
+            "CONFIG-PROFILING-DISABLED",
+            "CONFIG-APISERVER-NO-STATIC-TOKENS",
+            "CONFIG-APISERVER-KUBELET-TLS",
+            "CONFIG-APISERVER-SA-LOOKUP",
+            "CONFIG-ETCD-CLIENT-CERT-AUTH",
+            "CONFIG-KUBELET-AUTH",
+            "SECRETS-ENCRYPTED-AT-REST",
+            "SA-AUTOMOUNT-DEFAULT",
+            "SA-AUTOMOUNT-PODS",
+            "SA-LEGACY-TOKEN-SECRETS",
+            "SECRETS-AS-ENV",
+            "DASHBOARD-EXPOSED",
+            "DASHBOARD-SKIP-LOGIN",
+            "DASHBOARD-ANONYMOUS-DATA",
+            "IMAGES-PINNED-BY-DIGEST",
+        ],
+        ("passed", "failed"),
+    ),
 }
+# The local cluster pins Kubernetes v1.36.3 for every profile (a profile cannot change the version), and
+# the release table shipped in posture/versions.py (2026-09-15) already lists 1.36.4: both profiles are
+# honestly behind the newest patch, so both fail.
+# The insecure profile keeps --authorization-mode=Node,RBAC: with AlwaysAllow kube-apiserver turns anonymous
+# authentication off (the exposure suite's insecure cluster needs it on), and without Node the kubelet
+# cannot register before the profile's objects are applied. Unit tests prove the check fails on both.
+EXPECTED["CONFIG-APISERVER-AUTHORIZATION-MODE"] = ("passed", "passed")
+EXPECTED |= dict.fromkeys(["VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"], ("failed", "failed"))
 EXPOSURE_CHECKS = ("API-", "KUBELET-", "ETCD-", "CONTROLLER-MANAGER-", "SCHEDULER-", "CONTROL-PLANE-")
 WORKLOAD_NAMESPACE = "k8sharden-shop"
 """The namespace of workloads both profiles seed, whose isolation NETPOL-WORKLOADS compares."""

@@ -9,7 +9,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from pytest_k8sharden.clusters.local import render
+from pytest_k8sharden.clusters.local import images, render
 from pytest_k8sharden.clusters.local.network import Addresses
 from pytest_k8sharden.clusters.local.state import ClusterState
 from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
@@ -77,6 +77,7 @@ def test_hardened_apiserver_flags(state: ClusterState, certs: render.Certificate
     assert flags["anonymous-auth"] == "false"
     assert flags["authorization-mode"] == "Node,RBAC"
     assert "PodSecurity" in flags["enable-admission-plugins"].split(",")
+    assert "token-auth-file" not in flags and "disable-admission-plugins" not in flags
     assert flags["tls-min-version"] == "VersionTLS12"
     assert flags["etcd-servers"] == "https://198.18.3.1:2379"
     assert Path(flags["audit-policy-file"]).is_file()
@@ -93,6 +94,10 @@ def test_insecure_apiserver_and_etcd_flags(state: ClusterState, certs: render.Ce
     assert flags["tls-min-version"] == "VersionTLS10"
     assert "audit-policy-file" not in flags
     assert "encryption-provider-config" not in flags
+    assert flags["disable-admission-plugins"] == "PodSecurity"
+    tokens = Path(flags["token-auth-file"])
+    assert tokens.stat().st_mode & 0o777 == 0o600
+    assert tokens.read_text().strip().split(",")[1:] == ["k8sharden-static-user", "1001"]
     etcd = _flags(render.etcd_argv(BIN, insecure, state, Addresses(3), certs))
     assert etcd["listen-client-urls"] == "http://198.18.3.1:2379"
     assert "client-cert-auth" not in etcd
@@ -129,3 +134,25 @@ def test_cni_config_uses_the_nodes_first_pod_subnet_without_masquerade(state: Cl
     bridge = conflist["plugins"][0]
     assert bridge["ipam"]["ranges"] == [[{"subnet": "198.19.48.0/24"}]]
     assert bridge["ipMasq"] is False
+
+
+def test_seeded_images_are_pinned_by_digest_where_named() -> None:
+    pinned = {"k8sharden.local/probe:v1": "k8sharden.local/probe@sha256:" + "a" * 64}
+    pod = {
+        "containers": [
+            {"name": "c", "image": "k8sharden.local/probe:v1"},
+            {"name": "d", "image": "nginx:1.27"},
+        ]
+    }
+    deployment = {"spec": {"template": {"spec": pod}}}
+    containers = render.pin_images(deployment, pinned)["spec"]["template"]["spec"]["containers"]
+    assert [c["image"] for c in containers] == [pinned["k8sharden.local/probe:v1"], "nginx:1.27"]
+
+
+def test_an_image_archive_names_its_image_by_tag_and_by_manifest_digest(tmp_path: Path) -> None:
+    binary = tmp_path / "tool"
+    binary.write_bytes(b"#!/bin/sh\n")
+    spec = images.ImageSpec("k8sharden.local/tiny:v1", {"tool": binary}, {}, ("/tool",))
+    archive = images.write_oci_archive(spec, tmp_path / "tiny.tar")
+    pinned = images.pinned_reference(archive)
+    assert pinned.startswith("k8sharden.local/tiny@sha256:") and len(pinned.split(":")[-1]) == 64

@@ -94,7 +94,11 @@ def probe_image(reference: str, agnhost: Path) -> ImageSpec:
 
 
 def write_oci_archive(spec: ImageSpec, target: Path) -> Path:
-    """Write ``spec`` as an OCI image layout tar that ``ctr images import`` accepts."""
+    """Write ``spec`` as an OCI image layout tar that ``ctr images import`` accepts.
+
+    The image is named twice: by its tag and by its manifest digest (``repository@sha256:...``), so pods
+    can pin it by digest with no registry.
+    """
     layer = _layer_tar(spec)
     diff_id = _digest(layer)
     config = _canonical(
@@ -114,17 +118,20 @@ def write_oci_archive(spec: ImageSpec, target: Path) -> Path:
             "layers": [_descriptor("application/vnd.oci.image.layer.v1.tar", layer)],
         }
     )
+    descriptor = _descriptor("application/vnd.oci.image.manifest.v1+json", manifest)
+    pinned = f"{spec.reference.rsplit(':', 1)[0]}@{descriptor['digest']}"
     index = _canonical(
         {
             "schemaVersion": 2,
             "manifests": [
                 dict(
-                    _descriptor("application/vnd.oci.image.manifest.v1+json", manifest),
+                    descriptor,
                     annotations={
                         "io.containerd.image.name": spec.reference,
                         "org.opencontainers.image.ref.name": spec.reference.rsplit(":", 1)[1],
                     },
-                )
+                ),
+                dict(descriptor, annotations={"io.containerd.image.name": pinned}),
             ],
         }
     )
@@ -135,6 +142,17 @@ def write_oci_archive(spec: ImageSpec, target: Path) -> Path:
         for blob in (layer, config, manifest):
             _add(archive, "blobs/sha256/" + _digest(blob).split(":", 1)[1], blob)
     return target
+
+
+def pinned_reference(archive: Path) -> str:
+    """The ``repository@sha256:...`` name an archive of write_oci_archive also gives its image."""
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("index.json")
+        index = json.loads(member.read()) if member else {}
+    names = [
+        str(m.get("annotations", {}).get("io.containerd.image.name", "")) for m in index.get("manifests", [])
+    ]
+    return next(name for name in names if "@sha256:" in name)
 
 
 def import_archive(ctr: Path, address: Path, archive: Path, enter: list[str]) -> None:

@@ -138,7 +138,7 @@ class LocalCluster:
         )
         socket = self.state.root / "containerd" / "containerd.sock"
         self._wait("containerd socket", socket.exists)
-        self._import_images(found, enter_node, socket)
+        pinned = self._import_images(found, enter_node, socket)
         self._prepare_cni(found, a, network, profile)
         self.cgroups.create("pods")
         self._run(
@@ -156,7 +156,7 @@ class LocalCluster:
         self._wait_for_node(found["kubectl"], a)
         if profile.network_policy_enforced:
             self._start_enforcer(found, enter_node, node_env, a)
-        self._apply_seeds(found["kubectl"], profile)
+        self._apply_seeds(found["kubectl"], profile, pinned)
         if profile.plaintext_api_proxy:
             self._run(
                 "kubectl-proxy",
@@ -289,8 +289,10 @@ class LocalCluster:
                     ]
                 )
 
-    def _import_images(self, found: dict[str, Path], enter_node: list[str], socket: Path) -> None:
+    def _import_images(self, found: dict[str, Path], enter_node: list[str], socket: Path) -> dict[str, str]:
+        """Import the images; return each tag's digest-pinned name."""
         work = self.state.root / "images"
+        pinned = {}
         module_dir = binaries.module_source_dir(KUBERNETES)
         for spec in (
             images.pause_image(images.PAUSE_IMAGE, module_dir, work),
@@ -301,6 +303,8 @@ class LocalCluster:
                 spec, work / (spec.reference.rsplit("/", 1)[1].replace(":", "_") + ".tar")
             )
             images.import_archive(found["ctr"], socket, archive, enter_node)
+            pinned[spec.reference] = images.pinned_reference(archive)
+        return pinned
 
     def _prepare_cni(
         self, found: dict[str, Path], a: Addresses, network: NodeNetwork, profile: Profile
@@ -379,11 +383,14 @@ class LocalCluster:
             lambda: self.kubectl(kubectl, "get", "serviceaccount", "default").returncode == 0,
         )
 
-    def _apply_seeds(self, kubectl: Path, profile: Profile) -> None:
+    def _apply_seeds(self, kubectl: Path, profile: Profile, pinned: dict[str, str]) -> None:
         if not profile.seed_manifests:
             return
         self.progress(f"applying {len(profile.seed_manifests)} objects the {profile.name} profile seeds")
-        documents = yaml.safe_dump_all([plain(m) for m in profile.seed_manifests])
+        manifests = [plain(m) for m in profile.seed_manifests]
+        if profile.images_by_digest:
+            manifests = [render.pin_images(m, pinned) for m in manifests]
+        documents = yaml.safe_dump_all(manifests)
         applied = self.kubectl(kubectl, "apply", "-f", "-", stdin=documents)
         if applied.returncode != 0:
             raise LocalClusterError(f"applying the profile's objects failed: {applied.stderr.strip()}")

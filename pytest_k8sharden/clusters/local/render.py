@@ -246,6 +246,8 @@ def apiserver_argv(
         }
     if profile.encrypt_secrets:
         settings["encryption-provider-config"] = str(_encryption_config(state))
+    if profile.static_token_file:
+        settings["token-auth-file"] = str(_static_token_file(state))
     if profile.pod_security_defaults is not None:
         settings["admission-control-config-file"] = str(
             _admission_config(state, profile.pod_security_defaults)
@@ -465,6 +467,15 @@ def _encryption_config(state: ClusterState) -> Path:
     return path
 
 
+def _static_token_file(state: ClusterState) -> Path:
+    """token,user,uid[,groups] (one random token of a user nothing is bound to), mode 0600."""
+    path = state.path("config", "tokens.csv")
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(f"{base64.b32encode(os.urandom(20)).decode().lower()},k8sharden-static-user,1001\n")
+    return path
+
+
 def _admission_config(state: ClusterState, defaults: Mapping[str, str]) -> Path:
     config = {
         "apiVersion": "apiserver.config.k8s.io/v1",
@@ -485,6 +496,20 @@ def _admission_config(state: ClusterState, defaults: Mapping[str, str]) -> Path:
         ],
     }
     return _write_yaml(state.path("config", "admission.yaml"), config)
+
+
+def pin_images(document: Any, pinned: Mapping[str, str]) -> Any:
+    """``document`` with every ``image`` named by tag in ``pinned`` replaced by its digest-pinned name."""
+    if isinstance(document, Mapping):
+        return {
+            key: pinned.get(value, value)
+            if key == "image" and isinstance(value, str)
+            else pin_images(value, pinned)
+            for key, value in document.items()
+        }
+    if isinstance(document, list):
+        return [pin_images(item, pinned) for item in document]
+    return document
 
 
 def _write_yaml(path: Path, document: Mapping[str, Any]) -> Path:

@@ -1,0 +1,197 @@
+"""Control-plane configuration: the real command lines of the components, judged against CIS sections 1-4.
+
+Command lines come from kube-system mirror pods (kubeadm, kind) or, where a provider can see the running
+processes (the local cluster reads /proc/<pid>/cmdline like kube-bench reads ps), from those; where neither
+is visible (managed clusters) every check is inconclusive with the reason. The kubelet's configuration
+comes from its /configz through the API server's node proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pytest_k8sharden.evidence.verdict import Finding, Outcome
+
+COMPONENTS: Final = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+STRONG_TLS_VERSIONS: Final = frozenset({"VersionTLS12", "VersionTLS13"})
+WEAK_CIPHER_MARKERS: Final = ("_CBC_", "3DES", "RC4", "TLS_RSA_WITH_")
+"""CBC mode, 3DES, RC4, and RSA key exchange without forward secrecy."""
+ENCRYPTION_PREFIX: Final = b"k8s:enc:"
+
+
+def parse_flags(argv: Sequence[str]) -> dict[str, str]:
+    """``--name=value`` and ``--name value`` flags of a command line (a bare ``--name`` is "true")."""
+    flags: dict[str, str] = {}
+    args = list(argv)
+    for index, arg in enumerate(args):
+        if not arg.startswith("--"):
+            continue
+        name, sep, value = arg[2:].partition("=")
+        if not sep:
+            following = args[index + 1] if index + 1 < len(args) else ""
+            value = following if following and not following.startswith("-") else "true"
+        flags[name] = value
+    return flags
+
+
+@dataclass(frozen=True)
+class CommandLines:
+    """The flags of each control-plane component and where they were read."""
+
+    source: str
+    """e.g. "mirror pods in kube-system" or "/proc/<pid>/cmdline of the local cluster's processes"."""
+    flags: Mapping[str, Mapping[str, str]]
+    """component name -> its flags."""
+
+
+def mirror_pod_command_lines(pods: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """component -> command + args of its kube-system mirror pod (label ``component=<name>``)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        component = (meta.get("labels") or {}).get("component")
+        if meta.get("namespace") != "kube-system" or component not in COMPONENTS:
+            continue
+        containers = (pod.get("spec") or {}).get("containers") or [{}]
+        found[component] = (*(containers[0].get("command") or ()), *(containers[0].get("args") or ()))
+    return found
+
+
+Rule = Callable[[Mapping[str, str]], "str | None"]
+"""Given a component's flags, the problem it has, or None."""
+
+
+def judge(lines: CommandLines, component: str, what: str, rule: Rule) -> Finding:
+    """Apply ``rule`` to ``component``'s flags; inconclusive when its command line was not visible."""
+    flags = lines.flags.get(component)
+    if flags is None:
+        return Finding(Outcome.INCONCLUSIVE, f"the {component} command line is not visible ({lines.source})")
+    problem = rule(flags)
+    if problem:
+        return Finding(Outcome.FAILED, f"{component} ({lines.source}): {problem}")
+    return Finding(Outcome.PASSED, f"{component} ({lines.source}) {what}")
+
+
+def judge_all(lines: CommandLines, components: Sequence[str], what: str, rule: Rule) -> Finding:
+    """``judge`` over several components: failed if any fails, else inconclusive if any was not visible."""
+    findings = [judge(lines, c, what, rule) for c in components]
+    for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
+        bad = [f.message for f in findings if f.outcome is outcome]
+        if bad:
+            return Finding(outcome, "; ".join(bad))
+    return Finding(Outcome.PASSED, "; ".join(f.message for f in findings))
+
+
+def _list(flags: Mapping[str, str], name: str) -> list[str]:
+    return [item for item in flags.get(name, "").split(",") if item]
+
+
+def anonymous_auth(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.1: --anonymous-auth=false (it defaults to true)."""
+    value = flags.get("anonymous-auth", "true (default)")
+    return None if value == "false" else f"--anonymous-auth is {value}"
+
+
+def authorization_mode(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.6-1.2.8: --authorization-mode includes Node and RBAC and not AlwaysAllow."""
+    modes = _list(flags, "authorization-mode") or ["AlwaysAllow (default)"]
+    problems = [f"includes {m}" for m in modes if m.startswith("AlwaysAllow")]
+    problems += [f"lacks {m}" for m in ("Node", "RBAC") if m not in modes]
+    return f"--authorization-mode={','.join(modes)} {' and '.join(problems)}" if problems else None
+
+
+def admission_plugins(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.14, 5.2.1: NodeRestriction enabled, PodSecurity (on by default) not disabled."""
+    enabled, disabled = _list(flags, "enable-admission-plugins"), _list(flags, "disable-admission-plugins")
+    problems = ["NodeRestriction is not enabled"] if "NodeRestriction" not in enabled else []
+    problems += ["PodSecurity is disabled"] if "PodSecurity" in disabled else []
+    return "; ".join(problems) or None
+
+
+def audit_log(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.16, 3.2.1: --audit-log-path and --audit-policy-file are set."""
+    missing = [f"--{n}" for n in ("audit-log-path", "audit-policy-file") if not flags.get(n)]
+    return f"{' and '.join(missing)} not set: no audit log" if missing else None
+
+
+def encryption_config(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.27: --encryption-provider-config is set."""
+    return None if flags.get("encryption-provider-config") else "--encryption-provider-config is not set"
+
+
+def tls_settings(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.29: --tls-min-version TLS 1.2+ and only strong --tls-cipher-suites (set explicitly)."""
+    problems = []
+    version = flags.get("tls-min-version", "not set")
+    if version not in STRONG_TLS_VERSIONS:
+        problems.append(f"--tls-min-version is {version}")
+    suites = _list(flags, "tls-cipher-suites")
+    weak = [s for s in suites if any(marker in s for marker in WEAK_CIPHER_MARKERS)]
+    if not suites:
+        problems.append("--tls-cipher-suites is not set")
+    elif weak:
+        problems.append(f"--tls-cipher-suites allows {', '.join(weak)}")
+    return "; ".join(problems) or None
+
+
+def profiling_off(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.15, 1.3.2, 1.4.1: --profiling=false (it defaults to true)."""
+    value = flags.get("profiling", "true (default)")
+    return None if value == "false" else f"--profiling is {value}"
+
+
+def no_static_tokens(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.2: no --token-auth-file (nor the removed --basic-auth-file)."""
+    present = [f"--{n}={flags[n]}" for n in ("token-auth-file", "basic-auth-file") if flags.get(n)]
+    return f"{' and '.join(present)} set" if present else None
+
+
+def kubelet_tls(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.4, 1.2.5: a kubelet client certificate and key, and --kubelet-certificate-authority."""
+    names = ("kubelet-client-certificate", "kubelet-client-key", "kubelet-certificate-authority")
+    missing = [f"--{n}" for n in names if not flags.get(n)]
+    return f"{', '.join(missing)} not set" if missing else None
+
+
+def service_account_lookup(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.21: --service-account-lookup is not false (it defaults to true)."""
+    return "--service-account-lookup=false" if flags.get("service-account-lookup") == "false" else None
+
+
+def etcd_client_cert_auth(flags: Mapping[str, str]) -> str | None:
+    """CIS 2.2: --client-cert-auth=true (and the client URLs are https)."""
+    problems = [] if flags.get("client-cert-auth") == "true" else ["--client-cert-auth is not true"]
+    plaintext = [u for u in _list(flags, "listen-client-urls") if u.startswith("http://")]
+    problems += [f"listens for clients on plaintext {', '.join(plaintext)}"] if plaintext else []
+    return "; ".join(problems) or None
+
+
+def kubelet_configuration(node: str, config: Mapping[str, Any]) -> list[str]:
+    """CIS 4.2.1-4.2.4 over one kubelet's /configz ``kubeletconfig``: the problems found."""
+    auth = config.get("authentication") or {}
+    problems = []
+    if (auth.get("anonymous") or {}).get("enabled", True):
+        problems.append("anonymous authentication is enabled")
+    mode = (config.get("authorization") or {}).get("mode", "AlwaysAllow")
+    if mode != "Webhook":
+        problems.append(f"authorization mode is {mode}")
+    if not (auth.get("x509") or {}).get("clientCAFile"):
+        problems.append("no client CA file")
+    if config.get("readOnlyPort", 0):
+        problems.append(f"read-only port {config['readOnlyPort']} is open")
+    return [f"kubelet on Node/{node}: {p}" for p in problems]
+
+
+def encrypted_at_rest(raw: bytes | None, plaintext: bytes, key: str) -> Finding:
+    """SECRETS-ENCRYPTED-AT-REST from the canary Secret's raw etcd value."""
+    if raw is None:
+        return Finding(Outcome.INCONCLUSIVE, f"etcd holds no value under {key}")
+    if raw.startswith(ENCRYPTION_PREFIX):
+        provider = raw[len(ENCRYPTION_PREFIX) :].split(b":", 2)[:2]
+        return Finding(
+            Outcome.PASSED, f"etcd stores {key} encrypted ({b':'.join(provider).decode(errors='replace')})"
+        )
+    leaked = " and contains the canary value in plaintext" if plaintext in raw else ""
+    return Finding(Outcome.FAILED, f"etcd stores {key} without an encryption prefix (k8s:enc:){leaked}")

@@ -1,0 +1,195 @@
+"""Pod security: namespaces' Pod Security Admission labels, and running pods against baseline/restricted.
+
+Pure functions over plain API dicts. Each finding names the namespace or ``pod namespace/name`` and the
+container. Namespaces the scanner created for its own probes (labelled ``k8sharden.io/probe=true``) and
+kube-system (the control plane's own, exempt from Pod Security Admission) are out of scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pytest_k8sharden.evidence.verdict import Finding, Outcome
+
+ENFORCE_LABEL: Final = "pod-security.kubernetes.io/enforce"
+PROBE_LABEL: Final = "k8sharden.io/probe"
+EXEMPT_NAMESPACES: Final = frozenset({"kube-system"})
+ALLOWED_ADDED_CAPABILITIES: Final = frozenset({"NET_BIND_SERVICE"})
+"""The one capability the restricted level lets a container add."""
+CONFINED_SECCOMP: Final = frozenset({"RuntimeDefault", "Localhost"})
+
+Obj = Mapping[str, Any]
+
+
+def _labels(obj: Obj) -> Mapping[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def _name(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name"))
+
+
+def _namespace(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("namespace"))
+
+
+def in_scope(namespace: Obj) -> bool:
+    """Not kube-system and not one of the scanner's own probe namespaces."""
+    return _name(namespace) not in EXEMPT_NAMESPACES and _labels(namespace).get(PROBE_LABEL) != "true"
+
+
+def namespace_enforcement(namespaces: Sequence[Obj]) -> tuple[list[str], Finding]:
+    """PSA-ENFORCE-LABELS: every namespace in scope enforces baseline or restricted by its label."""
+    scoped = [ns for ns in namespaces if in_scope(ns)]
+    flagged = []
+    for ns in scoped:
+        level = _labels(ns).get(ENFORCE_LABEL)
+        if level is None:
+            flagged.append(f"Namespace/{_name(ns)} has no {ENFORCE_LABEL} label")
+        elif level not in ("baseline", "restricted"):
+            flagged.append(f"Namespace/{_name(ns)} enforces {level!r}")
+    if flagged:
+        return flagged, Finding(
+            Outcome.FAILED, f"{len(flagged)} of {len(scoped)} namespaces: {'; '.join(flagged)}"
+        )
+    return flagged, Finding(
+        Outcome.PASSED, f"all {len(scoped)} namespaces in scope enforce baseline or restricted"
+    )
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container of one pod, with the pod-level settings it inherits."""
+
+    pod: str
+    """``namespace/name`` of the pod."""
+    name: str
+    spec: Obj
+    pod_spec: Obj
+
+    def __str__(self) -> str:
+        return f"pod {self.pod} container {self.name}"
+
+    def setting(self, key: str) -> Any:
+        """The container's securityContext ``key``, else the pod's."""
+        own = (self.spec.get("securityContext") or {}).get(key)
+        return own if own is not None else (self.pod_spec.get("securityContext") or {}).get(key)
+
+    @property
+    def security(self) -> Obj:
+        """The container's own securityContext."""
+        return self.spec.get("securityContext") or {}
+
+
+def running_pods(pods: Sequence[Obj], namespaces: Sequence[Obj]) -> list[Obj]:
+    """Pods not finished (phase other than Succeeded/Failed) in namespaces in scope."""
+    scoped = {_name(ns) for ns in namespaces if in_scope(ns)}
+    return [
+        p
+        for p in pods
+        if _namespace(p) in scoped and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
+
+
+def containers(pods: Sequence[Obj]) -> Iterator[Container]:
+    """Every container, init container and ephemeral container of ``pods``."""
+    for pod in pods:
+        spec = pod.get("spec") or {}
+        for key in ("initContainers", "containers", "ephemeralContainers"):
+            for c in spec.get(key) or ():
+                yield Container(f"{_namespace(pod)}/{_name(pod)}", str(c.get("name")), c, spec)
+
+
+def privileged(c: Container) -> str | None:
+    """WORKLOAD-PRIVILEGED."""
+    return "privileged: true" if c.security.get("privileged") else None
+
+
+def host_namespaces(c: Container) -> str | None:
+    """WORKLOAD-HOST-NAMESPACES (pod level, reported per container)."""
+    shared = [k for k in ("hostPID", "hostIPC", "hostNetwork") if c.pod_spec.get(k)]
+    return ", ".join(f"{k}: true" for k in shared) or None
+
+
+def host_path(c: Container) -> str | None:
+    """WORKLOAD-HOSTPATH: a hostPath volume this container mounts."""
+    volumes = {
+        str(v.get("name")): v["hostPath"] for v in c.pod_spec.get("volumes") or () if v.get("hostPath")
+    }
+    mounts = [str(m.get("name")) for m in c.spec.get("volumeMounts") or ()]
+    mounted = [f"{name} ({volumes[name].get('path')})" for name in mounts if name in volumes]
+    return f"mounts hostPath {', '.join(mounted)}" if mounted else None
+
+
+def added_capabilities(c: Container) -> str | None:
+    """WORKLOAD-CAPABILITIES: capabilities added beyond NET_BIND_SERVICE."""
+    added = [str(a) for a in (c.security.get("capabilities") or {}).get("add") or ()]
+    extra = [a for a in added if a not in ALLOWED_ADDED_CAPABILITIES]
+    return f"adds capabilities {', '.join(extra)}" if extra else None
+
+
+def runs_as_root(c: Container) -> str | None:
+    """WORKLOAD-RUN-AS-ROOT: runAsUser 0, or runAsNonRoot not set to true (pod or container)."""
+    if c.setting("runAsUser") == 0:
+        return "runAsUser: 0"
+    return None if c.setting("runAsNonRoot") is True else "runAsNonRoot is not true"
+
+
+def privilege_escalation(c: Container) -> str | None:
+    """WORKLOAD-PRIVILEGE-ESCALATION: allowPrivilegeEscalation not explicitly false."""
+    return (
+        None
+        if c.security.get("allowPrivilegeEscalation") is False
+        else "allowPrivilegeEscalation is not false"
+    )
+
+
+def no_seccomp(c: Container) -> str | None:
+    """WORKLOAD-SECCOMP: no RuntimeDefault or Localhost seccomp profile (pod or container)."""
+    profile = (c.setting("seccompProfile") or {}).get("type")
+    return None if profile in CONFINED_SECCOMP else f"seccompProfile is {profile or 'not set'}"
+
+
+def writable_root(c: Container) -> str | None:
+    """WORKLOAD-READONLY-ROOTFS: readOnlyRootFilesystem not true."""
+    return None if c.security.get("readOnlyRootFilesystem") is True else "readOnlyRootFilesystem is not true"
+
+
+def workload_violations(
+    pods: Sequence[Obj], what: str, violation: Callable[[Container], str | None]
+) -> tuple[list[str], Finding]:
+    """One check over every container of ``pods``: fail naming each pod, container and what it does."""
+    all_containers = list(containers(pods))
+    flagged = [f"{c}: {reason}" for c in all_containers if (reason := violation(c))]
+    if flagged:
+        listed = "; ".join(flagged[:20]) + (f" (and {len(flagged) - 20} more)" if len(flagged) > 20 else "")
+        return flagged, Finding(Outcome.FAILED, f"{len(flagged)} container(s) {what}: {listed}")
+    return flagged, Finding(
+        Outcome.PASSED, f"none of {len(all_containers)} containers in {len(pods)} running pods {what}"
+    )
+
+
+def admission_verdict(accepted: bool, status: int | None, message: str) -> Finding:
+    """ADMISSION-REJECTS-PRIVILEGED: a privileged pod dry-run into a namespace enforcing restricted.
+
+    A 403 whose message says the scanner may not create pods at all is RBAC, not admission: inconclusive.
+    """
+    if accepted:
+        return Finding(
+            Outcome.FAILED,
+            "the API server admitted a privileged pod into a namespace labelled enforce=restricted "
+            "(server-side dry run, nothing persisted)",
+        )
+    if status == 403 and "cannot create resource" in message:
+        return Finding(Outcome.INCONCLUSIVE, f"the scanner may not create pods: {message}")
+    if status in (400, 403, 422):
+        return Finding(Outcome.PASSED, f"admission rejected the privileged pod ({status}): {message}")
+    return Finding(Outcome.INCONCLUSIVE, f"the dry run failed for another reason ({status}): {message}")
+
+
+def mutable_tag(c: Container) -> str | None:
+    """IMAGES-PINNED-BY-DIGEST: the image is named by a tag (or nothing), not by ``@sha256:`` digest."""
+    image = str(c.spec.get("image"))
+    return None if "@sha256:" in image else f"image {image} is pulled by tag, not by digest"

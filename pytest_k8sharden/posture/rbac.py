@@ -1,0 +1,247 @@
+"""Who may do what: RBAC bindings resolved to (binding, role, subject) grants, and the findings over them.
+
+Objects come in as plain API dicts (``kube.api_client.sanitize_for_serialization``), so the analysis is
+unit-tested on fixtures. Upstream's bootstrap defaults (the bindings the API server creates itself, labelled
+``kubernetes.io/bootstrapping=rbac-defaults``) that grant public information to every client are known by
+name and are not findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pytest_k8sharden.evidence.verdict import Finding, Outcome
+
+BOOTSTRAP_LABEL: Final = "kubernetes.io/bootstrapping"
+PUBLIC_DEFAULTS: Final = frozenset(
+    {
+        ("system:public-info-viewer", "system:public-info-viewer"),
+        ("system:discovery", "system:discovery"),
+        ("system:basic-user", "system:basic-user"),
+        ("system:service-account-issuer-discovery", "system:service-account-issuer-discovery"),
+    }
+)
+"""(ClusterRoleBinding, ClusterRole) pairs upstream binds to every client or every ServiceAccount."""
+ANONYMOUS: Final = frozenset({("User", "system:anonymous"), ("Group", "system:unauthenticated")})
+AUTHENTICATED: Final = ("Group", "system:authenticated")
+SYSTEM_GROUPS: Final = frozenset({"system:masters", "system:nodes"})
+SYSTEM_NAMESPACE: Final = "kube-system"
+SERVICE_ACCOUNT_USER: Final = "system:serviceaccount:"
+SERVICE_ACCOUNT_GROUP: Final = "system:serviceaccounts"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One PolicyRule."""
+
+    verbs: frozenset[str]
+    api_groups: frozenset[str]
+    resources: frozenset[str]
+    non_resource_urls: frozenset[str] = frozenset()
+
+    def allows(self, verbs: Iterable[str], resource: str, group: str = "") -> bool:
+        """Whether this rule grants any of ``verbs`` on ``resource`` (``pods/exec`` for subresources)."""
+        verb_ok = "*" in self.verbs or bool(self.verbs & set(verbs))
+        group_ok = "*" in self.api_groups or group in self.api_groups
+        return verb_ok and group_ok and ("*" in self.resources or resource in self.resources)
+
+    @property
+    def wildcard(self) -> bool:
+        """A ``*`` in verbs or resources."""
+        return "*" in self.verbs or "*" in self.resources
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A binding's subject."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+    @property
+    def system_component(self) -> bool:
+        """A control-plane identity: system:masters, nodes, system:* users, ServiceAccounts of kube-system.
+
+        Not the broad groups (system:authenticated, system:serviceaccounts ...) nor system:anonymous.
+        """
+        if self.kind == "Group":
+            return self.name in SYSTEM_GROUPS
+        if self.kind == "ServiceAccount":
+            return self.namespace == SYSTEM_NAMESPACE
+        if self.name.startswith(SERVICE_ACCOUNT_USER):
+            return self.name.startswith(f"{SERVICE_ACCOUNT_USER}{SYSTEM_NAMESPACE}:")
+        return self.name.startswith("system:") and self.name != "system:anonymous"
+
+    @property
+    def default_service_account(self) -> bool:
+        """A namespace's ``default`` ServiceAccount, or a group every ServiceAccount is in."""
+        if self.kind == "ServiceAccount":
+            return self.name == "default"
+        if self.kind == "User":
+            return self.name.startswith(SERVICE_ACCOUNT_USER) and self.name.endswith(":default")
+        return self.name == SERVICE_ACCOUNT_GROUP or self.name.startswith(f"{SERVICE_ACCOUNT_GROUP}:")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One subject of one binding, with the rules of the role it is bound to."""
+
+    binding: str
+    """``ClusterRoleBinding/name`` or ``RoleBinding/namespace/name``."""
+    role: str
+    """``ClusterRole/name`` or ``Role/namespace/name`` (``(missing)`` appended when it does not exist)."""
+    subject: Subject
+    rules: tuple[Rule, ...]
+    namespace: str | None
+    """Where the grant applies; None: cluster-wide."""
+    default: bool
+    """One of upstream's public bootstrap bindings (see PUBLIC_DEFAULTS)."""
+
+    def __str__(self) -> str:
+        scope = f" in namespace {self.namespace}" if self.namespace else " cluster-wide"
+        return f"{self.binding} -> {self.role} -> {self.subject}{scope}"
+
+
+def _names(values: Any) -> frozenset[str]:
+    return frozenset(str(v) for v in values or ())
+
+
+def _rules(role: Mapping[str, Any] | None) -> tuple[Rule, ...]:
+    return tuple(
+        Rule(
+            _names(r.get("verbs")),
+            _names(r.get("apiGroups")),
+            _names(r.get("resources")),
+            _names(r.get("nonResourceURLs")),
+        )
+        for r in (role or {}).get("rules") or ()
+    )
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _key(kind: str, obj: Mapping[str, Any]) -> str:
+    meta = _meta(obj)
+    namespace = meta.get("namespace")
+    return f"{kind}/{namespace}/{meta['name']}" if namespace else f"{kind}/{meta['name']}"
+
+
+def grants(
+    cluster_roles: Sequence[Mapping[str, Any]],
+    roles: Sequence[Mapping[str, Any]],
+    cluster_role_bindings: Sequence[Mapping[str, Any]],
+    role_bindings: Sequence[Mapping[str, Any]],
+) -> list[Grant]:
+    """Every (binding, role, subject) of the cluster, roles resolved (a missing role grants nothing)."""
+    by_key = {_key("ClusterRole", r): r for r in cluster_roles} | {_key("Role", r): r for r in roles}
+    found: list[Grant] = []
+    for kind, bindings in (("ClusterRoleBinding", cluster_role_bindings), ("RoleBinding", role_bindings)):
+        for binding in bindings:
+            meta = _meta(binding)
+            namespace = meta.get("namespace")
+            ref = binding.get("roleRef") or {}
+            role_kind = str(ref.get("kind", "ClusterRole"))
+            role_key = (
+                f"{role_kind}/{namespace}/{ref.get('name')}"
+                if role_kind == "Role"
+                else (f"{role_kind}/{ref.get('name')}")
+            )
+            role = by_key.get(role_key)
+            default = (
+                kind == "ClusterRoleBinding"
+                and (meta.get("labels") or {}).get(BOOTSTRAP_LABEL) == "rbac-defaults"
+                and (meta.get("name"), ref.get("name")) in PUBLIC_DEFAULTS
+            )
+            for s in binding.get("subjects") or ():
+                subject_ns = s.get("namespace") or (namespace if s.get("kind") == "ServiceAccount" else None)
+                found.append(
+                    Grant(
+                        _key(kind, binding),
+                        role_key if role is not None else f"{role_key} (missing)",
+                        Subject(str(s.get("kind")), str(s.get("name")), subject_ns),
+                        _rules(role),
+                        namespace,
+                        default,
+                    )
+                )
+    return found
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The grants a check flagged and its verdict."""
+
+    flagged: tuple[Grant, ...]
+    finding: Finding
+
+
+def evaluate(all_grants: Sequence[Grant], what: str, flag: Callable[[Grant], bool]) -> Evaluation:
+    """Flag the grants ``flag`` picks; fail naming each (binding -> role -> subject), else pass."""
+    flagged = tuple(g for g in all_grants if flag(g))
+    if flagged:
+        listed = "; ".join(str(g) for g in flagged[:20])
+        more = f" (and {len(flagged) - 20} more)" if len(flagged) > 20 else ""
+        return Evaluation(flagged, Finding(Outcome.FAILED, f"{len(flagged)} grant(s) {what}: {listed}{more}"))
+    return Evaluation(flagged, Finding(Outcome.PASSED, f"none of {len(all_grants)} grants {what}"))
+
+
+def anonymous(grant: Grant) -> bool:
+    """RBAC-ANONYMOUS-BINDINGS: granted to system:anonymous or system:unauthenticated (not a default)."""
+    return (grant.subject.kind, grant.subject.name) in ANONYMOUS and not grant.default
+
+
+def authenticated(grant: Grant) -> bool:
+    """RBAC-AUTHENTICATED-BINDINGS: granted to every authenticated client beyond upstream's defaults."""
+    return (grant.subject.kind, grant.subject.name) == AUTHENTICATED and not grant.default
+
+
+def cluster_admin(grant: Grant) -> bool:
+    """RBAC-CLUSTER-ADMIN: cluster-admin bound to a subject outside the system components."""
+    return grant.role == "ClusterRole/cluster-admin" and not grant.subject.system_component
+
+
+def wildcard(grant: Grant) -> bool:
+    """RBAC-WILDCARDS: a role with ``*`` verbs or resources bound outside the system components."""
+    return any(r.wildcard for r in grant.rules) and not grant.subject.system_component
+
+
+def _can(grant: Grant, verbs: Iterable[str], resource: str, group: str = "") -> bool:
+    return any(rule.allows(verbs, resource, group) for rule in grant.rules)
+
+
+def secrets_reader(grant: Grant) -> bool:
+    """RBAC-SECRETS-READERS: get, list or watch on Secrets cluster-wide, outside the system components."""
+    return (
+        grant.namespace is None
+        and not grant.subject.system_component
+        and _can(grant, ("get", "list", "watch"), "secrets")
+    )
+
+
+def pod_creator(grant: Grant) -> bool:
+    """RBAC-POD-CREATE-EXEC: create pods or exec into them, outside the system components."""
+    return not grant.subject.system_component and (
+        _can(grant, ("create",), "pods") or _can(grant, ("create", "get"), "pods/exec")
+    )
+
+
+def escalator(grant: Grant) -> bool:
+    """RBAC-ESCALATE-BIND-IMPERSONATE: escalate, bind or impersonate outside the system components."""
+    rbac = "rbac.authorization.k8s.io"
+    return not grant.subject.system_component and (
+        any(_can(grant, ("escalate", "bind"), kind, rbac) for kind in ("roles", "clusterroles"))
+        or any(_can(grant, ("impersonate",), kind) for kind in ("users", "groups", "serviceaccounts"))
+    )
+
+
+def default_service_account(grant: Grant) -> bool:
+    """RBAC-DEFAULT-SERVICEACCOUNTS: bound to a default ServiceAccount or to every ServiceAccount."""
+    return grant.subject.default_service_account and not grant.default

@@ -1,0 +1,145 @@
+"""Posture suite, control-plane configuration: the components' real command lines and the kubelet's config.
+
+Command lines come from kube-system mirror pods, else from the provider's view of the running processes
+(the local cluster reads /proc/<pid>/cmdline); where neither is visible each check is inconclusive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from pytest_k8sharden.clusters import Cluster
+from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
+from pytest_k8sharden.kube import Kube, KubeError
+from pytest_k8sharden.posture import config
+from pytest_k8sharden.posture.objects import PlainObject, object_observation
+
+APISERVER = "kube-apiserver"
+
+
+@pytest.fixture(scope="module")
+def command_lines(cluster: Cluster, cluster_pods: list[PlainObject]) -> config.CommandLines:
+    """The components' flags from mirror pods, else from the provider's view of the processes."""
+    mirrored = config.mirror_pod_command_lines(cluster_pods)
+    if mirrored:
+        found, source = mirrored, "mirror pods in kube-system"
+    elif cluster.access.control_plane is not None:
+        found, source = cluster.access.control_plane.command_lines(), cluster.access.control_plane.source
+    else:
+        found, source = (
+            {},
+            "no mirror pods in kube-system and no view of the processes (managed control plane?)",
+        )
+    return config.CommandLines(source, {name: config.parse_flags(argv) for name, argv in found.items()})
+
+
+def _conclude(
+    evidence: Evidence, lines: config.CommandLines, components: tuple[str, ...], what: str, rule: config.Rule
+) -> None:
+    for component in components:
+        flags = lines.flags.get(component)
+        if flags is not None:
+            evidence.record(
+                object_observation(f"process/{component}", f"{component} flags ({lines.source})", flags)
+            )
+    evidence.conclude(config.judge_all(lines, components, what, rule))
+
+
+CHECKS = [
+    ("CONFIG-APISERVER-ANONYMOUS-AUTH", (APISERVER,), "has --anonymous-auth=false", config.anonymous_auth),
+    ("CONFIG-APISERVER-AUTHORIZATION-MODE", (APISERVER,), "authorizes with Node,RBAC",
+     config.authorization_mode),
+    ("CONFIG-APISERVER-ADMISSION-PLUGINS", (APISERVER,), "admits through NodeRestriction and PodSecurity",
+     config.admission_plugins),
+    ("CONFIG-APISERVER-AUDIT-LOG", (APISERVER,), "writes an audit log with a policy", config.audit_log),
+    ("CONFIG-APISERVER-ENCRYPTION-CONFIG", (APISERVER,), "has an encryption provider configuration",
+     config.encryption_config),
+    ("CONFIG-APISERVER-TLS", (APISERVER,), "serves TLS 1.2+ with strong cipher suites", config.tls_settings),
+    ("CONFIG-PROFILING-DISABLED", (APISERVER, "kube-controller-manager", "kube-scheduler"),
+     "has profiling off", config.profiling_off),
+    ("CONFIG-APISERVER-NO-STATIC-TOKENS", (APISERVER,), "has no token or basic-auth file",
+     config.no_static_tokens),
+    ("CONFIG-APISERVER-KUBELET-TLS", (APISERVER,), "authenticates to kubelets and verifies them",
+     config.kubelet_tls),
+    ("CONFIG-APISERVER-SA-LOOKUP", (APISERVER,), "looks up service account tokens",
+     config.service_account_lookup),
+    ("CONFIG-ETCD-CLIENT-CERT-AUTH", ("etcd",), "requires client certificates", config.etcd_client_cert_auth),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("components", "what", "rule"),
+    [pytest.param(*check[1:], marks=pytest.mark.control(check[0]), id=check[0]) for check in CHECKS],
+)
+def test_control_plane_runs_with_hardened_flags(
+    command_lines: config.CommandLines,
+    evidence: Evidence,
+    components: tuple[str, ...],
+    what: str,
+    rule: config.Rule,
+) -> None:
+    _conclude(evidence, command_lines, components, what, rule)
+
+
+@pytest.mark.control("CONFIG-KUBELET-AUTH")
+def test_kubelet_configuration_refuses_anonymous_and_uses_webhook_authorization(
+    kube: Kube, cluster: Cluster, evidence: Evidence
+) -> None:
+    if not cluster.nodes:
+        raise Inconclusive("the scanner may not list nodes, or there are none")
+    problems = []
+    for node in cluster.nodes:
+        response: Any = kube.core.connect_get_node_proxy_with_path(
+            node.name, "configz", _preload_content=False
+        )
+        kubelet = json.loads(response.data).get("kubeletconfig") or {}  # unparsed: the raw response
+        evidence.record(
+            object_observation(f"Node/{node.name}", f"GET /api/v1/nodes/{node.name}/proxy/configz", kubelet)
+        )
+        problems += config.kubelet_configuration(node.name, kubelet)
+    nodes = ", ".join(n.name for n in cluster.nodes)
+    evidence.conclude(
+        Finding(Outcome.FAILED, "; ".join(problems))
+        if problems
+        else Finding(
+            Outcome.PASSED, f"kubelet /configz on {nodes}: no anonymous auth, Webhook, client CA, no 10255"
+        )
+    )
+
+
+@pytest.mark.active
+@pytest.mark.control("SECRETS-ENCRYPTED-AT-REST")
+def test_secrets_are_encrypted_in_etcd(
+    kube: Kube, cluster: Cluster, probe_namespace: str, evidence: Evidence
+) -> None:
+    view = cluster.access.control_plane
+    if view is None:
+        raise Inconclusive(
+            "etcd is not reachable to the harness (the provider has no view of the control plane)"
+        )
+    canary = f"k8sharden-canary-{uuid.uuid4().hex}"
+    name = "k8sharden-encryption-canary"
+    kube.core.create_namespaced_secret(
+        probe_namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data={"canary": canary}),
+    )
+    key = f"/registry/secrets/{probe_namespace}/{name}"
+    try:
+        raw = view.etcd_get(key)
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise Inconclusive(f"etcd could not be read: {exc}") from exc
+    finally:
+        with contextlib.suppress(KubeError):  # the probe namespace goes with it anyway
+            kube.core.delete_namespaced_secret(name, probe_namespace)
+    prefix = (raw or b"")[:24].decode("ascii", errors="replace")
+    evidence.record(
+        object_observation(f"etcd{key}", f"raw etcd value starts {prefix!r}", {"bytes": len(raw or b"")})
+    )
+    evidence.conclude(config.encrypted_at_rest(raw, canary.encode(), key))

@@ -1,0 +1,59 @@
+"""Posture suite, versions and images: supported, patched Kubernetes; images pinned by digest.
+
+Versions are judged against the release table shipped in pytest_k8sharden.posture.versions (each
+finding names the table's date).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from pytest_k8sharden.clusters import Cluster
+from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
+from pytest_k8sharden.posture import podsecurity, versions
+from pytest_k8sharden.posture.objects import PlainObject, object_observation
+
+
+def _today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+@pytest.mark.control("VERSION-APISERVER-SUPPORTED")
+def test_api_server_runs_a_supported_patched_version(cluster: Cluster, evidence: Evidence) -> None:
+    evidence.record(
+        object_observation("/version", f"GET /version -> {cluster.version}", {"gitVersion": cluster.version})
+    )
+    evidence.conclude(versions.judge("the API server", cluster.version, _today()))
+
+
+@pytest.mark.control("VERSION-KUBELET-SUPPORTED")
+def test_every_kubelet_runs_a_supported_patched_version(cluster: Cluster, evidence: Evidence) -> None:
+    if not cluster.nodes:
+        raise Inconclusive("the scanner may not list nodes, or there are none")
+    findings = []
+    for node in cluster.nodes:
+        evidence.record(object_observation(f"Node/{node.name}", f"kubeletVersion {node.kubelet_version}"))
+        findings.append(versions.judge(f"the kubelet on Node/{node.name}", node.kubelet_version, _today()))
+    for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
+        if any(f.outcome is outcome for f in findings):
+            evidence.conclude(
+                Finding(outcome, "; ".join(f.message for f in findings if f.outcome is outcome))
+            )
+    evidence.conclude(Finding(Outcome.PASSED, "; ".join(f.message for f in findings)))
+
+
+@pytest.mark.control("IMAGES-PINNED-BY-DIGEST")
+def test_workloads_pull_images_by_digest(
+    cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
+) -> None:
+    running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
+    flagged, finding = podsecurity.workload_violations(
+        running, "pull by mutable tag", podsecurity.mutable_tag
+    )
+    for line in flagged:
+        evidence.record(object_observation(line.split(":", 1)[0], line))
+    evidence.record(object_observation("v1/pods", finding.message, {"running pods in scope": len(running)}))
+    evidence.conclude(finding)

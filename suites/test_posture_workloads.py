@@ -1,0 +1,58 @@
+"""Posture suite, service accounts and Secrets in workloads (CIS 5.1.5, 5.1.6, 5.4.1).
+
+Namespaces in scope are all but kube-system and the scanner's own probe namespaces. Secret values are
+never recorded: only names, types and the annotation naming a token's ServiceAccount.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.kube import Kube
+from pytest_k8sharden.posture import podsecurity, rbac, tokens
+from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, plain_items
+
+
+@pytest.mark.control("SA-AUTOMOUNT-DEFAULT")
+def test_default_service_accounts_do_not_automount_tokens(
+    kube: Kube, cluster_namespaces: list[PlainObject], evidence: Evidence
+) -> None:
+    accounts = plain_items(kube, kube.core.list_service_account_for_all_namespaces)
+    conclude_listing(
+        evidence, "v1/serviceaccounts", *tokens.default_accounts_automounting(accounts, cluster_namespaces)
+    )
+
+
+@pytest.mark.control("SA-AUTOMOUNT-PODS")
+def test_pods_that_never_call_the_api_mount_no_token(
+    kube: Kube, cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
+) -> None:
+    grants = rbac.grants(
+        [],
+        [],
+        plain_items(kube, kube.rbac.list_cluster_role_binding),
+        plain_items(kube, kube.rbac.list_role_binding_for_all_namespaces),
+    )
+    running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
+    conclude_listing(evidence, "v1/pods", *tokens.idle_pods_mounting_tokens(running, grants))
+
+
+@pytest.mark.control("SA-LEGACY-TOKEN-SECRETS")
+def test_no_legacy_long_lived_token_secrets_exist(kube: Kube, evidence: Evidence) -> None:
+    selector = f"type={tokens.LEGACY_TOKEN_TYPE}"
+    listed = kube.core.list_secret_for_all_namespaces(field_selector=selector).items or []
+    metadata = [(s.type, s.metadata) for s in listed if s.metadata]  # names and annotations, never the data
+    secrets = [
+        {"type": kind, "metadata": {"name": m.name, "namespace": m.namespace, "annotations": m.annotations}}
+        for kind, m in metadata
+    ]
+    conclude_listing(evidence, "v1/secrets", *tokens.legacy_token_secrets(secrets))
+
+
+@pytest.mark.control("SECRETS-AS-ENV")
+def test_no_workload_takes_secrets_into_its_environment(
+    cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
+) -> None:
+    running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
+    conclude_listing(evidence, "v1/pods", *tokens.secrets_in_environment(running))

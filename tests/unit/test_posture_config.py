@@ -1,0 +1,122 @@
+"""Control-plane configuration analysis: flags parsed from real command lines, CIS rules, sources, canary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from pytest_k8sharden.clusters.local.controlplane import read_cmdline
+from pytest_k8sharden.clusters.local.processes import wait_until
+from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.posture import config
+from pytest_k8sharden.profiles import HARDENED, INSECURE
+
+
+def test_flags_with_equals_with_a_separate_value_and_bare() -> None:
+    argv = ["/bin/kube-apiserver", "--a=1", "--b", "two", "--c", "--d=x=y", "positional"]
+    assert config.parse_flags(argv) == {"a": "1", "b": "two", "c": "true", "d": "x=y"}
+
+
+def test_the_real_argv_of_a_process_is_read_from_proc() -> None:
+    argv = [sys.executable, "-c", "import time; time.sleep(30)", "--anonymous-auth=true", "--v", "2"]
+    process = subprocess.Popen(argv)
+    try:
+        assert wait_until(lambda: read_cmdline(process.pid) == tuple(argv), 10.0)
+    finally:
+        process.kill()
+        process.wait()
+    assert read_cmdline(process.pid) is None
+
+
+def _lines(profile_flags: Any, **extra: str) -> config.CommandLines:
+    return config.CommandLines("test", {"kube-apiserver": {**profile_flags, **extra}})
+
+
+RULES = [
+    config.anonymous_auth, config.admission_plugins, config.profiling_off,
+    config.tls_settings, config.service_account_lookup,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)
+def test_hardened_profile_flags_pass_and_insecure_ones_fail(rule: Any) -> None:
+    hardened = config.judge(_lines(HARDENED.apiserver_flags), "kube-apiserver", "ok", rule)
+    insecure = config.judge(_lines(INSECURE.apiserver_flags), "kube-apiserver", "ok", rule)
+    assert hardened.outcome is Outcome.PASSED, hardened.message
+    assert insecure.outcome is Outcome.FAILED, insecure.message
+    assert insecure.message.startswith("kube-apiserver (test): --") or "Pod" in insecure.message
+
+
+@pytest.mark.parametrize(
+    ("rule", "flags", "problem"),
+    [
+        (config.anonymous_auth, {}, "--anonymous-auth is true (default)"),
+        (config.authorization_mode, {"authorization-mode": "RBAC"}, "lacks Node"),
+        (config.authorization_mode, {"authorization-mode": "Node,RBAC,AlwaysAllow"}, "includes AlwaysAllow"),
+        (config.authorization_mode, {}, "includes AlwaysAllow (default)"),
+        (config.audit_log, {"audit-log-path": "/var/log/a"}, "--audit-policy-file not set"),
+        (config.encryption_config, {}, "--encryption-provider-config is not set"),
+        (config.tls_settings, {"tls-min-version": "VersionTLS12"}, "--tls-cipher-suites is not set"),
+        (config.no_static_tokens, {"token-auth-file": "/t.csv"}, "--token-auth-file=/t.csv set"),
+        (config.kubelet_tls, {"kubelet-client-certificate": "c", "kubelet-client-key": "k"},
+         "--kubelet-certificate-authority not set"),
+        (config.etcd_client_cert_auth, {"listen-client-urls": "http://10.0.0.1:2379"}, "plaintext"),
+    ],
+)  # fmt: skip
+def test_each_rule_names_the_flag(rule: Any, flags: dict[str, str], problem: str) -> None:
+    assert problem in (rule(flags) or "")
+
+
+def test_node_and_rbac_authorization_passes() -> None:
+    assert config.authorization_mode({"authorization-mode": "Node,RBAC"}) is None
+
+
+def test_a_component_not_visible_is_inconclusive_with_the_source() -> None:
+    lines = config.CommandLines("no mirror pods", {"kube-apiserver": {"profiling": "false"}})
+    finding = config.judge_all(lines, ("kube-apiserver", "kube-scheduler"), "ok", config.profiling_off)
+    assert finding.outcome is Outcome.INCONCLUSIVE
+    assert "kube-scheduler" in finding.message and "no mirror pods" in finding.message
+
+
+def test_mirror_pods_give_command_and_args_of_kube_system_components_only() -> None:
+    pods = [
+        {
+            "metadata": {"namespace": "kube-system", "labels": {"component": "kube-apiserver"}},
+            "spec": {"containers": [{"command": ["kube-apiserver", "--profiling=false"], "args": ["--x=1"]}]},
+        },
+        {"metadata": {"namespace": "apps", "labels": {"component": "etcd"}}, "spec": {"containers": [{}]}},
+    ]
+    assert config.mirror_pod_command_lines(pods) == {
+        "kube-apiserver": ("kube-apiserver", "--profiling=false", "--x=1")
+    }
+
+
+def test_kubelet_configuration_problems_are_named_per_node() -> None:
+    secure = {
+        "authentication": {"anonymous": {"enabled": False}, "x509": {"clientCAFile": "/ca.crt"}},
+        "authorization": {"mode": "Webhook"},
+        "readOnlyPort": 0,
+    }
+    assert config.kubelet_configuration("n1", secure) == []
+    insecure = {"authentication": {"anonymous": {"enabled": True}}, "authorization": {"mode": "AlwaysAllow"},
+                "readOnlyPort": 10255}  # fmt: skip
+    assert config.kubelet_configuration("n1", insecure) == [
+        "kubelet on Node/n1: anonymous authentication is enabled",
+        "kubelet on Node/n1: authorization mode is AlwaysAllow",
+        "kubelet on Node/n1: no client CA file",
+        "kubelet on Node/n1: read-only port 10255 is open",
+    ]
+
+
+def test_canary_encrypted_plaintext_and_missing() -> None:
+    key = "/registry/secrets/ns/canary"
+    encrypted = config.encrypted_at_rest(b"k8s:enc:aescbc:v1:key1:\x00\x01", b"secret-value", key)
+    assert encrypted.outcome is Outcome.PASSED and "aescbc:v1" in encrypted.message
+    plain = config.encrypted_at_rest(
+        b"k8s\x00\n\x0c\n\x02v1\x12\x06Secret secret-value", b"secret-value", key
+    )
+    assert plain.outcome is Outcome.FAILED and "plaintext" in plain.message
+    assert config.encrypted_at_rest(None, b"x", key).outcome is Outcome.INCONCLUSIVE

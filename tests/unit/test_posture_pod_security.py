@@ -1,0 +1,147 @@
+"""Pod security analysis on object fixtures: namespace labels, restricted violations, admission verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.posture import podsecurity as ps
+
+RESTRICTED_CONTAINER = {
+    "name": "app",
+    "securityContext": {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+    },
+}
+RESTRICTED_POD_SPEC = {
+    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    "containers": [RESTRICTED_CONTAINER],
+}
+
+
+def namespace(name: str, **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels}}
+
+
+def pod(spec: dict[str, Any], name: str = "web", ns: str = "apps", phase: str = "Running") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns}, "spec": spec, "status": {"phase": phase}}
+
+
+def test_namespaces_without_enforcement_or_enforcing_privileged_are_named() -> None:
+    namespaces = [
+        namespace("kube-system"),
+        namespace("k8sh-probe-1", **{"k8sharden.io/probe": "true"}),
+        namespace("good", **{ps.ENFORCE_LABEL: "restricted"}),
+        namespace("base", **{ps.ENFORCE_LABEL: "baseline"}),
+        namespace("bare"),
+        namespace("open", **{ps.ENFORCE_LABEL: "privileged"}),
+    ]
+    flagged, finding = ps.namespace_enforcement(namespaces)
+    assert finding.outcome is Outcome.FAILED
+    assert flagged == [
+        f"Namespace/bare has no {ps.ENFORCE_LABEL} label",
+        "Namespace/open enforces 'privileged'",
+    ]
+    assert "2 of 4 namespaces" in finding.message
+
+
+def test_namespaces_all_enforcing_pass() -> None:
+    _, finding = ps.namespace_enforcement(
+        [namespace("a", **{ps.ENFORCE_LABEL: "baseline"}), namespace("kube-system")]
+    )
+    assert finding.outcome is Outcome.PASSED
+
+
+CHECKS = [
+    ps.privileged, ps.host_namespaces, ps.host_path, ps.added_capabilities, ps.runs_as_root,
+    ps.privilege_escalation, ps.no_seccomp, ps.writable_root,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("violation", CHECKS, ids=lambda f: f.__name__)
+def test_a_restricted_pod_passes_every_check(violation: Any) -> None:
+    flagged, finding = ps.workload_violations([pod(RESTRICTED_POD_SPEC)], "violate", violation)
+    assert finding.outcome is Outcome.PASSED and not flagged, finding.message
+
+
+INSECURE_SPEC = {
+    "hostPID": True,
+    "hostNetwork": True,
+    "volumes": [{"name": "etc", "hostPath": {"path": "/etc"}}, {"name": "tmp", "emptyDir": {}}],
+    "containers": [
+        {
+            "name": "agent",
+            "securityContext": {"privileged": True, "runAsUser": 0, "capabilities": {"add": ["SYS_ADMIN"]}},
+            "volumeMounts": [{"name": "etc", "mountPath": "/host"}, {"name": "tmp", "mountPath": "/tmp"}],
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("violation", "reason"),
+    [
+        (ps.privileged, "privileged: true"),
+        (ps.host_namespaces, "hostPID: true, hostNetwork: true"),
+        (ps.host_path, "mounts hostPath etc (/etc)"),
+        (ps.added_capabilities, "adds capabilities SYS_ADMIN"),
+        (ps.runs_as_root, "runAsUser: 0"),
+        (ps.privilege_escalation, "allowPrivilegeEscalation is not false"),
+        (ps.no_seccomp, "seccompProfile is not set"),
+        (ps.writable_root, "readOnlyRootFilesystem is not true"),
+    ],
+)
+def test_each_violation_names_pod_container_and_reason(violation: Any, reason: str) -> None:
+    flagged, finding = ps.workload_violations([pod(INSECURE_SPEC)], "violate", violation)
+    assert flagged == [f"pod apps/web container agent: {reason}"]
+    assert finding.outcome is Outcome.FAILED and flagged[0] in finding.message
+
+
+def test_container_settings_override_the_pod_and_init_containers_count() -> None:
+    spec = {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "initContainers": [{"name": "init", "securityContext": {"seccompProfile": {"type": "Unconfined"}}}],
+        "containers": [{"name": "app", "securityContext": {"runAsNonRoot": False}}],
+    }
+    assert ps.workload_violations([pod(spec)], "x", ps.no_seccomp)[0] == [
+        "pod apps/web container init: seccompProfile is Unconfined"
+    ]
+    assert ps.workload_violations([pod(spec)], "x", ps.runs_as_root)[0] == [
+        "pod apps/web container app: runAsNonRoot is not true"
+    ]
+
+
+def test_only_unfinished_pods_in_scoped_namespaces_are_running_workloads() -> None:
+    namespaces = [namespace("apps"), namespace("kube-system")]
+    pods = [
+        pod({}, "live"),
+        pod({}, "done", phase="Succeeded"),
+        pod({}, "proxy", ns="kube-system"),
+        pod({}, "elsewhere", ns="gone"),
+    ]
+    assert [p["metadata"]["name"] for p in ps.running_pods(pods, namespaces)] == ["live"]
+
+
+@pytest.mark.parametrize(
+    ("accepted", "status", "message", "outcome"),
+    [
+        (True, 201, "admitted", Outcome.FAILED),
+        (
+            False,
+            403,
+            'pods "p" is forbidden: violates PodSecurity "restricted:latest": privileged',
+            Outcome.PASSED,
+        ),
+        (False, 403, 'pods is forbidden: User "x" cannot create resource "pods"', Outcome.INCONCLUSIVE),
+        (False, 500, "etcd timeout", Outcome.INCONCLUSIVE),
+    ],
+)
+def test_admission_verdict(accepted: bool, status: int, message: str, outcome: Outcome) -> None:
+    finding = ps.admission_verdict(accepted, status, message)
+    assert finding.outcome is outcome
+    if outcome is Outcome.PASSED:
+        assert "violates PodSecurity" in finding.message

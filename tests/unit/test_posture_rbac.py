@@ -1,0 +1,179 @@
+"""RBAC analysis on object fixtures: grants resolved, defaults known, findings name binding, role, subject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.posture import rbac
+
+ADMIN_RULES = [
+    {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+    {"nonResourceURLs": ["*"], "verbs": ["*"]},
+]
+BOOTSTRAP = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+
+
+def role(name: str, rules: list[dict[str, Any]], namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"metadata": meta, "rules": rules}
+
+
+def binding(
+    name: str, role_name: str, *subjects: dict[str, str], namespace: str | None = None,
+    role_kind: str = "ClusterRole", labels: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    meta: dict[str, Any] = {"name": name, "labels": labels or {}}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"metadata": meta, "roleRef": {"kind": role_kind, "name": role_name}, "subjects": list(subjects)}
+
+
+def user(name: str) -> dict[str, str]:
+    return {"kind": "User", "name": name}
+
+
+def group(name: str) -> dict[str, str]:
+    return {"kind": "Group", "name": name}
+
+
+def sa(namespace: str, name: str) -> dict[str, str]:
+    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+
+
+CLUSTER_ROLES = [
+    role("cluster-admin", ADMIN_RULES),
+    role("system:public-info-viewer", [{"nonResourceURLs": ["/healthz", "/version"], "verbs": ["get"]}]),
+    role("system:discovery", [{"nonResourceURLs": ["/api", "/apis"], "verbs": ["get"]}]),
+    role("secret-reader", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]),
+    role("pod-runner", [{"apiGroups": [""], "resources": ["pods", "pods/exec"], "verbs": ["create"]}]),
+    role(
+        "binder",
+        [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"]}],
+    ),
+    role("impersonator", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]),
+    role("viewer", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
+]
+DEFAULTS = [
+    binding("cluster-admin", "cluster-admin", group("system:masters"), labels=BOOTSTRAP),
+    binding(
+        "system:public-info-viewer",
+        "system:public-info-viewer",
+        group("system:authenticated"),
+        group("system:unauthenticated"),
+        labels=BOOTSTRAP,
+    ),
+    binding("system:discovery", "system:discovery", group("system:authenticated"), labels=BOOTSTRAP),
+    binding("system:kube-controller-manager", "cluster-admin", user("system:kube-controller-manager")),
+    binding("controller", "secret-reader", sa("kube-system", "generic-garbage-collector")),
+]
+
+
+def analyse(*extra: dict[str, Any], role_bindings: tuple[dict[str, Any], ...] = ()) -> list[rbac.Grant]:
+    roles = [role("ns-admin", ADMIN_RULES, namespace="team")]
+    return rbac.grants(CLUSTER_ROLES, roles, [*DEFAULTS, *extra], list(role_bindings))
+
+
+CHECKS = [
+    rbac.anonymous, rbac.authenticated, rbac.cluster_admin, rbac.wildcard, rbac.secrets_reader,
+    rbac.pod_creator, rbac.escalator, rbac.default_service_account,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("flag", CHECKS, ids=lambda f: f.__name__)
+def test_upstream_defaults_and_system_components_pass_every_check(flag: Any) -> None:
+    evaluation = rbac.evaluate(analyse(), "match", flag)
+    assert evaluation.finding.outcome is Outcome.PASSED, evaluation.finding.message
+    assert not evaluation.flagged
+
+
+@pytest.mark.parametrize(
+    ("flag", "extra", "named"),
+    [
+        (rbac.anonymous, binding("anon", "viewer", user("system:anonymous")), "User/system:anonymous"),
+        (
+            rbac.anonymous,
+            binding("unauth", "viewer", group("system:unauthenticated")),
+            "system:unauthenticated",
+        ),
+        (rbac.authenticated, binding("all", "viewer", group("system:authenticated")), "system:authenticated"),
+        (rbac.cluster_admin, binding("ops", "cluster-admin", user("alice")), "User/alice"),
+        (rbac.cluster_admin, binding("sas", "cluster-admin", group("system:serviceaccounts")), "Group/"),
+        (
+            rbac.wildcard,
+            binding("ops", "cluster-admin", sa("apps", "deployer")),
+            "ServiceAccount/apps/deployer",
+        ),
+        (rbac.secrets_reader, binding("sr", "secret-reader", user("bob")), "ClusterRole/secret-reader"),
+        (rbac.pod_creator, binding("pr", "pod-runner", user("carol")), "ClusterRoleBinding/pr"),
+        (rbac.escalator, binding("b", "binder", user("dave")), "ClusterRole/binder"),
+        (rbac.escalator, binding("i", "impersonator", group("devs")), "Group/devs"),
+        (
+            rbac.default_service_account,
+            binding("d", "viewer", sa("apps", "default")),
+            "ServiceAccount/apps/default",
+        ),
+        (
+            rbac.default_service_account,
+            binding("g", "viewer", group("system:serviceaccounts:apps")),
+            "Group/",
+        ),
+    ],
+)
+def test_each_finding_names_binding_role_and_subject(flag: Any, extra: dict[str, Any], named: str) -> None:
+    evaluation = rbac.evaluate(analyse(extra), "match", flag)
+    assert evaluation.finding.outcome is Outcome.FAILED
+    assert len(evaluation.flagged) == 1
+    grant = evaluation.flagged[0]
+    for part in (grant.binding, grant.role, str(grant.subject), named):
+        assert part in evaluation.finding.message
+
+
+def test_a_default_binding_name_with_another_role_is_no_default() -> None:
+    hijacked = binding("system:discovery", "cluster-admin", group("system:unauthenticated"), labels=BOOTSTRAP)
+    grants = rbac.grants(CLUSTER_ROLES, [], [hijacked], [])
+    assert rbac.evaluate(grants, "x", rbac.anonymous).finding.outcome is Outcome.FAILED
+
+
+def test_role_binding_resolves_its_namespaced_role_and_is_not_cluster_wide() -> None:
+    local = binding("team-admin", "ns-admin", user("erin"), namespace="team", role_kind="Role")
+    grants = analyse(role_bindings=(local,))
+    (grant,) = [g for g in grants if g.binding == "RoleBinding/team/team-admin"]
+    assert grant.role == "Role/team/ns-admin"
+    assert grant.namespace == "team"
+    assert rbac.wildcard(grant) and rbac.pod_creator(grant)
+    assert not rbac.secrets_reader(grant), "a namespaced grant does not read Secrets cluster-wide"
+    assert "in namespace team" in str(grant)
+
+
+def test_service_account_subject_takes_the_binding_namespace_when_it_names_none() -> None:
+    local = binding("b", "viewer", {"kind": "ServiceAccount", "name": "default"}, namespace="apps")
+    (grant,) = rbac.grants(CLUSTER_ROLES, [], [], [local])
+    assert grant.subject == rbac.Subject("ServiceAccount", "default", "apps")
+
+
+def test_a_missing_role_grants_nothing_and_says_so() -> None:
+    (grant,) = rbac.grants([], [], [binding("b", "gone", user("frank"))], [])
+    assert grant.rules == () and grant.role.endswith("(missing)")
+
+
+@pytest.mark.parametrize(
+    ("subject", "system"),
+    [
+        (rbac.Subject("Group", "system:masters"), True),
+        (rbac.Subject("Group", "system:serviceaccounts"), False),
+        (rbac.Subject("Group", "system:authenticated"), False),
+        (rbac.Subject("User", "system:kube-scheduler"), True),
+        (rbac.Subject("User", "system:anonymous"), False),
+        (rbac.Subject("User", "system:serviceaccount:kube-system:x"), True),
+        (rbac.Subject("User", "system:serviceaccount:apps:x"), False),
+        (rbac.Subject("ServiceAccount", "x", "kube-system"), True),
+        (rbac.Subject("ServiceAccount", "x", "apps"), False),
+    ],
+)
+def test_system_components_are_control_plane_identities_only(subject: rbac.Subject, system: bool) -> None:
+    assert subject.system_component is system
