@@ -29,6 +29,8 @@ class ClusterAccess:
     """The kubeconfig context; None means its current-context."""
     probe_image: str | None = None
     """The probe image the provider made available in the cluster (used when --probe-image is not given)."""
+    ingress_ca: Path | None = None
+    """The CA the provider's ingress certificates chain to (used when --ingress-ca is not given)."""
 
 
 class ClusterProvider(Protocol):

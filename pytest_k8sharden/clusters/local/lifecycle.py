@@ -16,12 +16,13 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from pytest_k8sharden.clusters.local import binaries, enforcer, images, render
+from pytest_k8sharden.clusters.local import binaries, enforcer, images, ingress, pki, render
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, CILIUM, KUBERNETES
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NetworkError, NodeNetwork
@@ -155,7 +156,8 @@ class LocalCluster:
         self._wait_for_node(found["kubectl"], a)
         if profile.network_policy_enforced:
             self._start_enforcer(found, enter_node, node_env, a)
-        self._apply_seeds(found["kubectl"], profile)
+        self._apply(found["kubectl"], profile.seed_manifests, f"the {profile.name} profile seeds")
+        self._start_ingress(found, enter_node, profile, a)
         if profile.plaintext_api_proxy:
             self._run(
                 "kubectl-proxy",
@@ -378,14 +380,59 @@ class LocalCluster:
             lambda: self.kubectl(kubectl, "get", "serviceaccount", "default").returncode == 0,
         )
 
-    def _apply_seeds(self, kubectl: Path, profile: Profile) -> None:
-        if not profile.seed_manifests:
+    def _apply(self, kubectl: Path, manifests: Sequence[Mapping[str, Any]], what: str) -> None:
+        if not manifests:
             return
-        self.progress(f"applying {len(profile.seed_manifests)} objects the {profile.name} profile seeds")
-        documents = yaml.safe_dump_all([plain(m) for m in profile.seed_manifests])
-        applied = self.kubectl(kubectl, "apply", "-f", "-", stdin=documents)
+        self.progress(f"applying {len(manifests)} objects: {what}")
+        applied = self.kubectl(
+            kubectl, "apply", "-f", "-", stdin=yaml.safe_dump_all([plain(m) for m in manifests])
+        )
         if applied.returncode != 0:
-            raise LocalClusterError(f"applying the profile's objects failed: {applied.stderr.strip()}")
+            raise LocalClusterError(f"applying {what} failed: {applied.stderr.strip()}")
+
+    def _start_ingress(
+        self, found: dict[str, Path], enter_node: list[str], profile: Profile, a: Addresses
+    ) -> None:
+        """Traefik with its own identity after its objects; ready when every Ingress shows its address."""
+        kubectl = found["kubectl"]
+        directory = ingress.config_dir(self.state)
+        ca = pki.CertificateAuthority(self.state.root / "pki", "ca", f"{self.name}-ca")
+        kubeconfig = render.write_kubeconfig(
+            directory / "kubeconfig",
+            f"https://{a.host}:6443",
+            ca.paths.cert,
+            ca.issue(ingress.client_identity()),
+            ingress.USER,
+        )
+        self._apply(
+            kubectl, ingress.objects(self.state, profile.ingress, images.PROBE_IMAGE), "the ingress sites"
+        )
+        config = ingress.write_config(self.state, profile.ingress, a)
+        self._run(
+            "traefik",
+            [*enter_node, *ingress.argv(found["traefik"], config)],
+            cgroup="system",
+            env={"KUBECONFIG": str(kubeconfig)},
+        )
+        rollout = self.kubectl(
+            kubectl, "-n", ingress.NAMESPACE, "rollout", "status", "deployment/backend", "--timeout=120s"
+        )
+        if rollout.returncode != 0:
+            raise LocalClusterError(f"the ingress backend did not start: {rollout.stderr.strip()}")
+
+        def published() -> bool:
+            shown = self.kubectl(
+                kubectl,
+                "-n",
+                ingress.NAMESPACE,
+                "get",
+                "ingress",
+                "-o",
+                "jsonpath={.items[*].status.loadBalancer.ingress[*].ip}",
+            )
+            return shown.stdout.split() == [a.node] * len(profile.ingress.sites)
+
+        self._wait("Traefik to publish the node address in every Ingress's status", published)
 
     # --------------------------------------------------------------------------------------- down
     def down(self, keep_logs: bool = False) -> Path | None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import final
 
 from pytest_k8sharden.clusters.base import ClusterAccess
+from pytest_k8sharden.clusters.local import ingress
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.state import cluster_name
@@ -31,6 +32,7 @@ class LocalProvider:
             kubeconfig=kubeconfig,
             context=None,
             probe_image=PROBE_IMAGE,
+            ingress_ca=ingress.ca_path(self.cluster.state),
         )
 
     def release(self) -> None:
