@@ -412,7 +412,7 @@ class LocalCluster:
             "traefik",
             [*enter_node, *ingress.argv(found["traefik"], config)],
             cgroup="system",
-            env={"KUBECONFIG": str(kubeconfig)},
+            env={"KUBECONFIG": str(kubeconfig), "KUBERNETES_SERVICE_HOST": ""},
         )
         rollout = self.kubectl(
             kubectl, "-n", ingress.NAMESPACE, "rollout", "status", "deployment/backend", "--timeout=120s"
