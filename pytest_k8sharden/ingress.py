@@ -211,7 +211,7 @@ def certificate_strength(target: TlsTarget, facts: CertificateFacts | None) -> F
     return Finding(Outcome.PASSED, f"{target.url}: {facts.key_type} {facts.key_bits}, {facts.signature_hash}")
 
 
-def secret_certificate_sha256(secret_data: Mapping[str, str] | None) -> str | None:
+def secret_certificate_sha256(secret_data: Mapping[str, str | bytes] | None) -> str | None:
     """SHA-256 of the first certificate (DER) in a TLS Secret's base64 ``tls.crt``; None if there is none."""
     encoded = (secret_data or {}).get("tls.crt")
     if not encoded:

@@ -39,6 +39,15 @@ pytest_plugins = ("pytest_k8sharden.fixtures",)
 
 READ_ONLY_REASON = "--read-only: this check creates resources in the cluster or probes from pods"
 CHECK_FIXTURES = frozenset({"cluster", "evidence"})
+NAMESPACE_OPTIONS = {
+    "workload": "namespaces whose workloads' observed reachability is compared with their NetworkPolicies "
+    "(NETPOL-WORKLOADS is skipped when none are given)",
+    "isolation": "namespaces the default-deny and isolated-namespace checks cover (default: every namespace "
+    "but kube-system, kube-public, kube-node-lease and pytest-k8sharden's own)",
+    "metadata": "namespaces from which a fresh pod probes the cloud metadata endpoint, besides a fresh "
+    "probe namespace (default: default)",
+}
+"""The ``--<name>-namespaces`` options and what they choose."""
 
 MARKERS = (
     "cluster: the test needs a live Kubernetes cluster (run the unit tests alone with -m 'not cluster')",
@@ -136,6 +145,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where the ingress controller answers HTTPS (plain HTTP: port 80 of HOST); default: the address "
         "in each Ingress/Gateway status",
     )
+    for option, purpose in NAMESPACE_OPTIONS.items():
+        group.addoption(
+            f"--{option}-namespaces",
+            dest=f"k8sharden_{option}_namespaces",
+            metavar="NS[,NS...]",
+            help=f"{purpose}. ini: k8sharden_{option}_namespaces (one per line)",
+        )
     parser.addini("k8sharden_cluster", "default for --cluster", default="")
     parser.addini("k8sharden_cluster_profile", "default for --cluster-profile", default="")
     parser.addini("k8sharden_evidence_dir", "default for --evidence-dir", default="")
@@ -156,6 +172,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    for option in NAMESPACE_OPTIONS:
+        name = f"k8sharden_{option}_namespaces"
+        parser.addini(name, f"default for --{option}-namespaces", type="linelist", default=[])
     parser.addini(
         "k8sharden_catalog",
         "extra controls catalog files (same format as controls.yaml)",

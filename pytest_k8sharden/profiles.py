@@ -11,10 +11,12 @@ files (adding only addresses and paths); kind-configs/ render the same settings 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
+
+from pytest_k8sharden import seeds
 
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
 
@@ -87,6 +89,10 @@ def _site(name: str, certificate: str | None = "valid") -> IngressSite:
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
+
+
+def _frozen_all(manifests: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(_frozen(m) for m in manifests)
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,7 @@ HARDENED: Final = Profile(
         hsts_seconds=_ONE_YEAR_S,
         sites=(_site("app"), _site("shop")),
     ),
+    seed_manifests=_frozen_all((*seeds.shop(), seeds.default_deny("default"))),
 )
 
 DEFAULT: Final = Profile(
@@ -262,6 +269,7 @@ INSECURE: Final = Profile(
         ),
     ),
     seed_manifests=(
+        *_frozen_all(seeds.shop()),
         _binding(
             "k8sharden-insecure-anonymous-admin",
             "cluster-admin",

@@ -43,6 +43,7 @@ KUBELET_EXPECTED_SYSCTLS = {
     "kernel/keys/root_maxbytes": "25000000",
 }
 START_TIMEOUT_S = 120.0
+SEEDED_WORKLOADS_TIMEOUT_S = 120
 
 
 class LocalClusterError(RuntimeError):
@@ -381,6 +382,7 @@ class LocalCluster:
         )
 
     def _apply(self, kubectl: Path, manifests: Sequence[Mapping[str, Any]], what: str) -> None:
+        """kubectl apply ``manifests``, then wait until their Deployments are Available."""
         if not manifests:
             return
         self.progress(f"applying {len(manifests)} objects: {what}")
@@ -389,6 +391,15 @@ class LocalCluster:
         )
         if applied.returncode != 0:
             raise LocalClusterError(f"applying {what} failed: {applied.stderr.strip()}")
+        workloads = sorted({m["metadata"]["namespace"] for m in manifests if m["kind"] == "Deployment"})
+        for namespace in workloads:
+            self.progress(f"waiting for the Deployments in {namespace}")
+            waited = self.kubectl(
+                kubectl, "wait", "deployment", "--all", "-n", namespace,
+                "--for=condition=Available", f"--timeout={SEEDED_WORKLOADS_TIMEOUT_S}s",
+            )  # fmt: skip
+            if waited.returncode != 0:
+                raise LocalClusterError(f"Deployments in {namespace} not available: {waited.stderr.strip()}")
 
     def _start_ingress(
         self, found: dict[str, Path], enter_node: list[str], profile: Profile, a: Addresses
@@ -414,11 +425,6 @@ class LocalCluster:
             cgroup="system",
             env={"KUBECONFIG": str(kubeconfig), "KUBERNETES_SERVICE_HOST": ""},
         )
-        rollout = self.kubectl(
-            kubectl, "-n", ingress.NAMESPACE, "rollout", "status", "deployment/backend", "--timeout=120s"
-        )
-        if rollout.returncode != 0:
-            raise LocalClusterError(f"the ingress backend did not start: {rollout.stderr.strip()}")
 
         def published() -> bool:
             shown = self.kubectl(
