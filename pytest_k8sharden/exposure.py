@@ -241,6 +241,16 @@ def tls_cipher_suites(observations: Sequence[TlsObservation], what: str) -> Find
     return Finding(Outcome.PASSED, f"{what} accepts only strong suites: {', '.join(accepted)}")
 
 
+def weak_key_or_signature(facts: CertificateFacts) -> list[str]:
+    """What is weak about a certificate's key (RSA < 2048, EC < 256, others) and signature (SHA-1, MD5)."""
+    problems = []
+    if facts.key_bits < MIN_KEY_BITS.get(facts.key_type, 0) or facts.key_type not in MIN_KEY_BITS:
+        problems.append(f"weak key ({facts.key_type} {facts.key_bits} bits)")
+    if facts.signature_hash is None or facts.signature_hash in WEAK_SIGNATURE_HASHES:
+        problems.append(f"weak signature ({facts.signature_hash})")
+    return problems
+
+
 def serving_certificate(
     facts: CertificateFacts | None, host: str, now: datetime.datetime, what: str
 ) -> Finding:
@@ -252,10 +262,7 @@ def serving_certificate(
         problems.append(f"outside its validity window ({facts.not_before} to {facts.not_after})")
     elif facts.days_left(now) < EXPIRY_HORIZON_DAYS:
         problems.append(f"expires in {facts.days_left(now):.0f} days (< {EXPIRY_HORIZON_DAYS})")
-    if facts.key_bits < MIN_KEY_BITS.get(facts.key_type, 0) or facts.key_type not in MIN_KEY_BITS:
-        problems.append(f"weak key ({facts.key_type} {facts.key_bits} bits)")
-    if facts.signature_hash is None or facts.signature_hash in WEAK_SIGNATURE_HASHES:
-        problems.append(f"weak signature ({facts.signature_hash})")
+    problems += weak_key_or_signature(facts)
     if not facts.names(host):
         problems.append(f"does not name {host} (SANs: {', '.join(facts.dns_names + facts.ip_addresses)})")
     if problems:

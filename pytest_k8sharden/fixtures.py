@@ -7,16 +7,17 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast, final
 
 import pytest
 from kubernetes import client
 
-from pytest_k8sharden import exposure, vantage
+from pytest_k8sharden import exposure, ingress, vantage
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
-from pytest_k8sharden.kube import KubeNotFound
+from pytest_k8sharden.kube import KubeForbidden, KubeNotFound
 from pytest_k8sharden.posture.objects import PlainObject, plain_items
 from pytest_k8sharden.probes.handshake import HandshakeProbe
 from pytest_k8sharden.probes.http import HttpProbe
@@ -256,3 +257,37 @@ def anonymous_allowed_paths(pytestconfig: pytest.Config) -> tuple[str, ...]:
     """API paths an anonymous client may read (ini k8sharden_anonymous_allowed_paths)."""
     configured = pytestconfig.getini("k8sharden_anonymous_allowed_paths")
     return tuple(configured) if configured else exposure.DEFAULT_ANONYMOUS_ALLOWED_PATHS
+
+
+@pytest.fixture(scope="session")
+def ingress_targets(kube: Kube, k8sharden_settings: Settings) -> list[ingress.TlsTarget]:
+    """Every Ingress rule host and Gateway listener hostname, with the address that serves it.
+
+    The check is inconclusive when the scanner may not list Ingresses (or Gateways, where that API
+    exists), and skipped when the cluster publishes no host at all.
+    """
+    try:
+        found = ingress.ingress_targets(_listed(kube, "networking.k8s.io", "v1", "ingresses"))
+    except KubeForbidden as exc:
+        raise Inconclusive(f"the scanner may not list Ingresses: {exc}") from exc
+    try:
+        found += ingress.gateway_targets(_listed(kube, *ingress.GATEWAY_API, "gateways"))
+    except KubeNotFound:
+        pass  # no Gateway API in this cluster
+    except KubeForbidden as exc:
+        raise Inconclusive(f"the scanner may not list Gateways: {exc}") from exc
+    if not found:
+        pytest.skip("the cluster publishes no Ingress rule host and no Gateway listener hostname")
+    return ingress.at_address(found, k8sharden_settings.ingress_address)
+
+
+def _listed(kube: Kube, group: str, version: str, plural: str) -> list[dict[str, Any]]:
+    """Every object of a resource across namespaces, in the API's JSON form."""
+    listed = cast(dict[str, Any], kube.custom.list_cluster_custom_object(group, version, plural))
+    return list(listed.get("items") or [])
+
+
+@pytest.fixture(scope="session")
+def ingress_trust(cluster: Cluster, k8sharden_settings: Settings) -> Path | None:
+    """--ingress-ca, else the CA the provider's ingress certificates chain to, else None (system roots)."""
+    return k8sharden_settings.ingress_ca or cluster.access.ingress_ca

@@ -36,6 +36,7 @@ from pytest_k8sharden.runstate import (
 from pytest_k8sharden.settings import (
     CLUSTER_PROVIDERS,
     DEFAULT_EVIDENCE_DIR,
+    DEFAULT_INGRESS_CERT_DAYS,
     DEFAULT_PROBE_TIMEOUT,
     UPSTREAM_PROBE_IMAGE,
     SettingsError,
@@ -131,6 +132,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help=f"seconds one probe may take (default: {DEFAULT_PROBE_TIMEOUT:g}). ini: k8sharden_probe_timeout",
     )
+    group.addoption(
+        "--ingress-ca",
+        dest="k8sharden_ingress_ca",
+        metavar="PEM",
+        help="CA bundle that Ingress/Gateway certificates must verify against (default: the local cluster's "
+        "ingress CA with --cluster=local, else the system roots). ini: k8sharden_ingress_ca",
+    )
+    group.addoption(
+        "--ingress-cert-days",
+        dest="k8sharden_ingress_cert_days",
+        metavar="DAYS",
+        help=f"an Ingress/Gateway certificate expiring within DAYS is a finding (default: "
+        f"{DEFAULT_INGRESS_CERT_DAYS}). ini: k8sharden_ingress_cert_days",
+    )
+    group.addoption(
+        "--ingress-address",
+        dest="k8sharden_ingress_address",
+        metavar="HOST[:PORT]",
+        help="where the ingress controller answers HTTPS (plain HTTP: port 80 of HOST); default: the address "
+        "in each Ingress/Gateway status",
+    )
     for option, purpose in NAMESPACE_OPTIONS.items():
         group.addoption(
             f"--{option}-namespaces",
@@ -183,6 +205,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("k8sharden_read_only", "default for --read-only", type="bool", default=False)
     parser.addini("k8sharden_probe_image", "default for --probe-image", default="")
     parser.addini("k8sharden_probe_timeout", "default for --probe-timeout", default="")
+    parser.addini("k8sharden_ingress_ca", "default for --ingress-ca", default="")
+    parser.addini("k8sharden_ingress_cert_days", "default for --ingress-cert-days", default="")
     parser.addini(
         "k8sharden_probe_concurrency",
         "probes one check sends at the same time (default: 8; 1 sends them one after another)",
@@ -230,6 +254,9 @@ def pytest_configure(config: pytest.Config) -> None:
             read_only=bool(_option(config, "read_only")),
             probe_image=_option(config, "probe_image"),
             probe_timeout=_option(config, "probe_timeout"),
+            ingress_ca=_option(config, "ingress_ca"),
+            ingress_cert_days=_option(config, "ingress_cert_days"),
+            ingress_address=config.getoption("k8sharden_ingress_address"),
         )
         catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
         disposition = load_disposition(

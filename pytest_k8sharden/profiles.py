@@ -53,6 +53,40 @@ AUDIT_POLICY: Final[Mapping[str, Any]] = MappingProxyType(
 )
 
 
+@dataclass(frozen=True)
+class IngressSite:
+    """One host behind the local cluster's ingress controller, and the certificate its TLS Secret holds."""
+
+    host: str
+    certificate: str | None = "valid"
+    """valid, expired, other-name (issued for another host) or weak-key (RSA-1024), all from the cluster's
+    ingress CA; None: the Ingress has no TLS entry for the host."""
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    """The ingress controller's (Traefik's) TLS settings, in Traefik's terms, and the sites it serves."""
+
+    min_version: str
+    """Traefik TLS option minVersion (VersionTLS10 ... VersionTLS13)."""
+    cipher_suites: tuple[str, ...]
+    """Traefik TLS option cipherSuites (Go's names) for TLS 1.2 and older."""
+    redirect_to_https: bool
+    """The plain-HTTP entry point redirects to HTTPS (permanent) instead of serving the routes."""
+    hsts_seconds: int
+    """Strict-Transport-Security max-age sent on HTTPS responses; 0: no HSTS header."""
+    sites: tuple[IngressSite, ...]
+    """The Ingresses seeded at up, one host each, all routed to the same backend."""
+
+
+INGRESS_DOMAIN: Final = "ingress.k8sharden.test"
+_ONE_YEAR_S: Final = 365 * 24 * 3600
+
+
+def _site(name: str, certificate: str | None = "valid") -> IngressSite:
+    return IngressSite(f"{name}.{INGRESS_DOMAIN}", certificate)
+
+
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
@@ -98,6 +132,12 @@ class Profile:
     """kube-apiserver authenticates a static bearer token from --token-auth-file (CIS 1.2.2)."""
     seed_manifests: tuple[Mapping[str, Any], ...] = field(default=())
     """Objects applied after the cluster is up (the insecure profile's misconfigurations)."""
+    ingress: IngressSettings = field(
+        default=IngressSettings(
+            "VersionTLS12", (), redirect_to_https=False, hsts_seconds=0, sites=(_site("app"),)
+        )
+    )
+    """The ingress controller's TLS settings and sites (default: Traefik's defaults, one valid site)."""
 
 
 _TLS_HARDENED = {"tls-min-version": "VersionTLS12", "tls-cipher-suites": ",".join(STRONG_CIPHER_SUITES)}
@@ -147,6 +187,13 @@ HARDENED: Final = Profile(
     metadata_blocked=True,
     control_plane_loopback_only=True,
     images_by_digest=True,
+    ingress=IngressSettings(
+        min_version="VersionTLS12",
+        cipher_suites=STRONG_CIPHER_SUITES,
+        redirect_to_https=True,
+        hsts_seconds=_ONE_YEAR_S,
+        sites=(_site("app"), _site("shop")),
+    ),
     seed_manifests=_frozen_all(
         (
             *seeds.shop(namespace_labels=seeds.ENFORCE_RESTRICTED),
@@ -210,6 +257,19 @@ INSECURE: Final = Profile(
     serving_certificate_days=7,
     plaintext_api_proxy=True,
     static_token_file=True,
+    ingress=IngressSettings(
+        min_version="VersionTLS10",
+        cipher_suites=WEAK_CIPHER_SUITES + STRONG_CIPHER_SUITES,
+        redirect_to_https=False,
+        hsts_seconds=0,
+        sites=(
+            _site("app"),
+            _site("expired", "expired"),
+            _site("wrong-name", "other-name"),
+            _site("weak-key", "weak-key"),
+            _site("plain", None),
+        ),
+    ),
     seed_manifests=_frozen_all((*seeds.shop(), *seeds.insecure_posture())),
 )
 

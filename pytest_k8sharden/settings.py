@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import final
@@ -13,6 +14,7 @@ CLUSTER_PROVIDERS: tuple[str, ...] = ("existing", "kind", "local")
 DEFAULT_EVIDENCE_DIR = "k8sharden-evidence"
 DEFAULT_PROBE_TIMEOUT = 5.0
 DEFAULT_PROFILE = "hardened"
+DEFAULT_INGRESS_CERT_DAYS = 30
 UPSTREAM_PROBE_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 """The probe/server image used when --probe-image is not given (the e2e tests' agnhost)."""
 
@@ -44,6 +46,12 @@ class Settings:
     """Image for probe and server pods; None: the provider's own image (local), else UPSTREAM_PROBE_IMAGE."""
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
     """Seconds one probe may take."""
+    ingress_ca: Path | None = None
+    """CA bundle Ingress/Gateway certificates must verify against; None: the provider's, else system roots."""
+    ingress_cert_days: int = DEFAULT_INGRESS_CERT_DAYS
+    """An Ingress/Gateway certificate expiring within this many days is a finding."""
+    ingress_address: tuple[str, int] | None = None
+    """(host, HTTPS port) of the ingress controller; None: the address in the Ingress/Gateway status."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -58,6 +66,27 @@ def _timeout(value: str | float | None) -> float:
     return seconds
 
 
+def _ingress_address(value: str | None) -> tuple[str, int] | None:
+    """``HOST[:HTTPS_PORT]`` (an IPv6 host in brackets); the port defaults to 443."""
+    if not value:
+        return None
+    match = re.fullmatch(
+        r"\[(?P<v6>[^\]]+)\](?::(?P<p6>\d+))?|(?P<host>[^:\[\]]+)(?::(?P<port>\d+))?", value.strip()
+    )
+    port = int((match["p6"] or match["port"] or 443) if match else 0)
+    if match is None or not 0 < port < 65536:
+        raise SettingsError(f"--ingress-address must be HOST or HOST:PORT (port 1-65535), got {value!r}")
+    return match["v6"] or match["host"], port
+
+
+def _cert_days(value: str | int | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_INGRESS_CERT_DAYS
+    if not str(value).isdigit():
+        raise SettingsError(f"--ingress-cert-days must be a whole number of days, got {value!r}")
+    return int(value)
+
+
 def build_settings(
     *,
     cluster: str | None = None,
@@ -69,6 +98,9 @@ def build_settings(
     read_only: bool = False,
     probe_image: str | None = None,
     probe_timeout: str | float | None = None,
+    ingress_ca: str | None = None,
+    ingress_cert_days: str | int | None = None,
+    ingress_address: str | None = None,
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -90,4 +122,7 @@ def build_settings(
         read_only=read_only,
         probe_image=probe_image.strip() if probe_image else None,
         probe_timeout=_timeout(probe_timeout),
+        ingress_ca=Path(ingress_ca).expanduser() if ingress_ca else None,
+        ingress_cert_days=_cert_days(ingress_cert_days),
+        ingress_address=_ingress_address(ingress_address),
     )

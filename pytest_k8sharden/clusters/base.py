@@ -46,6 +46,8 @@ class ClusterAccess:
     """The probe image the provider made available in the cluster (used when --probe-image is not given)."""
     control_plane: ControlPlaneView | None = None
     """The provider's view of the control-plane processes and etcd; None where it has none (managed)."""
+    ingress_ca: Path | None = None
+    """The CA the provider's ingress certificates chain to (used when --ingress-ca is not given)."""
 
 
 class ClusterProvider(Protocol):

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from cryptography import x509
@@ -95,39 +96,49 @@ class HandshakeProbe:
         self.vantage = vantage
 
     def handshake(
-        self, host: str, port: int, *, version: str | None = None, ciphers: str | None = None
+        self,
+        host: str,
+        port: int,
+        *,
+        version: str | None = None,
+        ciphers: str | None = None,
+        server_name: str | None = None,
     ) -> TlsObservation:
-        """One handshake, optionally forcing a protocol version and an OpenSSL cipher string."""
-        return self._handshake(host, port, version, ciphers)[0]
+        """One handshake, optionally forcing a protocol version, an OpenSSL cipher string and the SNI name."""
+        return self._handshake(host, port, _offering(version, ciphers), server_name)[0]
 
-    def serving_certificate(self, host: str, port: int) -> tuple[TlsObservation, CertificateFacts | None]:
+    def serving_certificate(
+        self, host: str, port: int, *, server_name: str | None = None
+    ) -> tuple[TlsObservation, CertificateFacts | None]:
         """Handshake and read the serving certificate; its facts go into the observation's details."""
-        seen, der = self._handshake(host, port, None, None)
+        seen, der = self._handshake(host, port, _offering(None, None), server_name)
         if der is None:
             return seen, None
         facts = certificate_facts(der)
         shown = {k: str(v) if isinstance(v, datetime.datetime) else v for k, v in vars(facts).items()}
         return dataclasses.replace(seen, details={**seen.details, "certificate": shown}), facts
 
+    def verify(
+        self, host: str, port: int, *, server_name: str | None = None, ca: Path | None = None
+    ) -> TlsObservation:
+        """A verifying handshake at OpenSSL's default security level: the chain must verify against ``ca``
+        (None: the system roots), be within its validity window and name ``server_name`` (default: host)."""
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+        trust = f"trust {ca}" if ca else "system trust"
+        return self._handshake(host, port, (context, f"verified against {trust}"), server_name)[0]
+
     def _handshake(
-        self, host: str, port: int, version: str | None, ciphers: str | None
+        self, host: str, port: int, offer: tuple[ssl.SSLContext, str], server_name: str | None
     ) -> tuple[TlsObservation, bytes | None]:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.set_ciphers(f"{ciphers or 'ALL'}:@SECLEVEL=0")
-            if version is not None:
-                context.minimum_version = context.maximum_version = VERSIONS[version]
-            else:
-                context.minimum_version = ssl.TLSVersion.TLSv1
+        context, asked = offer
         target = f"{host}:{port}"
-        asked = f"{version or 'any version'}, {ciphers or 'any suite'}"
+        sni = server_name or host
+        if sni != host:
+            asked += f", SNI {sni}"
         try:
             with (
                 socket.create_connection((host, port), timeout=self.timeout) as raw,
-                context.wrap_socket(raw, server_hostname=host) as tls,
+                context.wrap_socket(raw, server_hostname=sni) as tls,
             ):
                 negotiated, suite = tls.version(), (tls.cipher() or ("",))[0]
                 certificate = tls.getpeercert(binary_form=True)
@@ -143,15 +154,35 @@ class HandshakeProbe:
             accepted=True, version=negotiated, cipher=suite,
         ), certificate  # fmt: skip
 
-    def protocols(self, host: str, port: int) -> list[TlsObservation]:
+    def protocols(self, host: str, port: int, *, server_name: str | None = None) -> list[TlsObservation]:
         """One handshake per protocol version, TLS 1.0 to 1.3."""
-        return [self.handshake(host, port, version=version) for version in VERSIONS]
+        return [self.handshake(host, port, version=v, server_name=server_name) for v in VERSIONS]
 
-    def cipher_suites(self, host: str, port: int, concurrency: int = 8) -> list[TlsObservation]:
+    def cipher_suites(
+        self, host: str, port: int, concurrency: int = 8, *, server_name: str | None = None
+    ) -> list[TlsObservation]:
         """One TLS 1.0-1.2 handshake per suite this OpenSSL can offer (TLS 1.3 suites are all strong)."""
+
+        def offer(suite: str) -> TlsObservation:
+            return self.handshake(host, port, version="TLSv1.2", ciphers=suite, server_name=server_name)
+
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(lambda suite: self.handshake(host, port, version="TLSv1.2", ciphers=suite),
-                                 offerable_suites()))  # fmt: skip
+            return list(pool.map(offer, offerable_suites()))
+
+
+def _offering(version: str | None, ciphers: str | None) -> tuple[ssl.SSLContext, str]:
+    """A non-verifying client context at ``@SECLEVEL=0`` offering ``version`` and ``ciphers``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.set_ciphers(f"{ciphers or 'ALL'}:@SECLEVEL=0")
+        if version is not None:
+            context.minimum_version = context.maximum_version = VERSIONS[version]
+        else:
+            context.minimum_version = ssl.TLSVersion.TLSv1
+    return context, f"{version or 'any version'}, {ciphers or 'any suite'}"
 
 
 def offerable_suites() -> list[str]:
@@ -207,6 +238,8 @@ def _dns_match(pattern: str, host: str) -> bool:
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}"
     if isinstance(error, ssl.SSLError):
         return f"TLS failure: {error.reason or error}"
     if isinstance(error, ConnectionRefusedError):

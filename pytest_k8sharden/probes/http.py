@@ -57,6 +57,19 @@ Connector = Callable[[str, int], socket.socket]
 """Opens a TCP connection to (host, port) from somewhere else, e.g. from inside a pod (probes/tunnel.py)."""
 
 
+def pinned_connector(address: str, ports: Mapping[int, int], timeout: float) -> Connector:
+    """Connect to ``address`` whatever host a URL names (as ``curl --resolve`` does), so that the Host
+    header and the TLS SNI name the URL's host; ``ports`` maps a URL's port to the port dialled there.
+    Link-local (metadata) addresses are refused."""
+
+    def connect(host: str, port: int) -> socket.socket:
+        if _link_local(address, port):
+            raise OSError(f"not sent: {address} is link-local (metadata addresses are probed from pods only)")
+        return socket.create_connection((address, ports.get(port, port)), timeout=timeout)
+
+    return connect
+
+
 class _ConnectorHTTPConnection(http.client.HTTPConnection):
     """An HTTP(S) connection whose socket comes from a Connector instead of the runner's network."""
 

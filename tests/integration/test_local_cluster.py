@@ -9,17 +9,20 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
 from local_clusters import Running
 
+from pytest_k8sharden.clusters.local import ingress
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.components import KUBERNETES
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses
-from pytest_k8sharden.probes.http import HttpProbe
+from pytest_k8sharden.ingress import ingress_targets
+from pytest_k8sharden.probes.http import HttpProbe, pinned_connector
 from pytest_k8sharden.probes.pods import PodProber, ProbePod
 from pytest_k8sharden.profiles import get_profile
 
@@ -130,3 +133,21 @@ def test_down_leaves_no_process_netns_mount_cgroup_or_state() -> None:
     assert not cluster.state.root.exists()
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
     assert Addresses(info.slot).cluster_cidr not in routes
+
+
+def test_traefik_serves_every_site_at_the_node_address_from_ingress_status(running: Running) -> None:
+    settings = get_profile(running.profile).ingress
+    node = running.addresses.node
+    listed = running.kube.custom.list_namespaced_custom_object(
+        "networking.k8s.io", "v1", ingress.NAMESPACE, "ingresses"
+    )
+    published = {t.host: t.address for t in ingress_targets(cast(dict[str, Any], listed)["items"])}
+    assert published == {site.host: node for site in settings.sites}
+    connector = pinned_connector(node, {}, PROBE_TIMEOUT_S)
+    valid = next(s.host for s in settings.sites if s.certificate == "valid")
+    served = HttpProbe(PROBE_TIMEOUT_S, connector=connector).get(
+        f"https://{valid}/", ca=ingress.ca_path(running.cluster.state)
+    )
+    assert served.status == 200, served.summary
+    plain = HttpProbe(PROBE_TIMEOUT_S, connector=connector).get(f"http://{valid}/")
+    assert plain.status in ({301, 308} if settings.redirect_to_https else {200}), plain.summary

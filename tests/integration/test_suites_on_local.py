@@ -17,6 +17,7 @@ from local_clusters import Running, run_shipped_suites
 
 from pytest_k8sharden.fixtures import MANAGED_BY, MANAGED_BY_LABEL
 from pytest_k8sharden.isolation.scenarios import SCENARIOS
+from pytest_k8sharden.profiles import INGRESS_DOMAIN
 
 pytestmark = pytest.mark.cluster
 
@@ -37,6 +38,15 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "ETCD-PEER-CERT": ("passed", "failed"),
     "CONTROLLER-MANAGER-ANON": ("passed", "failed"),
     "SCHEDULER-ANON": ("passed", "failed"),
+    "INGRESS-TLS-CONFIGURED": ("passed", "failed"),
+    "INGRESS-HTTP-REDIRECT": ("passed", "failed"),
+    "INGRESS-CERT-VALID": ("passed", "failed"),
+    "INGRESS-CERT-EXPIRY": ("passed", "failed"),
+    "INGRESS-CERT-STRENGTH": ("passed", "failed"),
+    "INGRESS-CERT-MATCHES-SECRET": ("passed", "failed"),
+    "INGRESS-TLS-PROTOCOL": ("passed", "failed"),
+    "INGRESS-TLS-CIPHERS": ("passed", "failed"),
+    "INGRESS-HSTS": ("passed", "failed"),
     # Kubernetes 1.36 has no flag that opens 10251/10252 any more: no profile can fail this check.
     "CONTROL-PLANE-INSECURE-PORTS": ("passed", "passed"),
     "NETPOL-ENFORCED": ("passed", "failed"),
@@ -101,6 +111,14 @@ EXPOSURE_CHECKS = ("API-", "KUBELET-", "ETCD-", "CONTROLLER-MANAGER-", "SCHEDULE
 WORKLOAD_NAMESPACE = "k8sharden-shop"
 """The namespace of workloads both profiles seed, whose isolation NETPOL-WORKLOADS compares."""
 PROFILES = ("hardened", "insecure")
+# Ingress checks on insecure: the sites each must name in its failure, and the valid site it must not.
+INGRESS_FAILING_SITES: dict[str, tuple[str, ...]] = {
+    "INGRESS-TLS-CONFIGURED": ("plain",),
+    "INGRESS-CERT-VALID": ("expired", "wrong-name", "weak-key"),
+    "INGRESS-CERT-EXPIRY": ("expired",),
+    "INGRESS-CERT-STRENGTH": ("weak-key",),
+    "INGRESS-CERT-MATCHES-SECRET": ("wrong-name",),
+}
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
 STARTED: dict[str, datetime] = {}
@@ -142,6 +160,17 @@ def test_failures_name_the_door(suite_run: SuiteRun) -> None:
             assert "http" in result["message"] or "API server" in result["message"], (
                 f"{check} on {profile} fails without naming the door"
             )
+
+
+def test_ingress_failures_name_the_right_hosts(suite_run: SuiteRun) -> None:
+    profile, results = suite_run
+    if profile != "insecure":
+        pytest.skip("the hosts with planted faults exist on insecure only")
+    for check, sites in INGRESS_FAILING_SITES.items():
+        message = results[check]["message"]
+        for site in sites:
+            assert f"https://{site}.{INGRESS_DOMAIN}" in message, f"{check} does not name {site}: {message}"
+        assert f"https://app.{INGRESS_DOMAIN}" not in message, f"{check} blames the valid site: {message}"
 
 
 def test_every_suite_check_is_covered_here(suite_run: SuiteRun) -> None:

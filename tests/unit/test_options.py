@@ -85,7 +85,8 @@ def test_ini_values_apply_and_the_command_line_wins(pytester: pytest.Pytester) -
         [
             "k8sharden: cluster=local profile=insecure read-only evidence-dir=ini-evidence",
             "*SETTINGS Settings(cluster='local', profile='insecure', *read_only=True, "
-            "probe_image='registry.example/agnhost:1', probe_timeout=7.0)*",
+            "probe_image='registry.example/agnhost:1', probe_timeout=7.0, ingress_ca=None, "
+            "ingress_cert_days=30, ingress_address=None)*",
         ]
     )
 

@@ -199,4 +199,22 @@ CILIUM: Final = Component(
 )
 """The NetworkPolicy enforcer of the profiles that enforce policy (chained behind the bridge plugin)."""
 
-ALL_COMPONENTS: Final = (ETCD, KUBERNETES, CONTAINERD, RUNC, CNI_PLUGINS, CILIUM)
+_TRAEFIK = _GITHUB + "traefik/traefik/releases/download/{version}/"
+TRAEFIK: Final = Component(
+    name="traefik",
+    upstream_module="github.com/traefik/traefik/v3",
+    packages=("github.com/traefik/traefik/v3/cmd/traefik",),
+    binaries=("traefik",),
+    version_ldflags=("github.com/traefik/traefik/v3/pkg/version.Version={version}",),
+    version_command=("version",),
+    releases=(
+        ReleaseArtifact(
+            url=_TRAEFIK + "traefik_{version}_linux_" + ARCH + ".tar.gz",
+            checksum_url=_TRAEFIK + "traefik_{version}_checksums.txt",
+            members=(("traefik", "traefik"),),
+        ),
+    ),
+)
+"""The ingress controller (Ingress and Gateway API providers), run in the node's network namespace."""
+
+ALL_COMPONENTS: Final = (ETCD, KUBERNETES, CONTAINERD, RUNC, CNI_PLUGINS, CILIUM, TRAEFIK)

@@ -16,12 +16,13 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from pytest_k8sharden.clusters.local import binaries, enforcer, images, render
+from pytest_k8sharden.clusters.local import binaries, enforcer, images, ingress, pki, render
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, CILIUM, KUBERNETES
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NetworkError, NodeNetwork
@@ -156,7 +157,11 @@ class LocalCluster:
         self._wait_for_node(found["kubectl"], a)
         if profile.network_policy_enforced:
             self._start_enforcer(found, enter_node, node_env, a)
-        self._apply_seeds(found["kubectl"], profile, pinned)
+        seeded = [plain(m) for m in profile.seed_manifests]
+        if profile.images_by_digest:
+            seeded = [render.pin_images(m, pinned) for m in seeded]
+        self._apply(found["kubectl"], seeded, f"the {profile.name} profile seeds")
+        self._start_ingress(found, enter_node, profile, a, pinned)
         if profile.plaintext_api_proxy:
             self._run(
                 "kubectl-proxy",
@@ -383,30 +388,70 @@ class LocalCluster:
             lambda: self.kubectl(kubectl, "get", "serviceaccount", "default").returncode == 0,
         )
 
-    def _apply_seeds(self, kubectl: Path, profile: Profile, pinned: dict[str, str]) -> None:
-        if not profile.seed_manifests:
+    def _apply(self, kubectl: Path, manifests: Sequence[Mapping[str, Any]], what: str) -> None:
+        """kubectl apply ``manifests``, then wait until their Deployments are Available."""
+        if not manifests:
             return
-        self.progress(f"applying {len(profile.seed_manifests)} objects the {profile.name} profile seeds")
-        manifests = [plain(m) for m in profile.seed_manifests]
-        if profile.images_by_digest:
-            manifests = [render.pin_images(m, pinned) for m in manifests]
-        documents = yaml.safe_dump_all(manifests)
-        applied = self.kubectl(kubectl, "apply", "-f", "-", stdin=documents)
-        if applied.returncode != 0:
-            raise LocalClusterError(f"applying the profile's objects failed: {applied.stderr.strip()}")
-        workloads = sorted(
-            {m["metadata"]["namespace"] for m in profile.seed_manifests if m["kind"] == "Deployment"}
+        self.progress(f"applying {len(manifests)} objects: {what}")
+        applied = self.kubectl(
+            kubectl, "apply", "-f", "-", stdin=yaml.safe_dump_all([plain(m) for m in manifests])
         )
+        if applied.returncode != 0:
+            raise LocalClusterError(f"applying {what} failed: {applied.stderr.strip()}")
+        workloads = sorted({m["metadata"]["namespace"] for m in manifests if m["kind"] == "Deployment"})
         for namespace in workloads:
-            self.progress(f"waiting for the seeded workloads in {namespace}")
+            self.progress(f"waiting for the Deployments in {namespace}")
             waited = self.kubectl(
                 kubectl, "wait", "deployment", "--all", "-n", namespace,
                 "--for=condition=Available", f"--timeout={SEEDED_WORKLOADS_TIMEOUT_S}s",
             )  # fmt: skip
             if waited.returncode != 0:
-                raise LocalClusterError(
-                    f"seeded workloads in {namespace} not available: {waited.stderr.strip()}"
-                )
+                raise LocalClusterError(f"Deployments in {namespace} not available: {waited.stderr.strip()}")
+
+    def _start_ingress(
+        self,
+        found: dict[str, Path],
+        enter_node: list[str],
+        profile: Profile,
+        a: Addresses,
+        pinned: dict[str, str],
+    ) -> None:
+        """Traefik with its own identity after its objects; ready when every Ingress shows its address."""
+        kubectl = found["kubectl"]
+        directory = ingress.config_dir(self.state)
+        ca = pki.CertificateAuthority(self.state.root / "pki", "ca", f"{self.name}-ca")
+        kubeconfig = render.write_kubeconfig(
+            directory / "kubeconfig",
+            f"https://{a.host}:6443",
+            ca.paths.cert,
+            ca.issue(ingress.client_identity()),
+            ingress.USER,
+        )
+        sites = ingress.objects(self.state, profile.ingress, images.PROBE_IMAGE)
+        if profile.images_by_digest:
+            sites = [render.pin_images(m, pinned) for m in sites]
+        self._apply(kubectl, sites, "the ingress sites")
+        config = ingress.write_config(self.state, profile.ingress, a)
+        self._run(
+            "traefik",
+            [*enter_node, *ingress.argv(found["traefik"], config)],
+            cgroup="system",
+            env={"KUBECONFIG": str(kubeconfig), "KUBERNETES_SERVICE_HOST": ""},
+        )
+
+        def published() -> bool:
+            shown = self.kubectl(
+                kubectl,
+                "-n",
+                ingress.NAMESPACE,
+                "get",
+                "ingress",
+                "-o",
+                "jsonpath={.items[*].status.loadBalancer.ingress[*].ip}",
+            )
+            return shown.stdout.split() == [a.node] * len(profile.ingress.sites)
+
+        self._wait("Traefik to publish the node address in every Ingress's status", published)
 
     # --------------------------------------------------------------------------------------- down
     def down(self, keep_logs: bool = False) -> Path | None:

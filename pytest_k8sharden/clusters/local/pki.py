@@ -40,6 +40,8 @@ class Identity:
     """How long the certificate is valid."""
     rsa_bits: int | None = None
     """An RSA key of this size (kubeadm issues RSA-2048 serving certificates) instead of ECDSA P-256."""
+    backdate_days: int = 0
+    """Shift the validity window this many days into the past (more than ``days``: already expired)."""
 
 
 class CertificateAuthority:
@@ -88,7 +90,7 @@ class CertificateAuthority:
         usages = [ExtendedKeyUsageOID.SERVER_AUTH] * identity.server + [
             ExtendedKeyUsageOID.CLIENT_AUTH
         ] * identity.client
-        now = _now()
+        now = _now() - datetime.timedelta(days=identity.backdate_days)
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name(attributes))

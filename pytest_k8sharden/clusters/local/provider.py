@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import final
 
 from pytest_k8sharden.clusters.base import ClusterAccess
+from pytest_k8sharden.clusters.local import ingress
 from pytest_k8sharden.clusters.local.controlplane import LocalControlPlane
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
@@ -33,6 +34,7 @@ class LocalProvider:
             context=None,
             probe_image=PROBE_IMAGE,
             control_plane=LocalControlPlane(self.cluster.state),
+            ingress_ca=ingress.ca_path(self.cluster.state),
         )
 
     def release(self) -> None:
