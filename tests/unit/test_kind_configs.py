@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,14 @@ import pytest
 import yaml
 
 from pytest_k8sharden.cli import main
-from pytest_k8sharden.clusters.kind.config import ENCRYPTION_FILE, dump, render, write_files
+from pytest_k8sharden.clusters.kind.config import (
+    CNI_FILE,
+    ENCRYPTION_FILE,
+    POD_SUBNET,
+    dump,
+    render,
+    write_files,
+)
 from pytest_k8sharden.clusters.kind.schema import validate
 from pytest_k8sharden.profiles import HARDENED, INSECURE, PROFILE_NAMES, get_profile
 
@@ -85,10 +94,19 @@ def test_hardened_config_carries_every_profile_flag_and_the_files() -> None:
 
 def test_insecure_config_drops_the_policy_enforcing_cni_and_opens_the_control_plane() -> None:
     document = render(INSECURE)
-    assert document["networking"] == {"disableDefaultCNI": True}
+    assert document["networking"]["disableDefaultCNI"] is True
     cluster = _patch(document, "ClusterConfiguration")
     assert {"name": "bind-address", "value": "0.0.0.0"} in cluster["scheduler"]["extraArgs"]
-    assert "extraMounts" not in document["nodes"][0]
+    (mount,) = document["nodes"][0]["extraMounts"]
+    assert mount["containerPath"] == f"/etc/cni/net.d/{CNI_FILE}"
+
+
+def test_insecure_cni_configuration_is_plain_ptp_without_a_policy_plugin(tmp_path: Path) -> None:
+    (written,) = write_files(INSECURE, tmp_path)
+    conflist = json.loads(written.read_text())
+    assert [plugin["type"] for plugin in conflist["plugins"]] == ["ptp", "portmap"]
+    subnet = conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"]
+    assert ipaddress.IPv4Network(subnet).subnet_of(ipaddress.IPv4Network(POD_SUBNET))
 
 
 def test_profile_files_are_private_and_an_existing_encryption_key_is_kept(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ the node, from where ``extraVolumes`` hand them to the API server's static pod.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -38,6 +39,28 @@ HEADER: Final = (
 AUDIT_POLICY_FILE: Final = "audit-policy.yaml"
 ENCRYPTION_FILE: Final = "encryption-config.yaml"
 ADMISSION_FILE: Final = "admission.yaml"
+CNI_FILE: Final = "10-k8sharden-ptp.conflist"
+POD_SUBNET: Final = "10.244.0.0/16"
+"""kind's default pod subnet, written out for the profile that brings its own CNI configuration."""
+CNI_WITHOUT_POLICY: Final[Mapping[str, Any]] = {
+    "cniVersion": "1.0.0",
+    "name": "k8sharden-ptp",
+    "plugins": [
+        {
+            "type": "ptp",
+            "ipMasq": True,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": "10.244.0.0/24"}]],
+                "routes": [{"dst": "0.0.0.0/0"}],
+            },
+        },
+        {"type": "portmap", "capabilities": {"portMappings": True}},
+    ],
+}
+"""Pod networking without any NetworkPolicy enforcement for a single-node cluster: the reference ``ptp``,
+``host-local`` and ``portmap`` plugins that kind's node image ships in /opt/cni/bin, configured on the
+node's first /24 of the pod subnet (the one the controller-manager gives the only node)."""
 
 
 def cluster_name(profile: str) -> str:
@@ -50,6 +73,7 @@ def _args(flags: Mapping[str, str]) -> list[dict[str, str]]:
 
 
 def _file_names(profile: Profile) -> list[str]:
+    """The API server's files for ``profile`` (mounted into the node under NODE_FILES_DIR)."""
     names = []
     if profile.audit_policy is not None:
         names.append(AUDIT_POLICY_FILE)
@@ -58,6 +82,14 @@ def _file_names(profile: Profile) -> list[str]:
     if profile.pod_security_defaults is not None:
         names.append(ADMISSION_FILE)
     return names
+
+
+def _node_mounts(profile: Profile) -> list[tuple[str, PurePosixPath]]:
+    """(file name, path inside the node) for every file of ``profile``."""
+    mounts = [(name, NODE_FILES_DIR / name) for name in _file_names(profile)]
+    if not profile.network_policy_enforced:
+        mounts.append((CNI_FILE, PurePosixPath("/etc/cni/net.d") / CNI_FILE))
+    return mounts
 
 
 def _apiserver(profile: Profile) -> dict[str, Any]:
@@ -116,8 +148,8 @@ def render(profile: Profile, files_dir: PurePosixPath | Path = DEFAULT_FILES_DIR
     node: dict[str, Any] = {"role": "control-plane"}
     mounts = [
         {"hostPath": str(PurePosixPath(files_dir) / profile.name / name),
-         "containerPath": str(NODE_FILES_DIR / name), "readOnly": True}
-        for name in _file_names(profile)
+         "containerPath": str(inside), "readOnly": True}
+        for name, inside in _node_mounts(profile)
     ]  # fmt: skip
     if mounts:
         node["extraMounts"] = mounts
@@ -128,8 +160,9 @@ def render(profile: Profile, files_dir: PurePosixPath | Path = DEFAULT_FILES_DIR
     }
     if not profile.network_policy_enforced:
         # kind's default CNI (kindnetd) enforces NetworkPolicy since v0.24.0 and has no switch for that
-        # alone: the only way to run without enforcement is to leave out the default CNI.
-        document["networking"] = {"disableDefaultCNI": True}
+        # alone: the only way to run without enforcement is to leave out the default CNI and bring a
+        # plain one (CNI_WITHOUT_POLICY, mounted into the node).
+        document["networking"] = {"disableDefaultCNI": True, "podSubnet": POD_SUBNET}
     document["nodes"] = [node]
     document["kubeadmConfigPatches"] = [
         yaml.safe_dump(cluster_configuration, sort_keys=False),
@@ -155,8 +188,9 @@ def dump(profile: Profile, files_dir: PurePosixPath | Path = DEFAULT_FILES_DIR) 
 
 
 def write_files(profile: Profile, files_dir: Path) -> list[Path]:
-    """Write the profile's audit policy, the Pod Security admission configuration and, unless one is
-    there already, a fresh encryption configuration into ``files_dir/<profile>/`` (mode 0600)."""
+    """Write the profile's files into ``files_dir/<profile>/`` (mode 0600): audit policy, Pod Security
+    admission configuration, a fresh encryption configuration unless one is there already, and the
+    CNI configuration of a profile without NetworkPolicy enforcement."""
     directory = files_dir / profile.name
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     documents: dict[str, Mapping[str, Any]] = {}
@@ -166,12 +200,15 @@ def write_files(profile: Profile, files_dir: Path) -> list[Path]:
         documents[ENCRYPTION_FILE] = encryption_configuration(new_encryption_key())
     if profile.pod_security_defaults is not None:
         documents[ADMISSION_FILE] = admission_configuration(profile.pod_security_defaults)
+    if not profile.network_policy_enforced:
+        documents[CNI_FILE] = CNI_WITHOUT_POLICY
     written = []
     for name, document in documents.items():
         path = directory / name
         if name == ENCRYPTION_FILE and path.exists():
             continue  # a cluster created with this key must keep reading its Secrets
         path.touch(mode=0o600, exist_ok=True)
-        path.write_text(yaml.safe_dump(plain(document), sort_keys=False))
+        text = json.dumps(plain(document), indent=2) + "\n" if name == CNI_FILE else None
+        path.write_text(text or yaml.safe_dump(plain(document), sort_keys=False))
         written.append(path)
     return written

@@ -14,8 +14,8 @@ from pytest_k8sharden.clusters.base import ClusterAccess, ClusterUnavailable
 from pytest_k8sharden.clusters.downloads import DownloadError, cache_root
 from pytest_k8sharden.clusters.kind.binary import ensure_kind
 from pytest_k8sharden.clusters.kind.config import cluster_name, dump, write_files
-from pytest_k8sharden.kube import KubeError, connect
-from pytest_k8sharden.profiles import get_profile
+from pytest_k8sharden.kube import Kube, KubeConflict, KubeError, connect
+from pytest_k8sharden.profiles import get_profile, plain
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Node
@@ -59,10 +59,13 @@ class KindProvider:
         self.progress = progress
         self.load_probe_image = load_probe_image
         self.ready_timeout = ready_timeout
-        self.files_dir = cache_root() / "kind" / "clusters" / self.name
-        """The profile's files (audit policy, encryption key) the node mounts; they live as long as it."""
+        self.files_dir = cache_root() / "kind" / "files" / profile
+        """The profile's files (audit policy, encryption key...) the node mounts; they live as long as it
+        (``<files>/<profile>/`` as config.write_files lays them out; one kind cluster per profile)."""
         self._kind: Path | None = None
         self._workdir: Path | None = None
+        self._ours = False
+        """A cluster was created or taken over by acquire(): release() deletes it unless kept."""
 
     # ----------------------------------------------------------------------------------- kind CLI
     def _run(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -84,7 +87,7 @@ class KindProvider:
             self._kind = ensure_kind(self.progress)
         except DownloadError as exc:
             raise ClusterUnavailable(f"no kind executable: {exc}") from None
-        self._workdir = Path(tempfile.mkdtemp(prefix="k8sharden-kind-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix="k8sharden-kind-"))  # release() removes it
         kubeconfig = self._workdir / "kubeconfig"
         if self.name in self._clusters():
             self.progress(f"reusing kind cluster {self.name}")
@@ -93,10 +96,11 @@ class KindProvider:
                 raise ClusterUnavailable(f"kind export kubeconfig failed: {_kind_message(exported)}")
         else:
             self._create(kubeconfig)
+        self._ours = True
         kubeconfig.chmod(0o600)
         probe_image = self._load_probe_image() if self.load_probe_image else None
         access = ClusterAccess("kind", self.profile.name, kubeconfig, None, probe_image)
-        self._wait_for_nodes(access)
+        self._settle(access)
         return access
 
     def _create(self, kubeconfig: Path) -> None:
@@ -138,44 +142,63 @@ class KindProvider:
             raise ClusterUnavailable(f"kind load image-archive failed: {_kind_message(loaded)}")
         return spec.reference
 
-    def _wait_for_nodes(self, access: ClusterAccess) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        next_report = time.monotonic() + PROGRESS_EVERY_S
-        started = time.monotonic()
+    def _settle(self, access: ClusterAccess) -> None:
+        """Wait for the nodes to be Ready, then apply the objects the profile seeds."""
         try:
             kube = connect(access)
         except KubeError as exc:
             raise ClusterUnavailable(str(exc)) from None
         try:
-            while True:
-                try:
-                    nodes = kube.core.list_node().items or []
-                    waiting = _not_ready(nodes)
-                except KubeError as exc:
-                    nodes, waiting = [], [f"API server: {exc}"]
-                if nodes and not waiting:
-                    self.progress(f"{len(nodes)} node(s) Ready after {time.monotonic() - started:.0f} s")
-                    return
-                if time.monotonic() >= deadline:
-                    raise ClusterUnavailable(
-                        f"kind cluster {self.name}: nodes not Ready after {self.ready_timeout:.0f} s "
-                        f"(waiting for: {', '.join(waiting) or 'any node to register'})"
-                    )
-                if time.monotonic() >= next_report:
-                    self.progress(f"waiting for nodes of {self.name}: {', '.join(waiting) or 'none yet'}")
-                    next_report += PROGRESS_EVERY_S
-                time.sleep(1.0)
+            self._wait_for_nodes(kube)
+            self._apply_seeds(kube)
         finally:
             kube.close()
 
+    def _wait_for_nodes(self, kube: Kube) -> None:
+        started = time.monotonic()
+        deadline = started + self.ready_timeout
+        next_report = started + PROGRESS_EVERY_S
+        while True:
+            try:
+                nodes = kube.core.list_node().items or []
+                waiting = _not_ready(nodes)
+            except KubeError as exc:
+                nodes, waiting = [], [f"API server: {exc}"]
+            if nodes and not waiting:
+                self.progress(f"{len(nodes)} node(s) Ready after {time.monotonic() - started:.0f} s")
+                return
+            if time.monotonic() >= deadline:
+                raise ClusterUnavailable(
+                    f"kind cluster {self.name}: nodes not Ready after {self.ready_timeout:.0f} s "
+                    f"(waiting for: {', '.join(waiting) or 'any node to register'})"
+                )
+            if time.monotonic() >= next_report:
+                self.progress(f"waiting for nodes of {self.name}: {', '.join(waiting) or 'none yet'}")
+                next_report += PROGRESS_EVERY_S
+            time.sleep(1.0)
+
+    def _apply_seeds(self, kube: Kube) -> None:
+        """Create the profile's seeded objects (ClusterRoleBindings); ones already there are kept."""
+        for manifest in self.profile.seed_manifests:
+            if manifest["kind"] != "ClusterRoleBinding":
+                raise ClusterUnavailable(f"the kind provider cannot seed a {manifest['kind']}")
+            try:
+                kube.rbac.create_cluster_role_binding(body=plain(manifest))
+                self.progress(f"seeded ClusterRoleBinding {manifest['metadata']['name']}")
+            except KubeConflict:
+                pass
+            except KubeError as exc:
+                raise ClusterUnavailable(f"seeding the {self.profile.name} profile failed: {exc}") from None
+
     # ------------------------------------------------------------------------------------ release
     def release(self) -> None:
-        """Delete the cluster, unless --keep-cluster asked to leave it for the next run."""
+        """Delete the cluster, unless --keep-cluster asked to leave it for the next run (also after a
+        failed acquire(): a cluster that was created but never became Ready is deleted too)."""
         try:
             if self.keep:
                 self.progress(f"keeping kind cluster {self.name} (--keep-cluster); `kind delete cluster "
                               f"--name {self.name}` removes it")  # fmt: skip
-            elif self._kind is not None:
+            elif self._ours:
                 self._delete()
         finally:
             if self._workdir is not None:
