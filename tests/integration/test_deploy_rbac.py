@@ -105,7 +105,7 @@ def _audit_events(running: Running, since: datetime) -> list[dict[str, Any]]:
         event = json.loads(line)
         received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
         if (
-            event["user"]["username"] == USERNAME
+            event["user"].get("username") == USERNAME
             and event["stage"] == "ResponseComplete"
             and received >= since
         ):
