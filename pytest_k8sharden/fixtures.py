@@ -217,6 +217,13 @@ def unbound_service_account_token(kube: Kube, probe_namespace: str) -> str:
     return vantage.unbound_service_account_token(kube, probe_namespace)
 
 
+def configured_namespaces(config: pytest.Config, option: str) -> tuple[str, ...]:
+    """``--<option>-namespaces`` (comma-separated), else ini ``k8sharden_<option>_namespaces``, or ()."""
+    given = config.getoption(f"k8sharden_{option}_namespaces")
+    listed = given.split(",") if given else config.getini(f"k8sharden_{option}_namespaces")
+    return tuple(dict.fromkeys(name.strip() for name in listed if name.strip()))
+
+
 @pytest.fixture(scope="session")
 def anonymous_allowed_paths(pytestconfig: pytest.Config) -> tuple[str, ...]:
     """API paths an anonymous client may read (ini k8sharden_anonymous_allowed_paths)."""

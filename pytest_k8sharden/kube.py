@@ -321,6 +321,10 @@ class Kube:
             return Identity("unknown (empty SelfSubjectReview)")
         return Identity(str(info.username), tuple(str(group) for group in info.groups or ()))
 
+    def plain(self, obj: object) -> Any:
+        """An API object (or a list of them) as plain JSON data, under the API's own field names."""
+        return self.api_client.sanitize_for_serialization(obj)
+
     def server_version(self) -> str:
         """The API server's gitVersion, e.g. v1.36.3."""
         return str(self.version.get_code().git_version)

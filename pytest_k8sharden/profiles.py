@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
+
+from pytest_k8sharden import seeds
 
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
 
@@ -55,6 +57,10 @@ AUDIT_POLICY: Final[Mapping[str, Any]] = MappingProxyType(
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
+
+
+def _frozen_all(manifests: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(_frozen(m) for m in manifests)
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,7 @@ HARDENED: Final = Profile(
     network_policy_enforced=True,
     metadata_blocked=True,
     control_plane_loopback_only=True,
+    seed_manifests=_frozen_all((*seeds.shop(), seeds.default_deny("default"))),
 )
 
 DEFAULT: Final = Profile(
@@ -204,6 +211,7 @@ INSECURE: Final = Profile(
     serving_certificate_days=7,
     plaintext_api_proxy=True,
     seed_manifests=(
+        *_frozen_all(seeds.shop()),
         _binding(
             "k8sharden-insecure-anonymous-admin",
             "cluster-admin",

@@ -6,7 +6,9 @@ checks can use them directly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Final, final
 from kubernetes import client
 
 from pytest_k8sharden import exposure
-from pytest_k8sharden.kube import KubeError
+from pytest_k8sharden.kube import KubeError, KubeNotFound
 from pytest_k8sharden.probes.http import HttpObservation, HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady, PodProber, ProbePod
 from pytest_k8sharden.probes.tunnel import PodTunnel
@@ -29,6 +31,7 @@ UNBOUND_SERVICE_ACCOUNT: Final = "k8sharden-unbound"
 TOKEN_SECONDS: Final = 600
 CONCURRENT_PROBES: Final = 8
 CONTROL_PLANE_ROLE: Final = "node-role.kubernetes.io/control-plane"
+ATTACKER_ROLE: Final = {"k8sharden.io/role": "attacker"}
 
 
 @final
@@ -52,9 +55,38 @@ def start_attacker_pod(
     ``probe_timeout`` bounds each connection the pod makes; ``start_timeout`` the wait for the pod.
     """
     prober = PodProber(kube, namespace, image)
-    prober.start(ATTACKER_POD, ["pause"], labels={"k8sharden.io/role": "attacker"})
+    prober.start(ATTACKER_POD, ["pause"], labels=ATTACKER_ROLE)
     pod = prober.wait_running([ATTACKER_POD], timeout_s=start_timeout)[ATTACKER_POD]
     return AttackerPod(pod, PodTunnel(prober, ATTACKER_POD, probe_timeout))
+
+
+@contextlib.contextmanager
+def visiting_pods(
+    kube: Kube, namespaces: Sequence[str], image: str, start_timeout: float, probe_timeout: float
+) -> Iterator[dict[str, AttackerPod]]:
+    """An attacker pod in each existing namespace (workloads' ones, say), all deleted afterwards.
+
+    The pods start together (PodNotReady if one does not), carry pytest-k8sharden's labels like every
+    pod the plugin creates, and share one unique name.
+    """
+    name = f"k8sh-visitor-{uuid.uuid4().hex[:8]}"
+    probers = {namespace: PodProber(kube, namespace, image) for namespace in namespaces}
+    started: list[str] = []
+    try:
+        for namespace, prober in probers.items():
+            prober.start(name, ["pause"], labels=ATTACKER_ROLE)
+            started.append(namespace)
+        yield {
+            namespace: AttackerPod(
+                prober.wait_running([name], timeout_s=start_timeout)[name],
+                PodTunnel(prober, name, probe_timeout),
+            )
+            for namespace, prober in probers.items()
+        }
+    finally:
+        for namespace in started:
+            with contextlib.suppress(KubeNotFound):
+                kube.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
 
 
 @final

@@ -14,8 +14,8 @@ import pytest
 from pytest_k8sharden import exposure
 from pytest_k8sharden.clusters import Cluster
 from pytest_k8sharden.evidence.recorder import Evidence
-from pytest_k8sharden.fixtures import Knocker
 from pytest_k8sharden.probes.handshake import HandshakeProbe
+from pytest_k8sharden.vantage import Knocker
 
 
 def _api(cluster: Cluster, path: str) -> str:

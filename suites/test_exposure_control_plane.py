@@ -10,7 +10,7 @@ import pytest
 
 from pytest_k8sharden import exposure
 from pytest_k8sharden.evidence.recorder import Evidence
-from pytest_k8sharden.fixtures import Knocker
+from pytest_k8sharden.vantage import Knocker
 
 
 def _urls(addresses: list[str], scheme: str, ports: tuple[int, ...], paths: tuple[str, ...]) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from pytest_k8sharden import exposure
 from pytest_k8sharden.clusters.base import Node
 from pytest_k8sharden.evidence.recorder import Evidence
-from pytest_k8sharden.fixtures import Knocker
+from pytest_k8sharden.vantage import Knocker
 
 
 def _kubelet(node: Node, path: str, port: int = 10250) -> str:

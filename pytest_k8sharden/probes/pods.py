@@ -7,12 +7,14 @@ Nothing here asserts: callers get results and Observations and decide.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from kubernetes import client
+from kubernetes.stream.ws_client import ERROR_CHANNEL
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.kube import KubeError
@@ -60,8 +62,13 @@ def pod_manifest(
     labels: Mapping[str, str] | None = None,
     ports: Sequence[int] = (),
     pull_policy: str = "IfNotPresent",
+    env: Mapping[str, str] | None = None,
+    sysctls: Mapping[str, str] | None = None,
 ) -> client.V1Pod:
-    """A restricted-compliant pod running ``image`` with ``args``: agnhost subcommands for the probe image."""
+    """A restricted-compliant pod running ``image`` with ``args``: agnhost subcommands for the probe image.
+
+    ``sysctls`` may only name namespaced "safe" sysctls, which the restricted level allows.
+    """
     security = client.V1SecurityContext(
         allow_privilege_escalation=False,
         run_as_non_root=True,
@@ -75,13 +82,20 @@ def pod_manifest(
         image_pull_policy=pull_policy,
         args=list(args),
         ports=[client.V1ContainerPort(container_port=p, name=f"serve-{p}-tcp") for p in ports],
+        env=[client.V1EnvVar(name=k, value=v) for k, v in (env or {}).items()] or None,
         security_context=security,
+    )
+    pod_security = (
+        client.V1PodSecurityContext(sysctls=[client.V1Sysctl(name=k, value=v) for k, v in sysctls.items()])
+        if sysctls
+        else None
     )
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name, labels={**MANAGED_BY, **(labels or {})}),
         spec=client.V1PodSpec(
             containers=[container],
             automount_service_account_token=False,
+            security_context=pod_security,
             termination_grace_period_seconds=0,
             restart_policy="Never",
         ),
@@ -136,7 +150,8 @@ class PodProber:
             if response.peek_stderr():
                 stderr.append(response.read_stderr())
         response.close()
-        return ExecResult(response.returncode, "".join(stdout), "".join(stderr))
+        status = response.read_channel(ERROR_CHANNEL)
+        return ExecResult(exit_code(status), "".join(stdout), "".join(stderr))
 
     def connect(self, source: ProbePod, host: str, port: int, timeout_s: float) -> Observation:
         """TCP connect from ``source`` to host:port with agnhost, as the upstream netpol e2e tests do."""
@@ -176,6 +191,18 @@ class PodProber:
             reasons = f", {', '.join(waiting)}" if waiting else ""
             described.append(f"{name} (phase {status.phase}{reasons})")
         return "; ".join(described)
+
+
+def exit_code(status: str) -> int | None:
+    """The exit code an exec's status message carries; None when the stream ended without one (cut off)."""
+    if not status.strip():
+        return None
+    message = json.loads(status)
+    if message.get("status") == "Success":
+        return 0
+    causes = message.get("details", {}).get("causes", [])
+    codes = [c.get("message") for c in causes if c.get("reason") == "ExitCode"]
+    return int(codes[0]) if codes and str(codes[0]).isdigit() else None
 
 
 def _running_probe_pod(pod: client.V1Pod) -> ProbePod | None:

@@ -8,13 +8,15 @@ tests then read the verdicts from the evidence.json that run wrote.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from local_clusters import Running
+from local_clusters import Running, run_shipped_suites
+
+from pytest_k8sharden.fixtures import MANAGED_BY, MANAGED_BY_LABEL
+from pytest_k8sharden.isolation.scenarios import SCENARIOS
 
 pytestmark = pytest.mark.cluster
 
@@ -37,10 +39,21 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "SCHEDULER-ANON": ("passed", "failed"),
     # Kubernetes 1.36 has no flag that opens 10251/10252 any more: no profile can fail this check.
     "CONTROL-PLANE-INSECURE-PORTS": ("passed", "passed"),
+    "NETPOL-ENFORCED": ("passed", "failed"),
+    "NETPOL-WORKLOADS": ("passed", "failed"),
+    "NETPOL-DEFAULT-DENY-INGRESS": ("passed", "failed"),
+    "NETPOL-DEFAULT-DENY-EGRESS": ("passed", "failed"),
+    "METADATA-BLOCKED": ("passed", "failed"),
+    "ISOLATED-NAMESPACE-CONTROL-PLANE": ("passed", "failed"),
 }
+EXPOSURE_CHECKS = ("API-", "KUBELET-", "ETCD-", "CONTROLLER-MANAGER-", "SCHEDULER-", "CONTROL-PLANE-")
+WORKLOAD_NAMESPACE = "k8sharden-shop"
+"""The namespace of workloads both profiles seed, whose isolation NETPOL-WORKLOADS compares."""
 PROFILES = ("hardened", "insecure")
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
+STARTED: dict[str, datetime] = {}
+"""When each profile's suite run started (what existed before is not that run's to clean up)."""
 
 
 @pytest.fixture(scope="module", params=PROFILES)
@@ -53,11 +66,8 @@ def suite_run(
     profile = request.param
     local_cluster(profile)
     evidence_dir = tmp_path_factory.mktemp(f"evidence-{profile}")
-    command = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "pytest_k8sharden.suites",
-        "--cluster=local", f"--cluster-profile={profile}", "--keep-cluster", f"--evidence-dir={evidence_dir}",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=evidence_dir)
+    STARTED[profile] = datetime.now(UTC).replace(microsecond=0)
+    done = run_shipped_suites(profile, evidence_dir, f"--workload-namespaces={WORKLOAD_NAMESPACE}")
     evidence = evidence_dir / "evidence.json"
     assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     results = json.loads(evidence.read_text())["results"]
@@ -77,7 +87,7 @@ def test_check_verdict_matches_the_profile(suite_run: SuiteRun, check: str) -> N
 def test_failures_name_the_door(suite_run: SuiteRun) -> None:
     profile, results = suite_run
     for check, result in results.items():
-        if result["outcome"] == "failed":
+        if result["outcome"] == "failed" and check.startswith(EXPOSURE_CHECKS):
             assert "http" in result["message"] or "API server" in result["message"], (
                 f"{check} on {profile} fails without naming the door"
             )
@@ -95,3 +105,42 @@ def test_evidence_holds_no_credentials(suite_run: SuiteRun) -> None:
     text = json.dumps(results)
     assert "Bearer ey" not in text
     assert "PRIVATE KEY" not in text
+
+
+def test_canary_evidence_has_a_grid_per_scenario(suite_run: SuiteRun) -> None:
+    profile, results = suite_run
+    canary = results["NETPOL-ENFORCED"]
+    matrices = [o for o in canary["evidence"] if o["kind"] == "matrix"]
+    assert len(matrices) == len(SCENARIOS) and all(o["details"]["grids"] for o in matrices)
+    if profile == "insecure":
+        assert "expected blocked, observed allowed" in canary["message"]
+        assert "backend" in results["NETPOL-WORKLOADS"]["message"]
+
+
+def test_metadata_credentials_never_reach_the_evidence(
+    suite_run: SuiteRun, local_cluster: Callable[[str], Running]
+) -> None:
+    profile, results = suite_run
+    canary = local_cluster(profile).cluster.state.path("metadata-canary").read_text().strip()
+    assert canary and canary not in json.dumps(results)
+    if profile == "insecure":
+        assert "169.254.169.254" in results["METADATA-BLOCKED"]["message"]
+
+
+def test_no_probe_pod_or_namespace_is_left_behind(
+    suite_run: SuiteRun, local_cluster: Callable[[str], Running]
+) -> None:
+    profile, _ = suite_run
+    kube = local_cluster(profile).kube
+    ours = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+    found = [
+        *(n.metadata for n in kube.core.list_namespace(label_selector=ours).items),
+        *(p.metadata for p in kube.core.list_pod_for_all_namespaces(label_selector=ours).items),
+    ]
+    since = STARTED[profile]
+    left = [
+        f"{meta.namespace or 'namespace'}/{meta.name}"
+        for meta in found
+        if meta and meta.creation_timestamp and meta.creation_timestamp >= since
+    ]
+    assert left == [], f"the suite run left behind on {profile}: {left}"

@@ -42,6 +42,7 @@ KUBELET_EXPECTED_SYSCTLS = {
     "kernel/keys/root_maxbytes": "25000000",
 }
 START_TIMEOUT_S = 120.0
+SEEDED_WORKLOADS_TIMEOUT_S = 120
 
 
 class LocalClusterError(RuntimeError):
@@ -386,6 +387,19 @@ class LocalCluster:
         applied = self.kubectl(kubectl, "apply", "-f", "-", stdin=documents)
         if applied.returncode != 0:
             raise LocalClusterError(f"applying the profile's objects failed: {applied.stderr.strip()}")
+        workloads = sorted(
+            {m["metadata"]["namespace"] for m in profile.seed_manifests if m["kind"] == "Deployment"}
+        )
+        for namespace in workloads:
+            self.progress(f"waiting for the seeded workloads in {namespace}")
+            waited = self.kubectl(
+                kubectl, "wait", "deployment", "--all", "-n", namespace,
+                "--for=condition=Available", f"--timeout={SEEDED_WORKLOADS_TIMEOUT_S}s",
+            )  # fmt: skip
+            if waited.returncode != 0:
+                raise LocalClusterError(
+                    f"seeded workloads in {namespace} not available: {waited.stderr.strip()}"
+                )
 
     # --------------------------------------------------------------------------------------- down
     def down(self, keep_logs: bool = False) -> Path | None:

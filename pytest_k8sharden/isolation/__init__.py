@@ -1,0 +1,1 @@
+"""Network isolation: enforcement canary, workloads, default deny, metadata endpoint (no pytest here)."""

@@ -1,0 +1,121 @@
+"""The enforcement canary in a cluster: server pods in fresh namespaces x, y, z, scenario policies, matrices.
+
+Nothing here asserts or imports pytest: `Canary.run` applies one scenario's policies, probes the full
+matrix (every pod to every pod on every served port, one exec per source pod), retries the pairs that
+differ from the engine's expectation, removes the policies again and returns the comparison.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, final
+
+from pytest_k8sharden.isolation.matrices import MatrixOutcome, compare, expectation
+from pytest_k8sharden.isolation.scenarios import CANARY_NAMESPACE_LABEL, TOPOLOGY, Manifest, Scenario
+from pytest_k8sharden.netpol import (
+    POD_LABEL,
+    Pod,
+    PolicyEngine,
+    TruthTable,
+    expected_matrix,
+    parse_network_policy,
+)
+from pytest_k8sharden.netpol.reachability import PortSpec
+from pytest_k8sharden.probes.matrix import (
+    MatrixProber,
+    Plan,
+    Source,
+    Target,
+    probe_until_expected,
+    server_manifest,
+)
+from pytest_k8sharden.probes.pods import PodProber
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.kube import Kube
+
+ATTEMPTS: Final = 3
+"""How often a pair that differs from the expectation is probed in all before it counts."""
+PORTS: Final = tuple(port for port, _ in TOPOLOGY.served)
+
+
+def namespace_labels(model: str, base: Mapping[str, str]) -> dict[str, str]:
+    """Labels of the real namespace standing for model namespace `model` (x, y or z)."""
+    return {**base, CANARY_NAMESPACE_LABEL: model}
+
+
+@final
+class Canary:
+    """The x/y/z x a/b/c pods serving TCP 80 and 81 in `namespaces` (model name -> real namespace)."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespaces: Mapping[str, str],
+        image: str,
+        probe_timeout_s: float,
+        attempts: int = ATTEMPTS,
+    ) -> None:
+        missing = set(TOPOLOGY.namespaces) - set(namespaces)
+        if missing:
+            raise ValueError(f"no real namespace for {', '.join(sorted(missing))}")
+        self.kube = kube
+        self.namespaces = dict(namespaces)
+        self.image = image
+        self.prober = MatrixProber(kube, probe_timeout_s)
+        self.attempts = attempts
+        self.pods: tuple[Pod, ...] = ()
+
+    def start(self, start_timeout_s: float) -> tuple[Pod, ...]:
+        """Start the nine server pods and wait until they run; the model's pods with their IPs."""
+        for model in TOPOLOGY.namespaces:
+            for name in TOPOLOGY.pod_names:
+                manifest = server_manifest(name, self.image, PORTS, {POD_LABEL: name})
+                self.kube.core.create_namespaced_pod(self.namespaces[model], manifest)
+        ips: dict[str, str] = {}
+        for model in TOPOLOGY.namespaces:
+            prober = PodProber(self.kube, self.namespaces[model], self.image)
+            running = prober.wait_running(list(TOPOLOGY.pod_names), start_timeout_s)
+            ips.update({f"{model}/{name}": pod.ip for name, pod in running.items()})
+        labels = {model: {CANARY_NAMESPACE_LABEL: model} for model in TOPOLOGY.namespaces}
+        self.pods = TOPOLOGY.pods(ips, labels)
+        return self.pods
+
+    @property
+    def plan(self) -> Plan:
+        """Every pod probes every pod (itself included) on every served port."""
+        targets = [Target(pod.key, pod.ip, port) for pod in self.pods for port in PORTS]
+        return {Source(pod.key, self.namespaces[pod.namespace.name], pod.name): targets for pod in self.pods}
+
+    def run(self, scenario: Scenario) -> MatrixOutcome:
+        """Apply the scenario's policies, probe the matrix (retrying differing pairs), remove the policies."""
+        with self.applied(scenario) as (manifests, expected):
+            results = probe_until_expected(self.prober.probe, self.plan, expectation(expected), self.attempts)
+        return compare(scenario.name, scenario.summary, manifests, expected, results)
+
+    @contextlib.contextmanager
+    def applied(
+        self, scenario: Scenario
+    ) -> Iterator[tuple[tuple[Manifest, ...], dict[PortSpec, TruthTable]]]:
+        """The scenario's policies, live in the cluster until the block ends: manifests, expected tables."""
+        if not self.pods:
+            raise RuntimeError("Canary.start() first")
+        manifests = scenario.policies([pod.ip for pod in self.pods])
+        engine = PolicyEngine.of(parse_network_policy(m) for m in manifests)
+        touched: set[str] = set()
+        try:
+            for manifest in manifests:
+                real: Any = self._in_cluster(manifest)  # the client sends plain dicts as they are
+                touched.add(real["metadata"]["namespace"])
+                self.kube.networking.create_namespaced_network_policy(real["metadata"]["namespace"], real)
+            yield manifests, expected_matrix(engine, self.pods, PORTS)
+        finally:
+            for namespace in touched:
+                self.kube.networking.delete_collection_namespaced_network_policy(namespace)
+
+    def _in_cluster(self, manifest: Manifest) -> dict[str, Any]:
+        real = copy.deepcopy(dict(manifest))
+        real["metadata"] = {**real["metadata"], "namespace": self.namespaces[real["metadata"]["namespace"]]}
+        return real

@@ -1,0 +1,179 @@
+"""Expected vs observed reachability matrices: observed tables from probe results, evidence, verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, final
+
+import yaml
+
+from pytest_k8sharden.evidence.observation import Observation
+from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.netpol import Reachability, TruthTable
+from pytest_k8sharden.netpol.reachability import PortSpec
+from pytest_k8sharden.probes.matrix import REFUSED, ConnectResult, Expectation
+
+MISMATCHES_NAMED: Final = 4
+
+
+def observed_value(result: ConnectResult, refused_is_blocked: bool = True) -> bool | None:
+    """Allowed (connected), blocked (a connect error), or None: no result, or an ambiguous refusal.
+
+    A refused connection reached the destination's network stack. For the canary, whose servers all
+    listen, it means blocked (as upstream counts it: some enforcers reject instead of dropping); for
+    workloads, whose declared ports may have no listener, ``refused_is_blocked=False`` leaves it unknown.
+    """
+    if result.connected:
+        return True
+    if not result.probed or (result.outcome == REFUSED and not refused_is_blocked):
+        return None
+    return False
+
+
+def observed_tables(
+    expected: Mapping[PortSpec, TruthTable], results: Sequence[ConnectResult], refused_is_blocked: bool = True
+) -> dict[PortSpec, TruthTable]:
+    """Observed tables shaped like `expected` (TCP ports); pairs without a usable result stay unknown."""
+    tables: dict[PortSpec, TruthTable] = {}
+    for spec, table in expected.items():
+        values = {
+            (r.source, r.destination): observed_value(r, refused_is_blocked)
+            for r in results
+            if (r.port, "TCP") == spec
+        }
+        tables[spec] = TruthTable(table.froms, table.tos).updated(values)
+    return tables
+
+
+def expectation(expected: Mapping[PortSpec, TruthTable], refused_is_blocked: bool = True) -> Expectation:
+    """Whether a probe result matches `expected`; None for loopback pairs and unknown values (not retried)."""
+
+    def matches(result: ConnectResult) -> bool | None:
+        table = expected.get((result.port, "TCP"))
+        if table is None or result.source == result.destination:
+            return None
+        want = table.get(result.source, result.destination)
+        seen = observed_value(result, refused_is_blocked)
+        return None if want is None or seen is None else want == seen
+
+    return matches
+
+
+@final
+@dataclass(frozen=True)
+class MatrixOutcome:
+    """One compared matrix: what was declared, expected vs observed per port, and the probes' results."""
+
+    name: str
+    summary: str
+    policies: tuple[Mapping[str, Any], ...]
+    reachability: Mapping[PortSpec, Reachability]
+    results: tuple[ConnectResult, ...]
+
+    @property
+    def wrong(self) -> int:
+        """Pairs whose observation contradicts the expectation, over all ports."""
+        return sum(r.summary().wrong for r in self.reachability.values())
+
+    @property
+    def unknown(self) -> int:
+        """Pairs without an observation or expectation, over all ports (loopback excluded)."""
+        return sum(r.summary().unknown for r in self.reachability.values())
+
+    def mismatches(self) -> list[str]:
+        """Every contradicting pair as ``x/a -> y/b 80/TCP: expected blocked, observed allowed``."""
+        return [
+            f"{m.source} -> {m.destination} {port}/{protocol}: {str(m).split(': ', 1)[1]}"
+            for (port, protocol), reach in self.reachability.items()
+            for m in reach.mismatches()
+        ]
+
+    def describe(self) -> str:
+        """``name: N of M pairs differ (first few)`` or ``name: as declared``."""
+        if self.wrong:
+            named = self.mismatches()
+            more = f" and {len(named) - MISMATCHES_NAMED} more" if len(named) > MISMATCHES_NAMED else ""
+            return f"{self.name}: {self.wrong} pairs differ ({'; '.join(named[:MISMATCHES_NAMED])}{more})"
+        if self.unknown:
+            return f"{self.name}: {self.unknown} pairs could not be probed"
+        return f"{self.name}: as declared"
+
+
+def compare(
+    name: str,
+    summary: str,
+    policies: Sequence[Mapping[str, Any]],
+    expected: Mapping[PortSpec, TruthTable],
+    results: Sequence[ConnectResult],
+    refused_is_blocked: bool = True,
+) -> MatrixOutcome:
+    """Compare probe results with the expected tables, port by port."""
+    observed = observed_tables(expected, results, refused_is_blocked)
+    return MatrixOutcome(
+        name,
+        summary,
+        tuple(policies),
+        {spec: Reachability(expected[spec], observed[spec]) for spec in expected},
+        tuple(results),
+    )
+
+
+def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Observation:
+    """The evidence of one matrix: grids as lines (readable in the HTML), policies as YAML lines, retries."""
+    grids = {
+        f"{port}/{protocol}": reach.render().splitlines()
+        for (port, protocol), reach in outcome.reachability.items()
+    }
+    retried = {
+        f"{r.source} -> {r.destination} {r.port}/TCP": [*r.history, r.outcome]
+        for r in outcome.results
+        if r.attempts > 1
+    }
+    policies = yaml.safe_dump_all([dict(p) for p in outcome.policies], sort_keys=False).splitlines()
+    details: dict[str, Any] = {
+        "scenario": outcome.name,
+        "declared": outcome.summary,
+        "policies": policies if outcome.policies else [],
+        "grids": grids,
+        "probes": len(outcome.results),
+        "attempts": retried,
+    }
+    return Observation(
+        kind="matrix",
+        summary=outcome.describe(),
+        vantage=vantage,
+        target=target,
+        details=details,
+    )
+
+
+def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
+    """Failed when a scenario's matrix contradicts the engine; inconclusive if the canary cannot look.
+
+    The `baseline` scenario (no policy) must match first: if the pods cannot reach each other without
+    any policy, nothing the other scenarios show can be blamed on policy.
+    """
+    first = next((o for o in outcomes if o.name == baseline), None)
+    if first is None:
+        return Finding(Outcome.INCONCLUSIVE, f"the baseline scenario {baseline} did not run")
+    if first.wrong or first.unknown:
+        return Finding(
+            Outcome.INCONCLUSIVE,
+            "without any NetworkPolicy the canary pods do not reach each other as expected: "
+            + first.describe(),
+        )
+    failed = [o for o in outcomes if o.wrong]
+    if failed:
+        return Finding(
+            Outcome.FAILED,
+            f"NetworkPolicies are not enforced as declared in {len(failed)} of {len(outcomes)} scenarios: "
+            + " | ".join(o.describe() for o in failed),
+        )
+    unknown = [o for o in outcomes if o.unknown]
+    if unknown:
+        return Finding(Outcome.INCONCLUSIVE, " | ".join(o.describe() for o in unknown))
+    return Finding(
+        Outcome.PASSED,
+        f"every scenario matched the declared policies: {', '.join(o.name for o in outcomes)}",
+    )

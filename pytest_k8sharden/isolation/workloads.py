@@ -1,0 +1,164 @@
+"""Declared policy vs reality for the cluster's workloads; control-plane doors of isolated namespaces.
+
+A visiting probe pod in each selected namespace connects to every workload pod on each declared TCP
+container port; the policy engine says, from the namespace's real NetworkPolicies, which of those
+connections should work. Pure functions over API objects and probe results; the suite starts the pods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, final
+
+from kubernetes import client
+
+from pytest_k8sharden.evidence.observation import Observation
+from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.isolation.matrices import MatrixOutcome
+from pytest_k8sharden.netpol import (
+    ContainerPort,
+    ExternalIP,
+    Namespace,
+    Pod,
+    PolicyEngine,
+    TruthTable,
+    expected_table,
+)
+from pytest_k8sharden.netpol.model import check_protocol
+from pytest_k8sharden.netpol.reachability import PortSpec
+from pytest_k8sharden.probes.matrix import ConnectResult, Plan, Source, Target
+
+DOORS_NAMED: Final = 6
+
+
+def model_pod(pod: client.V1Pod, namespaces: Mapping[str, Namespace]) -> Pod | None:
+    """A running pod (with an IP, on the pod network) as the policy engine sees it; None otherwise."""
+    meta, spec, status = pod.metadata, pod.spec, pod.status
+    if meta is None or spec is None or status is None or not status.pod_ip or status.phase != "Running":
+        return None
+    namespace = namespaces.get(meta.namespace or "")
+    if spec.host_network or namespace is None:
+        return None
+    ports = [
+        ContainerPort(port.container_port, check_protocol(port.protocol or "TCP"), port.name)
+        for container in spec.containers
+        for port in container.ports or []
+    ]
+    return Pod(namespace, str(meta.name), status.pod_ip, dict(meta.labels or {}), tuple(ports))
+
+
+def workload_pods(
+    pods: Iterable[client.V1Pod], namespaces: Mapping[str, Namespace], ours: Mapping[str, str]
+) -> tuple[Pod, ...]:
+    """The running workload pods of `namespaces`, leaving out pods labelled as ours."""
+    found = (model_pod(pod, namespaces) for pod in pods)
+    return tuple(
+        pod for pod in found if pod is not None and not all(pod.labels.get(k) == v for k, v in ours.items())
+    )
+
+
+def declared_tcp_ports(pods: Iterable[Pod]) -> tuple[int, ...]:
+    """Every TCP port any of `pods` declares, ascending."""
+    return tuple(sorted({p.port for pod in pods for p in pod.ports if p.protocol == "TCP"}))
+
+
+def workload_tables(
+    engine: PolicyEngine, sources: Sequence[Pod], targets: Sequence[Pod]
+) -> dict[PortSpec, TruthTable]:
+    """Expected table per declared TCP port: rows the probe pods, columns the workloads declaring it."""
+    tables: dict[PortSpec, TruthTable] = {}
+    for port in declared_tcp_ports(targets):
+        declaring = [pod for pod in targets if any(p.port == port and p.protocol == "TCP" for p in pod.ports)]
+        tables[(port, "TCP")] = expected_table(engine, sources, port, "TCP", declaring)
+    return tables
+
+
+def workload_plan(sources: Mapping[Source, Pod], targets: Sequence[Pod]) -> Plan:
+    """Each probe pod connects to every workload pod on each TCP port that pod declares."""
+    doors = tuple(
+        Target(pod.key, pod.ip, port.port) for pod in targets for port in pod.ports if port.protocol == "TCP"
+    )
+    return dict.fromkeys(sources, doors)
+
+
+def workloads_finding(outcome: MatrixOutcome, namespaces: Sequence[str]) -> Finding:
+    """Failed on any pair that contradicts the policies; inconclusive when nothing could be compared."""
+    where = ", ".join(namespaces)
+    if not outcome.results:
+        return Finding(Outcome.INCONCLUSIVE, f"no running workload pod declares a TCP port in {where}")
+    if outcome.wrong:
+        return Finding(Outcome.FAILED, f"workloads in {where} not isolated as declared: {outcome.describe()}")
+    compared = len(outcome.results) - outcome.unknown
+    if not compared:
+        return Finding(Outcome.INCONCLUSIVE, f"no workload connection in {where} gave a usable result")
+    unknown = f"; {outcome.unknown} refused or unanswered (no listener?)" if outcome.unknown else ""
+    return Finding(
+        Outcome.PASSED, f"{compared} connections in {where} behave as the policies declare{unknown}"
+    )
+
+
+@final
+@dataclass(frozen=True)
+class Door:
+    """A control-plane port a pod might reach: what it is (``api-server``, ``kubelet``), address, TCP port."""
+
+    what: str
+    host: str
+    port: int
+
+    @property
+    def key(self) -> str:
+        """``api-server/198.18.0.1:6443``: one word, as probe output lines and table headers need."""
+        return f"{self.what}/{self.host}:{self.port}"
+
+
+def door_plan(sources: Iterable[Source], doors: Sequence[Door]) -> Plan:
+    """Every visiting pod knocks on every door."""
+    return dict.fromkeys(sources, tuple(Target(door.key, door.host, door.port) for door in doors))
+
+
+def forbidden_by_policy(engine: PolicyEngine, source: Pod, door: Door) -> bool:
+    """Whether `source`'s egress policies deny it the door."""
+    return not engine.allowed(source, ExternalIP(door.host), door.port).allowed
+
+
+def knock_observation(result: ConnectResult, forbidden: bool) -> Observation:
+    """Evidence of one knock from a visiting pod on a control-plane door."""
+    policy = "denied by policy" if forbidden else "allowed by policy"
+    return Observation(
+        kind="connect",
+        summary=f"{result.destination} from {result.source}: {result.outcome} ({policy})",
+        vantage=f"pod:{result.source}",
+        target=result.destination,
+        details={"connected": result.connected, "outcome": result.outcome, "forbidden_by_policy": forbidden},
+    )
+
+
+def control_plane_finding(
+    results: Sequence[ConnectResult], forbidden: Mapping[tuple[str, str], bool]
+) -> Finding:
+    """Failed when a pod reached a door its policies forbid; reached but allowed doors are reported only.
+
+    `forbidden` maps (source key, door key) to whether policy denies it; inconclusive if no knock answered.
+    """
+    if not any(r.probed for r in results):
+        return Finding(
+            Outcome.INCONCLUSIVE, "no pod of an isolated namespace could knock on the control plane"
+        )
+    reached = [r for r in results if r.connected]
+    violations = [r for r in reached if forbidden.get((r.source, r.destination), False)]
+
+    def listed(items: Sequence[ConnectResult]) -> str:
+        more = f" and {len(items) - DOORS_NAMED} more" if len(items) > DOORS_NAMED else ""
+        return "; ".join(f"{r.source} -> {r.destination}" for r in items[:DOORS_NAMED]) + more
+
+    if violations:
+        return Finding(
+            Outcome.FAILED,
+            f"pods of isolated namespaces reach control-plane ports policy denies: {listed(violations)}",
+        )
+    if reached:
+        return Finding(Outcome.PASSED, f"reached, as their policies allow (informational): {listed(reached)}")
+    sources = sorted({r.source for r in results})
+    return Finding(Outcome.PASSED, f"no control-plane port reachable from {', '.join(sources)}")

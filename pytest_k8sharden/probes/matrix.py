@@ -1,0 +1,198 @@
+"""Reachability matrices from pods: one exec per source pod probes all of its targets at the same time.
+
+Each source runs a busybox ``sh`` script that starts ``agnhost connect`` for every target in the
+background and prints one result line per target, so a whole matrix takes about one probe timeout
+instead of one timeout per blocked pair. Pairs whose result differs from an expectation are probed
+again, a bounded number of times, and every attempt is kept.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Final, final
+
+from kubernetes import client
+
+from pytest_k8sharden.probes.pods import PodProber, pod_manifest
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.kube import Kube
+
+RESULT_MARK: Final = "k8sh-connect"
+EXEC_MARGIN_S: Final = 60.0
+"""How much longer than the probe timeout one source's exec may take (process start, API round trips)."""
+CONNECTED: Final = "connected"
+TIMEOUT: Final = "TIMEOUT"
+REFUSED: Final = "REFUSED"
+NO_RESULT: Final = "no result"
+UNPRIVILEGED_PORTS_SYSCTL: Final = "net.ipv4.ip_unprivileged_port_start"
+
+
+@final
+@dataclass(frozen=True)
+class Target:
+    """One destination of a source pod: its table key (``y/b``), address and TCP port."""
+
+    key: str
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not self.key or any(c.isspace() for c in self.key):
+            raise ValueError(f"a target key must be one word (it heads an output line): {self.key!r}")
+
+
+@final
+@dataclass(frozen=True)
+class Source:
+    """A pod that probes: its table key and where it runs."""
+
+    key: str
+    namespace: str
+    pod: str
+
+
+@final
+@dataclass(frozen=True)
+class ConnectResult:
+    """What one TCP connect from `source` to `destination`:`port` did, over every attempt.
+
+    `outcome` is ``connected``, ``TIMEOUT``, ``REFUSED``, agnhost's other error text, or ``no result``
+    when the source printed no line for the target (the exec failed or was cut short).
+    """
+
+    source: str
+    destination: str
+    port: int
+    outcome: str
+    history: tuple[str, ...] = ()
+    """Outcomes of earlier attempts, oldest first (empty when probed once)."""
+
+    @property
+    def connected(self) -> bool:
+        """The connection was established."""
+        return self.outcome == CONNECTED
+
+    @property
+    def probed(self) -> bool:
+        """A result came back (connected or a connect error), as opposed to no result at all."""
+        return self.outcome != NO_RESULT
+
+    @property
+    def attempts(self) -> int:
+        """How many times the pair was probed."""
+        return len(self.history) + 1
+
+    @property
+    def pair(self) -> tuple[str, str, int]:
+        """(source, destination, port)."""
+        return self.source, self.destination, self.port
+
+
+Plan = Mapping[Source, Sequence[Target]]
+"""Which targets each source probes."""
+
+
+def probe_script(targets: Sequence[Target], timeout_s: float) -> str:
+    """The ``sh`` script probing every target at once; one ``k8sh-connect KEY PORT RC TEXT`` line each."""
+    connect = f'/agnhost connect "$2:$3" --timeout={timeout_s:g}s --protocol=tcp'
+    lines = ["set -f", f'p() {{ out=$({connect} 2>&1); rc=$?; echo "{RESULT_MARK} $1 $3 $rc" $out; }}']
+    lines += [f"p {shlex.quote(t.key)} {shlex.quote(t.host)} {t.port} &" for t in targets]
+    lines.append("wait")
+    return "\n".join(lines)
+
+
+def _outcome(code: str, text: str) -> str:
+    if code == "0":
+        return CONNECTED
+    return text.strip() or f"exit {code}"
+
+
+def parse_probe_output(source: str, targets: Sequence[Target], output: str) -> tuple[ConnectResult, ...]:
+    """One result per target, in the order of `targets`, from what ``probe_script`` printed."""
+    seen: dict[tuple[str, int], str] = {}
+    for line in output.splitlines():
+        fields = line.split(maxsplit=4)
+        if len(fields) < 4 or fields[0] != RESULT_MARK or not fields[2].isdigit():
+            continue
+        seen[(fields[1], int(fields[2]))] = _outcome(fields[3], fields[4] if len(fields) > 4 else "")
+    return tuple(
+        ConnectResult(source, t.key, t.port, seen.get((t.key, t.port), NO_RESULT)) for t in targets
+    )
+
+
+ProbeFn = Callable[[Plan], Sequence[ConnectResult]]
+Expectation = Callable[[ConnectResult], bool | None]
+"""Whether a result is as expected; None: not compared (never retried)."""
+
+
+def probe_until_expected(
+    probe: ProbeFn, plan: Plan, expected: Expectation, attempts: int, pause_s: float = 1.0
+) -> tuple[ConnectResult, ...]:
+    """Probe `plan`; re-probe pairs not as expected or without a result, up to `attempts` in all.
+
+    A pair counts as expected as soon as one attempt is; each result keeps its earlier outcomes.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, not {attempts}")
+    results = {r.pair: r for r in probe(plan)}
+    for _ in range(attempts - 1):
+        again = {pair for pair, r in results.items() if not r.probed or expected(r) is False}
+        if not again:
+            break
+        time.sleep(pause_s)
+        retry = {
+            source: [t for t in targets if (source.key, t.key, t.port) in again]
+            for source, targets in plan.items()
+        }
+        for fresh in probe({s: t for s, t in retry.items() if t}):
+            earlier = results[fresh.pair]
+            results[fresh.pair] = replace(fresh, history=(*earlier.history, earlier.outcome))
+    order = [(s.key, t.key, t.port) for s, targets in plan.items() for t in targets]
+    return tuple(results[pair] for pair in order)
+
+
+@final
+class MatrixProber:
+    """Runs a probe plan: one exec per source pod, all sources at the same time."""
+
+    def __init__(self, kube: Kube, timeout_s: float, concurrency: int = 16) -> None:
+        self.kube = kube
+        self.timeout_s = timeout_s
+        self.concurrency = concurrency
+
+    def probe(self, plan: Plan) -> tuple[ConnectResult, ...]:
+        """Every source's targets, probed concurrently; results in plan order."""
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(plan)))) as pool:
+            done = pool.map(lambda item: self._from(*item), plan.items())
+            return tuple(result for results in done for result in results)
+
+    def _from(self, source: Source, targets: Sequence[Target]) -> tuple[ConnectResult, ...]:
+        prober = PodProber(self.kube, source.namespace, image="")
+        script = probe_script(targets, self.timeout_s)
+        seen = prober.exec(source.pod, ["sh", "-c", script], timeout_s=self.timeout_s + EXEC_MARGIN_S)
+        return parse_probe_output(source.key, targets, seen.stdout)
+
+
+def server_manifest(
+    name: str, image: str, ports: Sequence[int], labels: Mapping[str, str], pull_policy: str = "IfNotPresent"
+) -> client.V1Pod:
+    """A restricted-compliant probe pod that also serves TCP on `ports` (agnhost porter).
+
+    Binding ports below 1024 as non-root needs no capability: the pod sets the namespaced, "safe"
+    sysctl ``net.ipv4.ip_unprivileged_port_start=0`` (allowed by the baseline and restricted levels).
+    """
+    return pod_manifest(
+        name,
+        image,
+        ["porter"],
+        labels,
+        ports,
+        pull_policy,
+        env={f"SERVE_PORT_{p}": f"{p}" for p in ports},
+        sysctls={UNPRIVILEGED_PORTS_SYSCTL: "0"},
+    )

@@ -1,0 +1,241 @@
+"""Network isolation suite: NetworkPolicies enforced as declared, default deny, the cloud metadata endpoint.
+
+The canary builds namespaces x, y, z with pods a, b, c (fresh, labelled as ours, deleted afterwards),
+applies scenario policies one after another and compares the full reachability matrix with what the
+policy engine expects. The workload, metadata and control-plane checks probe from visiting pods in the
+namespaces in scope (deleted afterwards); nothing here sends a packet from the runner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator, Sequence
+
+import pytest
+from kubernetes import client
+
+from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.evidence.verdict import Inconclusive
+from pytest_k8sharden.fixtures import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    POD_START_TIMEOUT,
+    PROBE_LABEL,
+    NamespaceJanitor,
+    configured_namespaces,
+)
+from pytest_k8sharden.isolation import cluster as api
+from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
+from pytest_k8sharden.isolation.canary import Canary, namespace_labels
+from pytest_k8sharden.isolation.matrices import canary_finding, compare, expectation, matrix_observation
+from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY
+from pytest_k8sharden.kube import Kube, KubeError
+from pytest_k8sharden.netpol import Direction, Namespace, NetworkPolicy, Pod, PolicyEngine, PolicyParseError
+from pytest_k8sharden.probes.matrix import MatrixProber, Source, probe_until_expected
+from pytest_k8sharden.probes.pods import PodNotReady
+from pytest_k8sharden.settings import Settings
+from pytest_k8sharden.vantage import AttackerPod, visiting_pods
+
+OURS = {MANAGED_BY_LABEL: MANAGED_BY}
+DEFAULT_METADATA_NAMESPACES = ("default",)
+ATTEMPTS = 3
+"""How often a pair that differs from the expectation is probed in all before it counts."""
+
+
+@pytest.fixture
+def canary(
+    kube: Kube, k8sharden_settings: Settings, probe_image: str, namespace_janitor: NamespaceJanitor
+) -> Iterator[Canary]:
+    """The canary's nine server pods running in fresh namespaces x, y, z (deleted afterwards)."""
+    run = uuid.uuid4().hex[:8]
+    names = {model: f"k8sh-canary-{run}-{model}" for model in TOPOLOGY.namespaces}
+    try:
+        for model, name in names.items():
+            labels = namespace_labels(model, {**OURS, PROBE_LABEL: "true"})
+            meta = client.V1ObjectMeta(name=name, labels=labels)
+            kube.core.create_namespace(client.V1Namespace(metadata=meta))
+        found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout, ATTEMPTS)
+        try:
+            found.start(POD_START_TIMEOUT)
+        except PodNotReady as exc:
+            raise Inconclusive(f"the canary pods could not start: {exc}") from exc
+        yield found
+    finally:
+        for name in names.values():
+            namespace_janitor.delete(name)
+
+
+@pytest.fixture
+def live_namespaces(kube: Kube) -> dict[str, Namespace]:
+    """Every live namespace with its labels, as the policy engine sees it."""
+    return api.model_namespaces(api.live_namespaces(kube))
+
+
+@pytest.fixture
+def cluster_policies(kube: Kube) -> tuple[NetworkPolicy, ...]:
+    """Every NetworkPolicy of the cluster, parsed by the policy engine."""
+    try:
+        return api.network_policies(kube)
+    except PolicyParseError as exc:
+        raise Inconclusive(f"the policy engine cannot read the cluster's NetworkPolicies: {exc}") from exc
+
+
+@pytest.fixture
+def isolation_scope(
+    live_namespaces: dict[str, Namespace], pytestconfig: pytest.Config
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(namespaces in scope that exist, configured namespaces that do not): --isolation-namespaces."""
+    labels = {name: ns.labels for name, ns in live_namespaces.items()}
+    scope = defaultdeny.in_scope(labels, configured_namespaces(pytestconfig, "isolation"), OURS)
+    return tuple(n for n in scope if n in labels), tuple(n for n in scope if n not in labels)
+
+
+@contextlib.contextmanager
+def visitors(
+    kube: Kube, namespaces: Sequence[str], image: str, settings: Settings
+) -> Iterator[dict[str, AttackerPod]]:
+    """Visiting pods in `namespaces` (deleted afterwards); a pod that cannot start is inconclusive."""
+    try:
+        with visiting_pods(kube, namespaces, image, POD_START_TIMEOUT, settings.probe_timeout) as pods:
+            yield pods
+    except (PodNotReady, KubeError) as exc:
+        raise Inconclusive(f"no probe pod could run in {', '.join(namespaces)}: {exc}") from exc
+
+
+def model_of(visitor: AttackerPod, namespaces: dict[str, Namespace]) -> Pod:
+    """A visiting pod as the policy engine sees it."""
+    pod = visitor.pod
+    return Pod(namespaces[pod.namespace], pod.name, pod.ip, pod.labels)
+
+
+@pytest.mark.active
+@pytest.mark.control("NETPOL-ENFORCED")
+def test_network_policies_are_enforced_as_declared(canary: Canary, evidence: Evidence) -> None:
+    """NetworkPolicies are enforced as declared (canary reachability matrix)."""
+    outcomes = []
+    for scenario in SCENARIOS:
+        outcome = canary.run(scenario)
+        evidence.record(matrix_observation(outcome, "pods:canary", ", ".join(canary.namespaces.values())))
+        outcomes.append(outcome)
+    evidence.conclude(canary_finding(outcomes, BASELINE.name))
+
+
+@pytest.mark.active
+@pytest.mark.control("NETPOL-WORKLOADS")
+def test_workloads_are_isolated_as_their_policies_declare(
+    kube: Kube,
+    live_namespaces: dict[str, Namespace],
+    cluster_policies: tuple[NetworkPolicy, ...],
+    probe_image: str,
+    k8sharden_settings: Settings,
+    pytestconfig: pytest.Config,
+    evidence: Evidence,
+) -> None:
+    """Observed reachability of workloads matches their declared NetworkPolicies."""
+    selected = configured_namespaces(pytestconfig, "workload")
+    if not selected:
+        pytest.skip("no --workload-namespaces given: the workloads' reachability is not compared")
+    missing = [ns for ns in selected if ns not in live_namespaces]
+    if missing:
+        raise Inconclusive(f"--workload-namespaces names namespaces that do not exist: {', '.join(missing)}")
+    pods = kube.core.list_pod_for_all_namespaces(field_selector="status.phase=Running").items
+    targets = workloads.workload_pods(pods, {ns: live_namespaces[ns] for ns in selected}, OURS)
+    engine = PolicyEngine.of(cluster_policies)
+    with visitors(kube, selected, probe_image, k8sharden_settings) as pods_by_namespace:
+        sources = {
+            Source(f"{ns}/{v.pod.name}", ns, v.pod.name): model_of(v, live_namespaces)
+            for ns, v in pods_by_namespace.items()
+        }
+        expected = workloads.workload_tables(engine, list(sources.values()), targets)
+        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
+        plan = workloads.workload_plan(sources, targets)
+        wanted = expectation(expected, refused_is_blocked=False)
+        results = probe_until_expected(prober.probe, plan, wanted, ATTEMPTS) if targets else ()
+    outcome = compare(
+        "workloads",
+        f"workload pods of {', '.join(selected)} on their declared TCP ports, from a visiting pod in each",
+        api.raw_network_policies(kube, selected),
+        expected,
+        results,
+        refused_is_blocked=False,
+    )
+    evidence.record(matrix_observation(outcome, "pods:visitors", ", ".join(selected)))
+    evidence.conclude(workloads.workloads_finding(outcome, selected))
+
+
+@pytest.mark.parametrize(
+    "direction",
+    [
+        pytest.param("Ingress", marks=pytest.mark.control("NETPOL-DEFAULT-DENY-INGRESS"), id="ingress"),
+        pytest.param("Egress", marks=pytest.mark.control("NETPOL-DEFAULT-DENY-EGRESS"), id="egress"),
+    ],
+)
+def test_every_namespace_in_scope_denies_by_default(
+    direction: Direction,
+    isolation_scope: tuple[tuple[str, ...], tuple[str, ...]],
+    cluster_policies: tuple[NetworkPolicy, ...],
+    evidence: Evidence,
+) -> None:
+    """Every namespace in scope has a default-deny NetworkPolicy for the direction."""
+    scope, missing = isolation_scope
+    items = [defaultdeny.coverage(ns, cluster_policies, direction) for ns in scope]
+    for item in items:
+        evidence.record(defaultdeny.coverage_observation(item))
+    evidence.conclude(defaultdeny.default_deny_finding(items, missing, direction))
+
+
+@pytest.mark.active
+@pytest.mark.control("METADATA-BLOCKED")
+def test_pods_cannot_obtain_cloud_metadata_credentials(
+    kube: Kube,
+    attacker_pod: AttackerPod | None,
+    live_namespaces: dict[str, Namespace],
+    probe_image: str,
+    k8sharden_settings: Settings,
+    pytestconfig: pytest.Config,
+    evidence: Evidence,
+) -> None:
+    """Pods cannot obtain credentials from the cloud metadata endpoint (from a probe namespace and others)."""
+    assert attacker_pod is not None  # the check is active: skipped under --read-only
+    configured = configured_namespaces(pytestconfig, "metadata") or DEFAULT_METADATA_NAMESPACES
+    namespaces = [ns for ns in configured if ns in live_namespaces]
+    with visitors(kube, namespaces, probe_image, k8sharden_settings) as pods:
+        vantages = [attacker_pod, *pods.values()]
+        seen = [evidence.record(o) for o in metadata.probe_all(vantages, k8sharden_settings.probe_timeout)]
+    evidence.conclude(metadata.metadata_finding(seen))
+
+
+@pytest.mark.active
+@pytest.mark.control("ISOLATED-NAMESPACE-CONTROL-PLANE")
+def test_isolated_namespaces_do_not_reach_the_control_plane(
+    kube: Kube,
+    isolation_scope: tuple[tuple[str, ...], tuple[str, ...]],
+    live_namespaces: dict[str, Namespace],
+    cluster_policies: tuple[NetworkPolicy, ...],
+    probe_image: str,
+    k8sharden_settings: Settings,
+    evidence: Evidence,
+) -> None:
+    """Pods of namespaces isolated for egress do not reach the API server or a kubelet unless allowed."""
+    scope, _ = isolation_scope
+    coverage = [defaultdeny.coverage(ns, cluster_policies, "Egress") for ns in scope]
+    isolated = [c.namespace for c in coverage if c.denies_by_default]
+    if not isolated:
+        pytest.skip(f"no namespace in scope denies egress by default (scope: {', '.join(scope) or 'none'})")
+    doors = api.control_plane_doors(kube)
+    if not doors:
+        raise Inconclusive("the API shows neither API server endpoints nor node addresses to knock on")
+    engine = PolicyEngine.of(cluster_policies)
+    with visitors(kube, isolated, probe_image, k8sharden_settings) as pods:
+        sources = {Source(f"{ns}/{v.pod.name}", ns, v.pod.name): v for ns, v in pods.items()}
+        forbidden = {
+            (source.key, door.key): workloads.forbidden_by_policy(engine, model_of(v, live_namespaces), door)
+            for source, v in sources.items()
+            for door in doors
+        }
+        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
+        results = prober.probe(workloads.door_plan(sources, doors))
+    for result in results:
+        evidence.record(workloads.knock_observation(result, forbidden[(result.source, result.destination)]))
+    evidence.conclude(workloads.control_plane_finding(results, forbidden))

@@ -1,0 +1,353 @@
+"""The network isolation suite's pure logic: probe scripts and their output, retries, matrices and verdicts,
+scenarios, default-deny coverage, workloads, control-plane doors, the metadata verdict and the seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pytest
+from kubernetes import client
+
+from pytest_k8sharden.evidence.observation import Observation
+from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
+from pytest_k8sharden.isolation.matrices import canary_finding, compare, expectation, observed_value
+from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY, covering_network
+from pytest_k8sharden.netpol import (
+    Namespace,
+    Pod,
+    PolicyEngine,
+    TruthTable,
+    expected_matrix,
+    parse_network_policy,
+)
+from pytest_k8sharden.netpol.reachability import PortSpec
+from pytest_k8sharden.probes.http import HttpObservation
+from pytest_k8sharden.probes.matrix import (
+    NO_RESULT,
+    ConnectResult,
+    Plan,
+    Source,
+    Target,
+    parse_probe_output,
+    probe_script,
+    probe_until_expected,
+)
+from pytest_k8sharden.seeds import SHOP_NAMESPACE, default_deny, shop
+
+PORTS = (80, 81)
+
+
+def canary_pods() -> tuple[Pod, ...]:
+    ips = {f"{ns}/{name}": f"198.19.0.{10 + i}" for i, (ns, name) in enumerate(
+        (ns, name) for ns in TOPOLOGY.namespaces for name in TOPOLOGY.pod_names
+    )}  # fmt: skip
+    labels = {ns: {"k8sharden.io/canary-namespace": ns} for ns in TOPOLOGY.namespaces}
+    return TOPOLOGY.pods(ips, labels)
+
+
+def results_from(
+    tables: Mapping[PortSpec, TruthTable], flip: Sequence[tuple[str, str, int]] = ()
+) -> list[ConnectResult]:
+    """Probe results that agree with `tables` except for the `flip` pairs."""
+    found = []
+    for (port, _), table in tables.items():
+        for source, destination in table.pairs():
+            allowed = bool(table.get(source, destination))
+            if (source, destination, port) in flip:
+                allowed = not allowed
+            found.append(ConnectResult(source, destination, port, "connected" if allowed else "TIMEOUT"))
+    return found
+
+
+# ---------------------------------------------------------------------------------------- probe scripts
+def test_probe_script_starts_one_background_connect_per_target() -> None:
+    targets = [Target("y/b", "198.19.0.11", 80), Target("z/c", "198.19.0.12", 81)]
+    script = probe_script(targets, 2.0)
+    assert "--timeout=2s" in script
+    assert script.count(" &\n") == 2 and script.endswith("wait")
+    assert "p y/b 198.19.0.11 80 &" in script
+
+
+def test_probe_keys_are_single_words_as_the_output_lines_need() -> None:
+    door = workloads.Door("api-server", "198.18.0.1", 6443)
+    output = f"k8sh-connect {door.key} 6443 0\n"
+    assert parse_probe_output("ns/p", [Target(door.key, door.host, door.port)], output)[0].connected
+
+
+def test_probe_output_gives_one_result_per_target_and_marks_missing_ones() -> None:
+    targets = [
+        Target("y/b", "198.19.0.11", 80),
+        Target("y/b", "198.19.0.11", 81),
+        Target("z/c", "1.2.3.4", 80),
+    ]
+    output = "noise\nk8sh-connect y/b 80 0\nk8sh-connect y/b 81 1 TIMEOUT\n"
+    found = parse_probe_output("x/a", targets, output)
+    assert [r.outcome for r in found] == ["connected", "TIMEOUT", NO_RESULT]
+    assert found[0].connected and not found[1].connected and not found[2].probed
+
+
+def test_retries_only_pairs_that_differ_and_keep_their_history() -> None:
+    source = Source("x/a", "ns-x", "a")
+    plan: Plan = {source: [Target("y/b", "ip", 80), Target("y/c", "ip", 80)]}
+    calls: list[list[str]] = []
+    answers = iter([["TIMEOUT", "connected"], ["TIMEOUT"], ["connected"]])
+
+    def probe(asked: Plan) -> list[ConnectResult]:
+        targets = [t for ts in asked.values() for t in ts]
+        calls.append([t.key for t in targets])
+        return [ConnectResult("x/a", t.key, t.port, o) for t, o in zip(targets, next(answers), strict=True)]
+
+    found = probe_until_expected(probe, plan, lambda r: r.connected, attempts=3, pause_s=0)
+    assert calls == [["y/b", "y/c"], ["y/b"], ["y/b"]]
+    assert found[0].outcome == "connected" and found[0].history == ("TIMEOUT", "TIMEOUT")
+    assert found[0].attempts == 3 and found[1].attempts == 1
+
+
+def test_pairs_without_a_result_are_probed_again() -> None:
+    plan: Plan = {Source("x/a", "ns", "a"): [Target("y/b", "ip", 80)]}
+    answers = iter([NO_RESULT, "connected"])
+
+    def probe(asked: Plan) -> list[ConnectResult]:
+        return [ConnectResult("x/a", "y/b", 80, next(answers))]
+
+    found = probe_until_expected(probe, plan, lambda r: None, attempts=3, pause_s=0)
+    assert found[0].connected and found[0].history == (NO_RESULT,)
+
+
+def test_retries_are_bounded() -> None:
+    plan: Plan = {Source("x/a", "ns", "a"): [Target("y/b", "ip", 80)]}
+    calls = []
+
+    def probe(asked: Plan) -> list[ConnectResult]:
+        calls.append(1)
+        return [ConnectResult("x/a", "y/b", 80, "TIMEOUT")]
+
+    found = probe_until_expected(probe, plan, lambda r: r.connected, attempts=2, pause_s=0)
+    assert len(calls) == 2 and found[0].attempts == 2 and not found[0].connected
+    with pytest.raises(ValueError, match="at least 1"):
+        probe_until_expected(probe, plan, lambda r: True, attempts=0)
+
+
+# ------------------------------------------------------------------------------------- matrices
+def test_refused_counts_as_blocked_for_the_canary_only() -> None:
+    refused = ConnectResult("x/a", "y/b", 80, "REFUSED")
+    assert observed_value(refused) is False
+    assert observed_value(refused, refused_is_blocked=False) is None
+    assert observed_value(ConnectResult("x/a", "y/b", 80, NO_RESULT)) is None
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_every_scenario_is_valid_policy_the_engine_reads(scenario: object) -> None:
+    pods = canary_pods()
+    manifests = scenario.policies([p.ip for p in pods])  # type: ignore[attr-defined]
+    for manifest in manifests:
+        parse_network_policy(manifest)
+
+
+def scenario_tables(name: str) -> dict[PortSpec, TruthTable]:
+    scenario = next(s for s in SCENARIOS if s.name == name)
+    pods = canary_pods()
+    engine = PolicyEngine.of(parse_network_policy(m) for m in scenario.policies([p.ip for p in pods]))
+    return expected_matrix(engine, pods, PORTS)
+
+
+def test_deny_all_ingress_blocks_everything_into_x_only() -> None:
+    table = scenario_tables("deny-all-ingress-x")[(80, "TCP")]
+    assert table.get("y/a", "x/b") is False and table.get("z/c", "x/a") is False
+    assert table.get("x/a", "y/b") is True and table.get("y/a", "z/b") is True
+
+
+def test_ipblock_except_scenario_admits_only_namespace_x_into_z() -> None:
+    table = scenario_tables("ipblock-except-z")[(81, "TCP")]
+    assert table.get("x/a", "z/b") is True
+    assert table.get("y/a", "z/b") is False
+    assert covering_network(["198.19.0.10", "198.19.0.200"]) == "198.19.0.0/24"
+
+
+def test_canary_passes_when_observed_matches_and_fails_naming_pairs() -> None:
+    baseline = scenario_tables(BASELINE.name)
+    deny = scenario_tables("deny-all-ingress-x")
+    good = [compare(BASELINE.name, "", [], baseline, results_from(baseline))]
+    good.append(compare("deny-all-ingress-x", "", [], deny, results_from(deny)))
+    assert canary_finding(good, BASELINE.name).outcome is Outcome.PASSED
+    leaky = compare("deny-all-ingress-x", "", [], deny, results_from(deny, flip=[("y/a", "x/b", 80)]))
+    finding = canary_finding([good[0], leaky], BASELINE.name)
+    assert finding.outcome is Outcome.FAILED
+    assert "y/a -> x/b 80/TCP: expected blocked, observed allowed" in finding.message
+
+
+def test_canary_is_inconclusive_when_the_pods_do_not_reach_each_other_without_policy() -> None:
+    baseline = scenario_tables(BASELINE.name)
+    broken = compare(BASELINE.name, "", [], baseline, results_from(baseline, flip=[("x/a", "y/b", 80)]))
+    assert canary_finding([broken], BASELINE.name).outcome is Outcome.INCONCLUSIVE
+    assert canary_finding([], BASELINE.name).outcome is Outcome.INCONCLUSIVE
+
+
+def test_expectation_ignores_self_pairs_and_unknowns() -> None:
+    wanted = expectation(scenario_tables("deny-all-ingress-x"))
+    assert wanted(ConnectResult("x/a", "x/a", 80, "TIMEOUT")) is None
+    assert wanted(ConnectResult("y/a", "x/a", 80, "connected")) is False
+    assert wanted(ConnectResult("y/a", "x/a", 80, NO_RESULT)) is None
+
+
+# -------------------------------------------------------------------------------- default deny
+def policies(*manifests: object) -> list[object]:
+    return [parse_network_policy(m) for m in manifests]
+
+
+def test_default_deny_needs_an_all_pods_policy_and_nothing_reopening_it() -> None:
+    shop_policies = policies(*[m for m in shop() if m["kind"] == "NetworkPolicy"])
+    ingress = defaultdeny.coverage(SHOP_NAMESPACE, shop_policies, "Ingress")  # type: ignore[arg-type]
+    assert ingress.denies_by_default and ingress.denying == ("default-deny",)
+    reopened = policies(
+        default_deny("a"),
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": {"name": "allow-all", "namespace": "a"},
+         "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]}},
+    )  # fmt: skip
+    found = defaultdeny.coverage("a", reopened, "Ingress")  # type: ignore[arg-type]
+    assert not found.denies_by_default and "allow-all allows all ingress" in found.describe()
+    assert not defaultdeny.coverage("b", reopened, "Egress").denies_by_default  # type: ignore[arg-type]
+
+
+def test_default_deny_scope_and_finding() -> None:
+    live = {"default": {}, "kube-system": {}, "ours": {"app.kubernetes.io/managed-by": "pytest-k8sharden"}}
+    scope = defaultdeny.in_scope(live, (), {"app.kubernetes.io/managed-by": "pytest-k8sharden"})
+    assert scope == ("default",)
+    assert defaultdeny.in_scope(live, ("x",), {}) == ("x",)
+    gap = defaultdeny.coverage("default", [], "Egress")
+    failed = defaultdeny.default_deny_finding([gap], [], "Egress")
+    assert (
+        failed.outcome is Outcome.FAILED
+        and "default: no policy isolates every pod for egress" in failed.message
+    )
+    assert failed.subjects == ("Namespace/default",), "scoped waivers match the namespaces named"
+    assert defaultdeny.default_deny_finding([], ["gone"], "Egress").outcome is Outcome.INCONCLUSIVE
+
+
+# ----------------------------------------------------------------------------------- workloads
+def v1_pod(namespace: str, name: str, ip: str, labels: dict[str, str], port: int | None) -> client.V1Pod:
+    """A running pod (nested parts as dicts: in-process pytester runs may re-import the model classes)."""
+    ports = [{"container_port": port, "name": "serve", "protocol": "TCP"}] if port else None
+    return client.V1Pod.model_validate(
+        {
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"containers": [{"name": "c", "ports": ports}]},
+            "status": {"phase": "Running", "pod_ip": ip},
+        }
+    )
+
+
+def shop_world() -> tuple[PolicyEngine, Pod, tuple[Pod, ...]]:
+    namespaces = {SHOP_NAMESPACE: Namespace(SHOP_NAMESPACE)}
+    items = [
+        v1_pod(SHOP_NAMESPACE, "frontend-1", "198.19.0.20", {"tier": "frontend"}, 8080),
+        v1_pod(SHOP_NAMESPACE, "backend-1", "198.19.0.21", {"tier": "backend"}, 8081),
+        v1_pod(SHOP_NAMESPACE, "db-1", "198.19.0.22", {"tier": "db"}, 5432),
+        v1_pod(
+            SHOP_NAMESPACE, "ours", "198.19.0.23", {"app.kubernetes.io/managed-by": "pytest-k8sharden"}, 80
+        ),
+        v1_pod("elsewhere", "x", "198.19.0.24", {}, 80),
+    ]
+    targets = workloads.workload_pods(items, namespaces, {"app.kubernetes.io/managed-by": "pytest-k8sharden"})
+    engine = PolicyEngine.of(parse_network_policy(m) for m in shop() if m["kind"] == "NetworkPolicy")
+    visitor = Pod(namespaces[SHOP_NAMESPACE], "visitor", "198.19.0.30", {"k8sharden.io/role": "attacker"})
+    return engine, visitor, targets
+
+
+def test_workload_pods_leave_out_ours_and_other_namespaces() -> None:
+    _, _, targets = shop_world()
+    assert [p.name for p in targets] == ["frontend-1", "backend-1", "db-1"]
+    assert targets[2].named_port("serve", "TCP") == 5432
+
+
+def test_shop_policies_let_a_visitor_reach_the_frontend_only() -> None:
+    engine, visitor, targets = shop_world()
+    tables = workloads.workload_tables(engine, [visitor], targets)
+    assert set(tables) == {(8080, "TCP"), (8081, "TCP"), (5432, "TCP")}
+    assert tables[(8080, "TCP")].get(visitor.key, f"{SHOP_NAMESPACE}/frontend-1") is True
+    assert tables[(8081, "TCP")].get(visitor.key, f"{SHOP_NAMESPACE}/backend-1") is False
+    assert tables[(5432, "TCP")].get(visitor.key, f"{SHOP_NAMESPACE}/db-1") is False
+    plan = workloads.workload_plan({Source(visitor.key, SHOP_NAMESPACE, "visitor"): visitor}, targets)
+    doors = [(t.key.split("/")[1], t.port) for t in next(iter(plan.values()))]
+    assert doors == [("frontend-1", 8080), ("backend-1", 8081), ("db-1", 5432)]
+
+
+def test_workloads_finding_fails_on_unenforced_policy_and_passes_when_enforced() -> None:
+    engine, visitor, targets = shop_world()
+    tables = workloads.workload_tables(engine, [visitor], targets)
+    enforced = compare("workloads", "", [], tables, results_from(tables), refused_is_blocked=False)
+    assert workloads.workloads_finding(enforced, [SHOP_NAMESPACE]).outcome is Outcome.PASSED
+    everything_open = [
+        ConnectResult(r.source, r.destination, r.port, "connected") for r in results_from(tables)
+    ]
+    open_outcome = compare("workloads", "", [], tables, everything_open, refused_is_blocked=False)
+    finding = workloads.workloads_finding(open_outcome, [SHOP_NAMESPACE])
+    assert finding.outcome is Outcome.FAILED and "backend-1 8081/TCP: expected blocked" in finding.message
+    nothing = compare("workloads", "", [], {}, [], refused_is_blocked=False)
+    assert workloads.workloads_finding(nothing, [SHOP_NAMESPACE]).outcome is Outcome.INCONCLUSIVE
+
+
+def test_refused_workload_connections_are_not_compared() -> None:
+    engine, visitor, targets = shop_world()
+    tables = workloads.workload_tables(engine, [visitor], targets)
+    refused = [ConnectResult(r.source, r.destination, r.port, "REFUSED") for r in results_from(tables)]
+    outcome = compare("workloads", "", [], tables, refused, refused_is_blocked=False)
+    assert workloads.workloads_finding(outcome, [SHOP_NAMESPACE]).outcome is Outcome.INCONCLUSIVE
+
+
+# --------------------------------------------------------------------------- control-plane doors
+def test_control_plane_reach_fails_only_where_policy_forbids() -> None:
+    engine, visitor, _ = shop_world()
+    api = workloads.Door("api-server", "198.18.0.1", 6443)
+    assert workloads.forbidden_by_policy(engine, visitor, api)
+    assert not workloads.forbidden_by_policy(PolicyEngine.of([]), visitor, api)
+    reached = [ConnectResult(visitor.key, api.key, 6443, "connected")]
+    forbidden = {(visitor.key, api.key): True}
+    failed = workloads.control_plane_finding(reached, forbidden)
+    assert failed.outcome is Outcome.FAILED and "api-server/198.18.0.1:6443" in failed.message
+    allowed = workloads.control_plane_finding(reached, {(visitor.key, api.key): False})
+    assert allowed.outcome is Outcome.PASSED and "informational" in allowed.message
+    blocked = [ConnectResult(visitor.key, api.key, 6443, "TIMEOUT")]
+    assert workloads.control_plane_finding(blocked, forbidden).outcome is Outcome.PASSED
+    unknown = [ConnectResult(visitor.key, api.key, 6443, NO_RESULT)]
+    assert workloads.control_plane_finding(unknown, forbidden).outcome is Outcome.INCONCLUSIVE
+
+
+# ------------------------------------------------------------------------------------- metadata
+def http(status: int | None, body: str = "", error: str | None = None) -> HttpObservation:
+    return HttpObservation(
+        kind="http", summary="", vantage="pod:ns/p", target="http://169.254.169.254/x",
+        details={"body_excerpt": body, "method": "GET"}, status=status, error=error,
+    )  # fmt: skip
+
+
+def connect(connected: bool) -> Observation:
+    return Observation(
+        kind="connect", summary="", vantage="pod:ns/p", target="169.254.169.254:80",
+        details={"connected": connected, "exit_code": 0 if connected else 1},
+    )  # fmt: skip
+
+
+def test_metadata_fails_on_any_credential_answer_and_withholds_its_body() -> None:
+    answered = http(200, "AKIA-SECRET")
+    excerpt = metadata.withheld(answered).details["body_excerpt"]
+    assert excerpt == "[withheld: 11 bytes from a credential path]"
+    assert metadata.withheld(http(404, "nope")).details["body_excerpt"] == "nope"
+    finding = metadata.metadata_finding([connect(True), answered])
+    assert finding.outcome is Outcome.FAILED and "169.254.169.254" in finding.message
+
+
+def test_metadata_passes_when_blocked_or_refusing_and_is_inconclusive_when_nothing_probed() -> None:
+    blocked = metadata.metadata_finding([connect(False), http(None, error="timed out")])
+    assert blocked.outcome is Outcome.PASSED and "unreachable" in blocked.message
+    refusing = metadata.metadata_finding([connect(True), http(403)])
+    assert refusing.outcome is Outcome.PASSED and "reachable" in refusing.message
+    assert metadata.metadata_finding([]).outcome is Outcome.INCONCLUSIVE
+
+
+def test_metadata_requests_cover_every_cloud() -> None:
+    providers = {r.provider for r in metadata.CREDENTIAL_REQUESTS}
+    assert providers == {"aws-imdsv1", "aws-imdsv2", "gcp", "azure"}
+    assert all(r.url.startswith("http://169.254.169.254/") for r in metadata.CREDENTIAL_REQUESTS)
