@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
-from pytest_k8sharden.profiles import PROFILE_NAMES
+from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
 
 DEFAULT_LOCAL_NAME = "k8sharden"
 LIFECYCLE_MODULE = "pytest_k8sharden.clusters.local.lifecycle"
@@ -68,6 +68,31 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kind_configs(args: argparse.Namespace) -> int:
+    from pytest_k8sharden.clusters.kind.config import DEFAULT_FILES_DIR, dump, write_files
+
+    out = Path(args.out)
+    files_dir = Path(args.files_dir) if args.files_dir else None
+    stale = []
+    for name in PROFILE_NAMES:
+        target = out / f"{name}.yaml"
+        text = dump(get_profile(name), files_dir or DEFAULT_FILES_DIR)
+        if args.check:
+            if not target.is_file() or target.read_text() != text:
+                stale.append(str(target))
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        print(target)
+        if files_dir:
+            for path in write_files(get_profile(name), files_dir):
+                print(path)
+    if stale:
+        print(f"k8sharden: out of date (run `k8sharden kind-configs`): {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     # A fresh interpreter, so pytest imports (and may assertion-rewrite) the plugin itself.
     command = [sys.executable, "-m", "pytest", "--pyargs", SUITES_PACKAGE, *args.pytest_args]
@@ -106,6 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("directory", metavar="DIR")
     verify.set_defaults(handler=_verify)
+
+    kind_configs = commands.add_parser(
+        "kind-configs", help="render kind-configs/<profile>.yaml from the profiles (or check them)"
+    )
+    kind_configs.add_argument("--out", default="kind-configs", metavar="DIR", help="default: kind-configs")
+    kind_configs.add_argument(
+        "--files-dir",
+        metavar="DIR",
+        help="also write each profile's audit policy, admission and (fresh) encryption configuration to "
+        "DIR/<profile>/ and point the configs there (default: the configs expect /etc/k8sharden/kind)",
+    )
+    kind_configs.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when a file differs from the rendering"
+    )
+    kind_configs.set_defaults(handler=_kind_configs)
 
     run = commands.add_parser(
         "run",

@@ -11,6 +11,8 @@ files (adding only addresses and paths); kind-configs/ render the same settings 
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -292,3 +294,44 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown cluster profile {name!r}; known: {', '.join(PROFILE_NAMES)}") from None
+
+
+def new_encryption_key() -> str:
+    """A fresh random 32-byte aescbc key, base64-encoded (never stored in the repository)."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def encryption_configuration(key: str) -> dict[str, Any]:
+    """The EncryptionConfiguration of a profile that encrypts Secrets at rest (aescbc, then identity)."""
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "EncryptionConfiguration",
+        "resources": [
+            {
+                "resources": ["secrets"],
+                "providers": [{"aescbc": {"keys": [{"name": "key1", "secret": key}]}}, {"identity": {}}],
+            }
+        ],
+    }
+
+
+def admission_configuration(defaults: Mapping[str, str]) -> dict[str, Any]:
+    """The AdmissionConfiguration that sets cluster-wide Pod Security Admission defaults."""
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [
+            {
+                "name": "PodSecurity",
+                "configuration": {
+                    "apiVersion": "pod-security.admission.config.k8s.io/v1",
+                    "kind": "PodSecurityConfiguration",
+                    "defaults": {
+                        **dict(defaults.items()),
+                        **{f"{level}-version": "latest" for level in defaults},
+                    },
+                    "exemptions": {"namespaces": ["kube-system"], "usernames": [], "runtimeClasses": []},
+                },
+            }
+        ],
+    }

@@ -34,9 +34,13 @@ def make_provider(settings: Settings, progress: Callable[[str], None]) -> Cluste
     if settings.cluster == "existing":
         return ExistingProvider(settings.kubeconfig, settings.context)
     if settings.cluster == "kind":
-        raise ClusterUnavailable(
-            "the kind provider is not available in this version of pytest-k8sharden; "
-            "use --cluster=existing with kind's kubeconfig, or --cluster=local"
+        from pytest_k8sharden.clusters.kind.provider import KindProvider
+
+        return KindProvider(
+            profile=settings.profile or "hardened",
+            keep=settings.keep_cluster,
+            progress=progress,
+            load_probe_image=settings.probe_image is None,
         )
     try:
         module = importlib.import_module(LOCAL_PROVIDER_MODULE)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pytest_k8sharden.clusters import downloads
 from pytest_k8sharden.clusters.local import binaries
 from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, KUBERNETES, Component, ReleaseArtifact
 
@@ -41,33 +39,12 @@ def test_kubernetes_binaries_are_stamped_with_their_release() -> None:
     ],
 )
 def test_published_checksum_formats(published: str, expected: str) -> None:
-    assert binaries.published_checksum(published, "etcd-v1-linux-amd64.tar.gz") == expected
+    assert downloads.published_checksum(published, "etcd-v1-linux-amd64.tar.gz") == expected
 
 
 def test_published_checksum_without_an_entry_for_the_file_is_an_error() -> None:
-    with pytest.raises(binaries.BinaryError, match="no entry for etcd"):
-        binaries.published_checksum("1111  other\n2222  another\n", "etcd")
-
-
-@pytest.fixture
-def release_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A loopback HTTP server standing in for a project's release downloads."""
-    root = tmp_path / "releases"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    thread.join()
+    with pytest.raises(downloads.DownloadError, match="no entry for etcd"):
+        downloads.published_checksum("1111  other\n2222  another\n", "etcd")
 
 
 def _tarball(members: dict[str, bytes]) -> bytes:

@@ -106,11 +106,18 @@ def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_kind_provider_is_not_available_yet(pytester: pytest.Pytester) -> None:
+def test_kind_provider_without_a_kind_executable_ends_the_session_with_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile("def test_it(cluster):\n    pass\n")
+    monkeypatch.setenv("PATH", str(pytester.path / "empty"))
+    monkeypatch.setenv("K8SHARDEN_CACHE_DIR", str(pytester.path / "cache"))
+    monkeypatch.setenv("K8SHARDEN_KIND_RELEASE_URL", "http://127.0.0.1:9")  # nothing listens there
     result = pytester.runpytest("--cluster=kind")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: k8sharden: the kind provider is not available in this version*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: k8sharden: no kind executable: cannot download http://127.0.0.1:9/v0.33.0/kind-*"]
+    )
 
 
 def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) -> None:

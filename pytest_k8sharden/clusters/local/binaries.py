@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import shutil
 import subprocess
 import tarfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pytest_k8sharden.clusters.downloads import (
+    CACHE_ENV,
+    ChecksumMismatch,
+    DownloadError,
+    cache_root,
+    fetch_verified,
+    install_executable,
+    sha256,
+)
 from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, Component, ReleaseArtifact
+
+__all__ = ["CACHE_ENV", "Binaries", "BinaryError", "ChecksumMismatch", "ensure", "ensure_all"]
 
 Progress = Callable[[str], None]
 
 SOURCES_ENV: Final = "K8SHARDEN_BINARY_SOURCES"
-CACHE_ENV: Final = "K8SHARDEN_CACHE_DIR"
 DEFAULT_SOURCES: Final = ("path", "cache", "release", "build")
-DOWNLOAD_TIMEOUT_S: Final = 60.0
 
 
-class BinaryError(RuntimeError):
+class BinaryError(DownloadError):
     """A component's binaries could not be obtained (the message says which and why)."""
-
-
-class ChecksumMismatch(BinaryError):
-    """A downloaded release artifact does not match the checksum its project publishes."""
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,6 @@ class Binaries:
     version: str
     source: str
     paths: dict[str, Path]
-
-
-def cache_root() -> Path:
-    """``$K8SHARDEN_CACHE_DIR`` or ``~/.cache/pytest-k8sharden``."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured) if configured else Path.home() / ".cache" / "pytest-k8sharden"
 
 
 def configured_sources() -> tuple[str, ...]:
@@ -82,7 +79,7 @@ def ensure(component: Component, progress: Progress, sources: Sequence[str] | No
             found = _SOURCES[source](component, progress)
         except ChecksumMismatch:
             raise
-        except (BinaryError, OSError) as error:
+        except (DownloadError, OSError) as error:
             errors.append(f"{source}: {error}")
             progress(
                 f"{component.name} {component.version}: {source} failed ({error}); trying the next source"
@@ -129,12 +126,8 @@ def _from_cache(component: Component, progress: Progress) -> dict[str, Path] | N
 
 
 def _mark_complete(directory: Path, found: dict[str, Path], how: str) -> None:
-    lines = [f"{_sha256(p.read_bytes())}  {name}" for name, p in sorted(found.items())]
+    lines = [f"{sha256(p.read_bytes())}  {name}" for name, p in sorted(found.items())]
     (directory / ".complete").write_text(f"# {how}\n" + "\n".join(lines) + "\n")
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _from_release(component: Component, progress: Progress) -> dict[str, Path] | None:
@@ -159,48 +152,17 @@ def install_release_artifact(
     url = artifact.url.format(version=version, bare=version.lstrip("v"))
     checksum_url = artifact.checksum_url.format(version=version, bare=version.lstrip("v"))
     progress(f"downloading {url}")
-    payload = _download(url)
-    expected = published_checksum(_download(checksum_url).decode(), url.rsplit("/", 1)[1])
-    actual = _sha256(payload)
-    if actual != expected:
-        raise ChecksumMismatch(
-            f"{url}: SHA-256 {actual} does not match the published {expected}; not installed"
-        )
+    payload = fetch_verified(url, checksum_url)
     if not artifact.members:
-        return {artifact.binary: _install(directory / artifact.binary, payload)}
+        return {artifact.binary: install_executable(directory / artifact.binary, payload)}
     installed: dict[str, Path] = {}
     with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as archive:
         for member, binary in artifact.members:
             extracted = archive.extractfile(member.format(version=version, bare=version.lstrip("v")))
             if extracted is None:
                 raise BinaryError(f"{url} has no file {member}")
-            installed[binary] = _install(directory / binary, extracted.read())
+            installed[binary] = install_executable(directory / binary, extracted.read())
     return installed
-
-
-def published_checksum(checksum_file: str, filename: str) -> str:
-    """The SHA-256 for ``filename`` in a published checksum file (a bare digest or ``digest  name`` lines)."""
-    entries = [line.split() for line in checksum_file.splitlines() if line.strip()]
-    if len(entries) == 1 and len(entries[0]) == 1:
-        return entries[0][0].lower()
-    for entry in entries:
-        if len(entry) >= 2 and entry[-1].lstrip("*").rsplit("/", 1)[-1] == filename:
-            return entry[0].lower()
-    raise BinaryError(f"the published checksum file lists no entry for {filename}")
-
-
-def _download(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-        data: bytes = response.read()
-        return data
-
-
-def _install(target: Path, payload: bytes) -> Path:
-    partial = target.with_suffix(".partial")
-    partial.write_bytes(payload)
-    partial.chmod(0o755)
-    partial.replace(target)
-    return target
 
 
 def _from_build(component: Component, progress: Progress) -> dict[str, Path] | None:

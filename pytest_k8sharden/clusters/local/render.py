@@ -21,7 +21,13 @@ from pytest_k8sharden.clusters.local import pki
 from pytest_k8sharden.clusters.local.images import PAUSE_IMAGE
 from pytest_k8sharden.clusters.local.network import Addresses
 from pytest_k8sharden.clusters.local.state import ClusterState
-from pytest_k8sharden.profiles import Profile, plain
+from pytest_k8sharden.profiles import (
+    Profile,
+    admission_configuration,
+    encryption_configuration,
+    new_encryption_key,
+    plain,
+)
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
@@ -452,18 +458,7 @@ def kube_proxy_argv(
 def _encryption_config(state: ClusterState) -> Path:
     path = state.path("config", "encryption.yaml")
     if not path.exists():
-        key = base64.b64encode(os.urandom(32)).decode()
-        config = {
-            "apiVersion": "apiserver.config.k8s.io/v1",
-            "kind": "EncryptionConfiguration",
-            "resources": [
-                {
-                    "resources": ["secrets"],
-                    "providers": [{"aescbc": {"keys": [{"name": "key1", "secret": key}]}}, {"identity": {}}],
-                }
-            ],
-        }
-        _write_yaml(path, config).chmod(0o600)
+        _write_yaml(path, encryption_configuration(new_encryption_key())).chmod(0o600)
     return path
 
 
@@ -477,25 +472,7 @@ def _static_token_file(state: ClusterState) -> Path:
 
 
 def _admission_config(state: ClusterState, defaults: Mapping[str, str]) -> Path:
-    config = {
-        "apiVersion": "apiserver.config.k8s.io/v1",
-        "kind": "AdmissionConfiguration",
-        "plugins": [
-            {
-                "name": "PodSecurity",
-                "configuration": {
-                    "apiVersion": "pod-security.admission.config.k8s.io/v1",
-                    "kind": "PodSecurityConfiguration",
-                    "defaults": {
-                        **{level: value for level, value in defaults.items()},
-                        **{f"{level}-version": "latest" for level in defaults},
-                    },
-                    "exemptions": {"namespaces": ["kube-system"], "usernames": [], "runtimeClasses": []},
-                },
-            }
-        ],
-    }
-    return _write_yaml(state.path("config", "admission.yaml"), config)
+    return _write_yaml(state.path("config", "admission.yaml"), admission_configuration(defaults))
 
 
 def pin_images(document: Any, pinned: Mapping[str, str]) -> Any:
