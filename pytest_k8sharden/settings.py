@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import final
 
+from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE, parse_age
 from pytest_k8sharden.profiles import PROFILE_NAMES
 
 CLUSTER_PROVIDERS: tuple[str, ...] = ("existing", "kind", "local")
@@ -44,6 +46,8 @@ class Settings:
     """Image for probe and server pods; None: the provider's own image (local), else UPSTREAM_PROBE_IMAGE."""
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
     """Seconds one probe may take."""
+    sweep_older_than: timedelta | None = None
+    """At session start, delete namespaces and pods of other runs older than this; None: never."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -58,6 +62,16 @@ def _timeout(value: str | float | None) -> float:
     return seconds
 
 
+def _sweep_age(value: str | None) -> timedelta | None:
+    text = (value or DEFAULT_SWEEP_AGE).strip()
+    if text.lower() in ("never", "off"):
+        return None
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise SettingsError(f"k8sharden_sweep_older_than: {exc} (or never)") from None
+
+
 def build_settings(
     *,
     cluster: str | None = None,
@@ -69,6 +83,7 @@ def build_settings(
     read_only: bool = False,
     probe_image: str | None = None,
     probe_timeout: str | float | None = None,
+    sweep_older_than: str | None = None,
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -90,4 +105,5 @@ def build_settings(
         read_only=read_only,
         probe_image=probe_image.strip() if probe_image else None,
         probe_timeout=_timeout(probe_timeout),
+        sweep_older_than=_sweep_age(sweep_older_than),
     )

@@ -120,9 +120,7 @@ def parse_probe_output(source: str, targets: Sequence[Target], output: str) -> t
         if len(fields) < 4 or fields[0] != RESULT_MARK or not fields[2].isdigit():
             continue
         seen[(fields[1], int(fields[2]))] = _outcome(fields[3], fields[4] if len(fields) > 4 else "")
-    return tuple(
-        ConnectResult(source, t.key, t.port, seen.get((t.key, t.port), NO_RESULT)) for t in targets
-    )
+    return tuple(ConnectResult(source, t.key, t.port, seen.get((t.key, t.port), NO_RESULT)) for t in targets)
 
 
 ProbeFn = Callable[[Plan], Sequence[ConnectResult]]
