@@ -59,8 +59,9 @@ POINTS = [
 def _ours(kube: Kube, selector: str = OURS_SELECTOR) -> list[str]:
     namespaces = kube.core.list_namespace(label_selector=selector).items
     pods = kube.core.list_pod_for_all_namespaces(label_selector=selector).items
-    plain = kube.plain([*namespaces, *pods])
-    return [f"{o['kind'].lower()}/{o['metadata'].get('namespace', '')}{o['metadata']['name']}" for o in plain]
+    # list items carry no kind: name them by the list they came from
+    named = [("namespace", m) for m in kube.plain(namespaces)] + [("pod", m) for m in kube.plain(pods)]
+    return [f"{kind}/{o['metadata'].get('namespace', '')}{o['metadata']['name']}" for kind, o in named]
 
 
 def _default_sigint() -> None:
