@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
+from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE
 from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
 
 DEFAULT_LOCAL_NAME = "k8sharden"
@@ -93,6 +94,33 @@ def _kind_configs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from pytest_k8sharden.clusters.base import ClusterAccess
+    from pytest_k8sharden.evidence.observation import utc_now
+    from pytest_k8sharden.kube import KubeError, connect
+    from pytest_k8sharden.ownership import parse_age, sweep
+
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as exc:
+        print(f"k8sharden: --older-than: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    try:
+        kube = connect(ClusterAccess("existing", None, Path(path).expanduser(), args.context))
+        try:
+            swept = sweep(kube, age, utc_now())
+        finally:
+            kube.close()
+    except KubeError as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return 1
+    for item in swept:
+        print(f"deleted {item.describe()} (run {item.run or 'unknown'})")
+    print(f"k8sharden: swept {len(swept)} objects of pytest-k8sharden runs older than {args.older_than}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     # A fresh interpreter, so pytest imports (and may assertion-rewrite) the plugin itself.
     command = [sys.executable, "-m", "pytest", "--pyargs", SUITES_PACKAGE, *args.pytest_args]
@@ -146,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="write nothing; exit 1 when a file differs from the rendering"
     )
     kind_configs.set_defaults(handler=_kind_configs)
+
+    sweeper = commands.add_parser(
+        "sweep", help="delete namespaces and pods that runs of pytest-k8sharden left behind (crashed runs)"
+    )
+    sweeper.add_argument(
+        "--older-than", default=DEFAULT_SWEEP_AGE, metavar="AGE",
+        help=f"only objects at least this old: 30s, 10m, 1h, 2d (default: {DEFAULT_SWEEP_AGE})",
+    )  # fmt: skip
+    sweeper.add_argument("--kubeconfig", metavar="PATH", help="default: $KUBECONFIG, else ~/.kube/config")
+    sweeper.add_argument("--context", metavar="CONTEXT", help="default: the kubeconfig's current-context")
+    sweeper.set_defaults(handler=_sweep)
 
     run = commands.add_parser(
         "run",

@@ -18,6 +18,7 @@ from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
 from pytest_k8sharden.kube import KubeForbidden, KubeNotFound
+from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
 from pytest_k8sharden.posture.objects import PlainObject, plain_items
 from pytest_k8sharden.probes.handshake import HandshakeProbe
 from pytest_k8sharden.probes.http import HttpProbe
@@ -26,14 +27,14 @@ from pytest_k8sharden.runstate import EVIDENCE_KEY, STATE_KEY
 from pytest_k8sharden.settings import UPSTREAM_PROBE_IMAGE
 from pytest_k8sharden.vantage import AttackerPod, Knocker, start_attacker_pod
 
+__all__ = ["MANAGED_BY", "MANAGED_BY_LABEL"]  # re-exported for checks written before ownership.py
+
 if TYPE_CHECKING:
     from pytest_k8sharden.clusters import Cluster
     from pytest_k8sharden.clusters.base import Node
     from pytest_k8sharden.kube import Kube
     from pytest_k8sharden.settings import Settings
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "pytest-k8sharden"
 PROBE_LABEL = "k8sharden.io/probe"
 RESTRICTED_LABEL = "pod-security.kubernetes.io/enforce"
 NAMESPACE_GONE_TIMEOUT = 120.0
@@ -138,11 +139,14 @@ def namespace_janitor(kube: Kube) -> Iterator[NamespaceJanitor]:
 def _fresh_namespace(
     kube: Kube, janitor: NamespaceJanitor, extra_labels: dict[str, str] | None = None
 ) -> Iterator[str]:
-    """Create a namespace labelled as ours; hand it to the janitor for deletion, whatever happens."""
+    """Create a namespace labelled as ours; hand it to the janitor for deletion, whatever happens.
+
+    The janitor deletes it even when the create call itself was interrupted (it may have reached the server).
+    """
     name = f"k8sh-probe-{uuid.uuid4().hex[:8]}"
-    labels = {MANAGED_BY_LABEL: MANAGED_BY, PROBE_LABEL: "true", **(extra_labels or {})}
-    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+    labels = ours({PROBE_LABEL: "true", **(extra_labels or {})})
     try:
+        kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
         yield name
     finally:
         janitor.delete(name)

@@ -42,6 +42,7 @@ from pytest_k8sharden.settings import (
     SettingsError,
     build_settings,
 )
+from pytest_k8sharden.signals import install_sigterm_handler, restore_sigterm_handler
 
 pytest_plugins = ("pytest_k8sharden.fixtures",)
 
@@ -64,6 +65,8 @@ MARKERS = (
     f"severity(level): severity of a failed check, one of {', '.join(SEVERITIES)} (default: the catalog's)",
     "active: the check creates resources or sends probes from pods (skipped under --read-only)",
 )
+SIGTERM_KEY = pytest.StashKey[Any]()
+"""config.stash: the SIGTERM handler in place before the session (restored at unconfigure)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -213,6 +216,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
     )
     parser.addini(
+        "k8sharden_sweep_older_than",
+        "at session start, delete namespaces and pods left by other runs of pytest-k8sharden older than "
+        "this (30s, 10m, 1h, 2d; never: do not sweep; default: 1h; never under --read-only)",
+        default="",
+    )
+    parser.addini(
         "k8sharden_anonymous_allowed_paths",
         "API server paths an anonymous client may read without a finding (default: /healthz /livez /readyz "
         "/version)",
@@ -257,6 +266,7 @@ def pytest_configure(config: pytest.Config) -> None:
             ingress_ca=_option(config, "ingress_ca"),
             ingress_cert_days=_option(config, "ingress_cert_days"),
             ingress_address=config.getoption("k8sharden_ingress_address"),
+            sweep_older_than=config.getini("k8sharden_sweep_older_than"),
         )
         catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
         disposition = load_disposition(
@@ -272,10 +282,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"k8sharden: {exc}") from None
     sarif = _path(config.getoption("k8sharden_sarif"))
     config.stash[STATE_KEY] = RunState(config, settings, catalog, disposition, sarif)
+    config.stash[SIGTERM_KEY] = install_sigterm_handler()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Make sure the cluster is given back even when the session ended early."""
+    """Make sure the cluster is given back even when the session ended early; restore SIGTERM."""
+    restore_sigterm_handler(config.stash.get(SIGTERM_KEY, None))
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.release()

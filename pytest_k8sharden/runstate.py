@@ -20,7 +20,8 @@ from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.evidence.sarif import write_sarif
 from pytest_k8sharden.evidence.verdict import Inconclusive, Outcome, Phase, verdict
-from pytest_k8sharden.kube import KubeForbidden, KubeUnreachable
+from pytest_k8sharden.kube import KubeError, KubeForbidden, KubeUnreachable
+from pytest_k8sharden.ownership import sweep
 
 if TYPE_CHECKING:
     from pytest_k8sharden.clusters import Cluster, ClusterAccess, ClusterProvider
@@ -225,7 +226,22 @@ class RunState:
             self._failure = exc
             self.release()
             raise
+        self._sweep(self._opened[1])
         return self._opened
+
+    def _sweep(self, kube: Kube) -> None:
+        """Delete what crashed runs left behind (never under --read-only); report, never fail, on refusal."""
+        age = self.settings.sweep_older_than
+        if age is None or self.settings.read_only:
+            return
+        try:
+            swept = sweep(kube, age, utc_now())
+        except KubeError as exc:
+            _progress(self.config, f"could not sweep leftovers of earlier runs: {exc}")
+            return
+        if swept:
+            names = ", ".join(item.describe() for item in swept)
+            _progress(self.config, f"swept {len(swept)} leftovers of earlier runs: {names}")
 
     def run_info(self) -> RunInfo:
         """What evidence.json says about this run."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import final
 
+from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE, parse_age
 from pytest_k8sharden.profiles import PROFILE_NAMES
 
 CLUSTER_PROVIDERS: tuple[str, ...] = ("existing", "kind", "local")
@@ -52,6 +54,8 @@ class Settings:
     """An Ingress/Gateway certificate expiring within this many days is a finding."""
     ingress_address: tuple[str, int] | None = None
     """(host, HTTPS port) of the ingress controller; None: the address in the Ingress/Gateway status."""
+    sweep_older_than: timedelta | None = None
+    """At session start, delete namespaces and pods of other runs older than this; None: never."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -87,6 +91,16 @@ def _cert_days(value: str | int | None) -> int:
     return int(value)
 
 
+def _sweep_age(value: str | None) -> timedelta | None:
+    text = (value or DEFAULT_SWEEP_AGE).strip()
+    if text.lower() in ("never", "off"):
+        return None
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise SettingsError(f"k8sharden_sweep_older_than: {exc} (or never)") from None
+
+
 def build_settings(
     *,
     cluster: str | None = None,
@@ -101,6 +115,7 @@ def build_settings(
     ingress_ca: str | None = None,
     ingress_cert_days: str | int | None = None,
     ingress_address: str | None = None,
+    sweep_older_than: str | None = None,
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -125,4 +140,5 @@ def build_settings(
         ingress_ca=Path(ingress_ca).expanduser() if ingress_ca else None,
         ingress_cert_days=_cert_days(ingress_cert_days),
         ingress_address=_ingress_address(ingress_address),
+        sweep_older_than=_sweep_age(sweep_older_than),
     )

@@ -74,8 +74,8 @@ def visiting_pods(
     started: list[str] = []
     try:
         for namespace, prober in probers.items():
+            started.append(namespace)  # before the call: an interrupted create may still reach the server
             prober.start(name, ["pause"], labels=ATTACKER_ROLE)
-            started.append(namespace)
         yield {
             namespace: AttackerPod(
                 prober.wait_running([name], timeout_s=start_timeout)[name],

@@ -17,14 +17,7 @@ from kubernetes import client
 
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
-from pytest_k8sharden.fixtures import (
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
-    POD_START_TIMEOUT,
-    PROBE_LABEL,
-    NamespaceJanitor,
-    configured_namespaces,
-)
+from pytest_k8sharden.fixtures import POD_START_TIMEOUT, PROBE_LABEL, NamespaceJanitor, configured_namespaces
 from pytest_k8sharden.isolation import cluster as api
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
 from pytest_k8sharden.isolation.canary import Canary, namespace_labels
@@ -32,6 +25,7 @@ from pytest_k8sharden.isolation.matrices import canary_finding, compare, expecta
 from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY
 from pytest_k8sharden.kube import Kube, KubeError
 from pytest_k8sharden.netpol import Direction, Namespace, NetworkPolicy, Pod, PolicyEngine, PolicyParseError
+from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
 from pytest_k8sharden.probes.matrix import MatrixProber, Source, probe_until_expected
 from pytest_k8sharden.probes.pods import PodNotReady
 from pytest_k8sharden.settings import Settings
@@ -52,7 +46,7 @@ def canary(
     names = {model: f"k8sh-canary-{run}-{model}" for model in TOPOLOGY.namespaces}
     try:
         for model, name in names.items():
-            labels = namespace_labels(model, {**OURS, PROBE_LABEL: "true"})
+            labels = namespace_labels(model, ours({PROBE_LABEL: "true"}))
             meta = client.V1ObjectMeta(name=name, labels=labels)
             kube.core.create_namespace(client.V1Namespace(metadata=meta))
         found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout, ATTEMPTS)

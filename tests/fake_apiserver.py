@@ -9,9 +9,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import trustme
 import yaml
@@ -75,6 +77,7 @@ def status_body(code: int, reason: str, message: str) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    query: dict[str, list[str]]
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
@@ -92,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         state = self.server.state
         path = self.path.split("?")[0].rstrip("/") or "/"
+        self.query = parse_qs(urlsplit(self.path).query)
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"null") if length else None
         with state.lock:
@@ -120,9 +124,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, VERSION)
         elif (method, path) == ("GET", "/api/v1/nodes"):
             self._send(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": state.nodes})
+        elif (method, path) == ("GET", "/api/v1/namespaces"):
+            items = [ns for ns in state.namespaces.values() if self._selected(ns)]
+            self._send(200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": items})
+        elif (method, path) == ("GET", "/api/v1/pods"):
+            self._send(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []})
         elif (method, path) == ("POST", "/api/v1/namespaces"):
             body.setdefault("apiVersion", "v1")
             body.setdefault("kind", "Namespace")
+            body["metadata"].setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
             state.namespaces[body["metadata"]["name"]] = body
             self._send(201, body)
         elif path.startswith("/api/v1/namespaces/") and method in ("GET", "DELETE"):
@@ -134,6 +144,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, namespace)
         else:
             self._send(404, status_body(404, "NotFound", "the server could not find the requested resource"))
+
+    def _selected(self, item: dict[str, Any]) -> bool:
+        """Whether `item` matches the request's equality-based labelSelector (k=v,k2=v2)."""
+        labels = item["metadata"].get("labels") or {}
+        wanted = [term.split("=", 1) for term in self.query.get("labelSelector", [""])[0].split(",") if term]
+        return all(labels.get(key) == value for key, value in wanted)
 
     def do_GET(self) -> None:
         self._handle("GET")

@@ -18,12 +18,12 @@ from kubernetes.stream.ws_client import ERROR_CHANNEL
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.kube import KubeError
+from pytest_k8sharden.ownership import ours
 from pytest_k8sharden.probes.execstream import open_exec
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
 
-MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "pytest-k8sharden"}
 CONNECT_EXIT_OK: Final = 0
 
 
@@ -91,7 +91,7 @@ def pod_manifest(
         else None
     )
     return client.V1Pod(
-        metadata=client.V1ObjectMeta(name=name, labels={**MANAGED_BY, **(labels or {})}),
+        metadata=client.V1ObjectMeta(name=name, labels=ours(labels)),
         spec=client.V1PodSpec(
             containers=[container],
             automount_service_account_token=False,

@@ -13,6 +13,7 @@ import pytest
 def test_fails_inside(probe_namespace, kube):
     ns = kube.core.read_namespace(probe_namespace)
     labels = {"app.kubernetes.io/managed-by": "pytest-k8sharden", "k8sharden.io/probe": "true"}
+    assert ns.metadata.labels.pop("k8sharden.io/run")
     assert ns.metadata.labels == labels
     print("NAMESPACE", probe_namespace)
     raise AssertionError("the check failed")
@@ -26,7 +27,7 @@ def test_probe_namespace_is_labelled_and_deleted_even_when_the_check_fails(
     pytester: pytest.Pytester, kubeconfig: Path, fake_api: FakeApi
 ) -> None:
     pytester.makepyfile(PROBE_NAMESPACE_CHECKS)
-    result = pytester.runpytest(f"--kubeconfig={kubeconfig}", "-s")
+    result = pytester.runpytest_subprocess(f"--kubeconfig={kubeconfig}", "-s")  # fresh kubernetes models
     result.assert_outcomes(passed=1, failed=1)
     created = [s.path for s in fake_api.state.seen if s.method == "POST" and s.path == "/api/v1/namespaces"]
     deleted = [s.path for s in fake_api.state.seen if s.method == "DELETE"]

@@ -86,7 +86,7 @@ def test_ini_values_apply_and_the_command_line_wins(pytester: pytest.Pytester) -
             "k8sharden: cluster=local profile=insecure read-only evidence-dir=ini-evidence",
             "*SETTINGS Settings(cluster='local', profile='insecure', *read_only=True, "
             "probe_image='registry.example/agnhost:1', probe_timeout=7.0, ingress_ca=None, "
-            "ingress_cert_days=30, ingress_address=None)*",
+            "ingress_cert_days=30, ingress_address=None, sweep_older_than=*)*",
         ]
     )
 
@@ -95,6 +95,51 @@ def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--cluster=minikube")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--cluster: invalid choice: 'minikube'*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "line"),
+    [
+        (
+            ["--probe-timeout=abc"],
+            "",
+            "ERROR: k8sharden: --probe-timeout must be a number of seconds*",
+        ),
+        (
+            ["--probe-timeout=-1"],
+            "",
+            "ERROR: k8sharden: --probe-timeout must be more than 0*",
+        ),
+        (
+            ["--cluster=local", "--cluster-profile=paranoid"],
+            "",
+            "*--cluster-profile: invalid choice*",
+        ),
+        (
+            ["--cluster-profile=insecure"],
+            "",
+            "ERROR: k8sharden: --cluster-profile applies to*",
+        ),
+        (["--probe-image= "], "", "ERROR: k8sharden: --probe-image must not be blank"),
+        (
+            [],
+            "k8sharden_sweep_older_than = yesterday",
+            "ERROR: k8sharden: k8sharden_sweep_older_than*",
+        ),
+        ([], "k8sharden_catalog = missing.yaml", "ERROR: k8sharden: *missing.yaml*"),
+    ],
+)
+def test_bad_values_end_with_one_line_and_no_traceback(
+    pytester: pytest.Pytester, args: list[str], ini: str, line: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile("def test_it(cluster):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([line])
+    errors = [text for text in result.errlines if text.startswith(("ERROR", "pytest: error"))]
+    assert len(errors) == 1, result.errlines
+    assert "Traceback" not in "\n".join(result.outlines + result.errlines)
 
 
 def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester) -> None:

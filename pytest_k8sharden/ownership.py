@@ -1,0 +1,101 @@
+"""What marks an object as created by pytest-k8sharden, and the sweeper that removes crashed runs' leftovers.
+
+Every namespace and pod the plugin creates carries ``app.kubernetes.io/managed-by: pytest-k8sharden`` and
+``k8sharden.io/run: <run id>`` (one id per process). Objects the local profiles seed carry
+``k8sharden.io/seeded-by`` instead and are never swept. Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, final
+
+from pytest_k8sharden.kubeerrors import KubeNotFound
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.kube import Kube
+
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "pytest-k8sharden"
+RUN_LABEL: Final = "k8sharden.io/run"
+RUN_ID_ENV: Final = "K8SHARDEN_RUN_ID"
+RUN_ID: Final = os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
+"""This process's run id (a session runs in one process): $K8SHARDEN_RUN_ID (a label value, for CI to
+correlate), else random."""
+OURS_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+DEFAULT_SWEEP_AGE: Final = "1h"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def ours(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The labels of an object this run creates, with ``extra`` labels added."""
+    return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: RUN_ID, **(extra or {})}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90``, ``30s``, ``10m``, ``1h`` or ``2d`` as a timedelta; ValueError names the bad value."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"an age must look like 30s, 10m, 1h or 2d, got {text!r}")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+@final
+@dataclass(frozen=True)
+class Owned:
+    """One object labelled as ours: kind, namespace (pods), name, run id and creation time."""
+
+    kind: str
+    namespace: str | None
+    name: str
+    run: str | None
+    created: datetime | None
+
+    def describe(self) -> str:
+        """``namespace/k8sh-probe-1234`` or ``pod/ns/name``."""
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind.lower()}/{where}{self.name}"
+
+
+def _owned(kind: str, item: Any) -> Owned:
+    meta = item.metadata
+    labels = meta.labels or {}
+    namespace = getattr(meta, "namespace", None)
+    return Owned(kind, namespace, meta.name, labels.get(RUN_LABEL), meta.creation_timestamp)
+
+
+def stale(objects: Iterable[Owned], now: datetime, older_than: timedelta, keep_run: str) -> list[Owned]:
+    """The objects of other runs created at least ``older_than`` before ``now`` (pods of stale namespaces
+    are left to the namespace's deletion)."""
+    chosen = [
+        o for o in objects if o.run != keep_run and (o.created is None or now - o.created >= older_than)
+    ]
+    gone = {o.name for o in chosen if o.kind == "Namespace"}
+    return [o for o in chosen if not (o.kind == "Pod" and o.namespace in gone)]
+
+
+def owned_objects(kube: Kube) -> list[Owned]:
+    """Every namespace and pod of the cluster labelled as ours (whatever run made it)."""
+    namespaces = kube.core.list_namespace(label_selector=OURS_SELECTOR).items
+    pods = kube.core.list_pod_for_all_namespaces(label_selector=OURS_SELECTOR).items
+    return [_owned("Namespace", n) for n in namespaces] + [_owned("Pod", p) for p in pods]
+
+
+def sweep(kube: Kube, older_than: timedelta, now: datetime, keep_run: str = RUN_ID) -> list[Owned]:
+    """Delete the namespaces and pods of other runs older than ``older_than``; return what was deleted."""
+    doomed = stale(owned_objects(kube), now, older_than, keep_run)
+    for item in doomed:
+        with contextlib.suppress(KubeNotFound):
+            if item.kind == "Namespace":
+                kube.core.delete_namespace(item.name)
+            else:
+                kube.core.delete_namespaced_pod(item.name, str(item.namespace), grace_period_seconds=0)
+    return doomed
