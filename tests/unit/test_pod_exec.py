@@ -13,7 +13,7 @@ FAILED_WITH_1 = {
     "reason": "NonZeroExitCode",
     "details": {"causes": [{"reason": "ExitCode", "message": "1"}]},
 }
-NOT_STARTED = {"status": "Failure", "reason": "InternalError", "message": "exec: \"nc\": not found"}
+NOT_STARTED = {"status": "Failure", "reason": "InternalError", "message": 'exec: "nc": not found'}
 
 
 @pytest.mark.parametrize(
