@@ -155,8 +155,13 @@ def test_insecure_profile_brings_its_own_cni_and_seeds_its_bindings(
     handed = yaml.safe_load((standin.state / "clusters" / "k8sharden-insecure").read_text())
     assert handed == render(INSECURE, provider.files_dir.parent)
     assert (provider.files_dir / CNI_FILE).is_file()
+    kinds = {seed["kind"] for seed in INSECURE.seed_manifests}
+    assert {"Namespace", "ClusterRoleBinding"} <= kinds
     for seed in INSECURE.seed_manifests:
-        insecure.kube.rbac.read_cluster_role_binding(seed["metadata"]["name"])
+        if seed["kind"] == "Namespace":
+            insecure.kube.core.read_namespace(seed["metadata"]["name"])
+        elif seed["kind"] == "ClusterRoleBinding":
+            insecure.kube.rbac.read_cluster_role_binding(seed["metadata"]["name"])
     provider.release()
 
 

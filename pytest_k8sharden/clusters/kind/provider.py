@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
+from kubernetes import utils
+
 from pytest_k8sharden.clusters.base import ClusterAccess, ClusterUnavailable
 from pytest_k8sharden.clusters.downloads import DownloadError, cache_root
 from pytest_k8sharden.clusters.kind.binary import ensure_kind
@@ -178,17 +180,18 @@ class KindProvider:
             time.sleep(1.0)
 
     def _apply_seeds(self, kube: Kube) -> None:
-        """Create the profile's seeded objects (ClusterRoleBindings); ones already there are kept."""
+        """Create the profile's seeded objects through the session's client; ones already there are kept."""
         for manifest in self.profile.seed_manifests:
-            if manifest["kind"] != "ClusterRoleBinding":
-                raise ClusterUnavailable(f"the kind provider cannot seed a {manifest['kind']}")
+            what = f"{manifest['kind']} {manifest['metadata']['name']}"
             try:
-                kube.rbac.create_cluster_role_binding(body=plain(manifest))
-                self.progress(f"seeded ClusterRoleBinding {manifest['metadata']['name']}")
+                utils.create_from_dict(kube.api_client, plain(manifest))  # type: ignore[no-untyped-call]
+                self.progress(f"seeded {what}")
             except KubeConflict:
                 pass
-            except KubeError as exc:
-                raise ClusterUnavailable(f"seeding the {self.profile.name} profile failed: {exc}") from None
+            except (KubeError, utils.FailToCreateError) as exc:
+                raise ClusterUnavailable(
+                    f"seeding {what} of the {self.profile.name} profile failed: {exc}"
+                ) from None
 
     # ------------------------------------------------------------------------------------ release
     def release(self) -> None:
