@@ -1,6 +1,6 @@
 """The NetworkPolicy matrix (3 namespaces x 3 pods x 2 ports): concurrent prober versus one exec per probe.
 
-Run as root: ``python benchmarks/netpol_matrix.py [--profile hardened] [--runs 3] [--timeout 1]``. The
+Run as root: ``python -m benchmarks.netpol_matrix [--profile hardened] [--runs 3] [--timeout 1]``. The
 cluster ``k8sharden-<profile>`` is brought up (or reused) and left running. In one process, on the same
 canary pods and under the same policy (``deny-all-ingress-x``: 48 of the 162 probes are blocked and wait
 for the timeout), the matrix is probed alternately by ``MatrixProber`` (one exec per source pod, every
@@ -13,15 +13,15 @@ medians and their ratio and writes benchmarks/results/netpol_matrix.json. Measur
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 
+from benchmarks import record
 from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
@@ -33,7 +33,6 @@ from pytest_k8sharden.kube import Kube, connect
 from pytest_k8sharden.probes.matrix import ConnectResult, MatrixProber, Plan
 from pytest_k8sharden.probes.pods import PodProber, ProbePod
 
-RESULTS = Path(__file__).with_name("results")
 SCENARIO = "deny-all-ingress-x"
 
 
@@ -77,29 +76,24 @@ def measure(kube: Kube, canary: Canary, timeout_s: float, runs: int) -> dict[str
     return timings
 
 
-def main() -> None:
-    """Measure, print and store."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="hardened")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=1.0, help="connect timeout of one probe (s)")
-    options = parser.parse_args()
-    cluster = LocalCluster(cluster_name(options.profile), print)
-    kubeconfig = cluster.up(options.profile)
-    kube = connect(ClusterAccess("local", options.profile, kubeconfig, None, PROBE_IMAGE))
-    run = uuid.uuid4().hex[:8]
-    names = {model: f"k8sh-bench-{run}-{model}" for model in TOPOLOGY.namespaces}
+def run(profile: str, runs: int, timeout_s: float) -> dict[str, Any]:
+    """Probe the matrix `runs` times with each prober on the kept cluster of `profile`; the results."""
+    cluster = LocalCluster(cluster_name(profile), print)
+    kubeconfig = cluster.up(profile)
+    kube = connect(ClusterAccess("local", profile, kubeconfig, None, PROBE_IMAGE))
+    run_id = uuid.uuid4().hex[:8]
+    names = {model: f"k8sh-bench-{run_id}-{model}" for model in TOPOLOGY.namespaces}
     try:
         for model, name in names.items():
             labels = namespace_labels(model, {MANAGED_BY_LABEL: MANAGED_BY})
             meta = client.V1ObjectMeta(name=name, labels=labels)
             kube.core.create_namespace(client.V1Namespace(metadata=meta))
-        canary = Canary(kube, names, PROBE_IMAGE, options.timeout)
+        canary = Canary(kube, names, PROBE_IMAGE, timeout_s)
         canary.start(120)
         scenario = next(s for s in SCENARIOS if s.name == SCENARIO)
         with canary.applied(scenario):
             time.sleep(3)  # let the enforcer apply the policy before either prober looks
-            timings = measure(kube, canary, options.timeout, options.runs)
+            timings = measure(kube, canary, timeout_s, runs)
     finally:
         for name in names.values():
             kube.core.delete_namespace(name)
@@ -108,23 +102,25 @@ def main() -> None:
     ratio = medians["sequential"] / medians["concurrent"]
     concurrent, slow = medians["concurrent"], medians["sequential"]
     print(f"median: concurrent {concurrent:.1f} s, sequential {slow:.1f} s ({ratio:.1f}x)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "netpol_matrix.json").write_text(
-        json.dumps(
-            {
-                "profile": options.profile,
-                "scenario": SCENARIO,
-                "probes": sum(len(targets) for targets in canary.plan.values()),
-                "probe_timeout_s": options.timeout,
-                "runs": timings,
-                "median_s": medians,
-                "ratio_sequential_over_concurrent": round(ratio, 2),
-                "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    return {
+        "profile": profile,
+        "scenario": SCENARIO,
+        "probes": sum(len(targets) for targets in canary.plan.values()),
+        "probe_timeout_s": timeout_s,
+        "runs": timings,
+        "median_s": medians,
+        "ratio_sequential_over_concurrent": round(ratio, 2),
+    }
+
+
+def main() -> None:
+    """Measure, print and store."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="hardened")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=1.0, help="connect timeout of one probe (s)")
+    options = parser.parse_args()
+    record.write("netpol_matrix", run(options.profile, options.runs, options.timeout))
 
 
 if __name__ == "__main__":
