@@ -7,6 +7,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
+
+UNAUTHENTICATED: Final = ""
+"""The user of a request whose credentials were refused (the audit event names none)."""
+PROBE_SERVICE_ACCOUNTS: Final = "system:serviceaccount:k8sh-probe-"
+"""Prefix of the service accounts of the scanner's probe namespaces."""
 
 
 @dataclass(frozen=True)
@@ -69,3 +75,9 @@ def load(found: Iterable[Request], users: Iterable[str], start: datetime, end: d
 def users_in(found: Iterable[Request], start: datetime, end: datetime) -> dict[str, int]:
     """Requests per user in [start, end], most first: what else talked to the API server meanwhile."""
     return dict(Counter(r.user for r in found if start <= r.received <= end).most_common())
+
+
+def scanner_users(users: Iterable[str], admin: str) -> list[str]:
+    """Which of `users` are the scanner: its admin client, anonymous and refused knocks, probe pods."""
+    ours = {admin, "system:anonymous", UNAUTHENTICATED}
+    return [user for user in users if user in ours or user.startswith(PROBE_SERVICE_ACCOUNTS)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from kubernetes import client
 
@@ -148,7 +148,7 @@ class PodProber:
             if response.peek_stderr():
                 stderr.append(response.read_stderr())
         response.close()
-        return ExecResult(response.returncode, "".join(stdout), "".join(stderr))
+        return ExecResult(_exit_code(response), "".join(stdout), "".join(stderr))
 
     def connect(self, source: ProbePod, host: str, port: int, timeout_s: float) -> Observation:
         """TCP connect from ``source`` to host:port with agnhost, as the upstream netpol e2e tests do."""
@@ -200,3 +200,12 @@ def _running_probe_pod(pod: client.V1Pod) -> ProbePod | None:
     if not any(c.type == "Ready" and c.status == "True" for c in status.conditions or []):
         return None
     return ProbePod(meta.namespace, meta.name, status.pod_ip, dict(meta.labels or {}))
+
+
+def _exit_code(response: Any) -> int | None:
+    """The command's exit code from the stream's status; None when none came (deadline, broken stream)."""
+    try:
+        code: int | None = response.returncode
+    except TypeError:  # the client indexes the parsed status, which is None when the channel stayed empty
+        return None
+    return code

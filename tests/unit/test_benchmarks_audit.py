@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from benchmarks.audit import load, requests, users_in
+from benchmarks.audit import load, requests, scanner_users, users_in
 
 
 def _event(audit_id: str, user: str, at: str, stage: str = "ResponseComplete", verb: str = "get") -> str:
@@ -57,3 +57,11 @@ def test_no_requests_mean_no_peak() -> None:
 
 def test_users_in_window_show_the_background() -> None:
     assert users_in(requests(LOG), START, END) == {"k8sharden-admin": 3, "system:node:node": 1}
+
+
+def test_the_scanner_is_its_admin_its_anonymous_knocks_and_its_probe_pods() -> None:
+    users = [
+        "k8sharden-admin", "", "system:anonymous", "system:serviceaccount:k8sh-probe-1a2b:k8sharden-unbound",
+        "system:node:node", "system:serviceaccount:kube-system:namespace-controller",
+    ]  # fmt: skip
+    assert scanner_users(users, "k8sharden-admin") == users[:4]
