@@ -42,9 +42,11 @@ def headline(results: Path) -> list[str]:
             )
     if matrix := _load(results, "netpol_matrix"):
         medians, ratio = matrix["median_s"], matrix["ratio_sequential_over_concurrent"]
+        runs = matrix.get("same_matrix", [])
+        differed = f"; matrices differed in {runs.count(False)} of {len(runs)} runs" if False in runs else ""
         rows.append(
             f"| NetworkPolicy matrix ({matrix['probes']} probes): concurrent vs one exec per probe | "
-            f"{medians['concurrent']:.1f} s vs {medians['sequential']:.1f} s ({ratio:.1f}x) | "
+            f"{medians['concurrent']:.1f} s vs {medians['sequential']:.1f} s ({ratio:.1f}x){differed} | "
             f">= 5x: {_mark(ratio >= 5)} | {_conditions(matrix)} |"
         )
     if hunter := _load(results, "kube_hunter"):
