@@ -41,12 +41,20 @@ def kubeconfig(tmp_path: Path, fake_api: FakeApi, ca: trustme.CA) -> Path:
 
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[Callable[[str], Running]]:
-    """``local_cluster(profile)``: the session's running cluster of that profile (brought up on first use)."""
+    """``local_cluster(profile)``: the session's running cluster of that profile (brought up on first use).
+
+    A cluster that was already up (kept by an earlier run) is reused and left up; the ones this session
+    brought up are taken down at its end.
+    """
     running: dict[str, Running] = {}
+    found_up: set[str] = set()
 
     def get(profile: str) -> Running:
         if profile not in running:
             cluster = LocalCluster(cluster_name(profile), print)
+            info = cluster.state.load_info()
+            if info is not None and info.profile == profile and cluster.healthy():
+                found_up.add(profile)
             kubeconfig = cluster.up(profile)
             info = cluster.state.load_info()
             assert info is not None
@@ -55,6 +63,7 @@ def local_cluster() -> Iterator[Callable[[str], Running]]:
         return running[profile]
 
     yield get
-    for item in running.values():
+    for profile, item in running.items():
         item.kube.close()
-        item.cluster.down()
+        if profile not in found_up:
+            item.cluster.down()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
 
 RESULT_MARK: Final = "k8sh-connect"
-EXEC_MARGIN_S: Final = 20.0
+EXEC_MARGIN_S: Final = 60.0
 """How much longer than the probe timeout one source's exec may take (process start, API round trips)."""
 CONNECTED: Final = "connected"
 TIMEOUT: Final = "TIMEOUT"
@@ -133,7 +133,7 @@ Expectation = Callable[[ConnectResult], bool | None]
 def probe_until_expected(
     probe: ProbeFn, plan: Plan, expected: Expectation, attempts: int, pause_s: float = 1.0
 ) -> tuple[ConnectResult, ...]:
-    """Probe `plan`; re-probe the pairs not as expected, up to `attempts` in all.
+    """Probe `plan`; re-probe pairs not as expected or without a result, up to `attempts` in all.
 
     A pair counts as expected as soon as one attempt is; each result keeps its earlier outcomes.
     """
@@ -141,7 +141,7 @@ def probe_until_expected(
         raise ValueError(f"attempts must be at least 1, not {attempts}")
     results = {r.pair: r for r in probe(plan)}
     for _ in range(attempts - 1):
-        again = {pair for pair, result in results.items() if expected(result) is False}
+        again = {pair for pair, r in results.items() if not r.probed or expected(r) is False}
         if not again:
             break
         time.sleep(pause_s)

@@ -7,12 +7,14 @@ Nothing here asserts: callers get results and Observations and decide.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from kubernetes import client
+from kubernetes.stream.ws_client import ERROR_CHANNEL
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.kube import KubeError
@@ -148,7 +150,8 @@ class PodProber:
             if response.peek_stderr():
                 stderr.append(response.read_stderr())
         response.close()
-        return ExecResult(_exit_code(response), "".join(stdout), "".join(stderr))
+        status = response.read_channel(ERROR_CHANNEL)
+        return ExecResult(exit_code(status), "".join(stdout), "".join(stderr))
 
     def connect(self, source: ProbePod, host: str, port: int, timeout_s: float) -> Observation:
         """TCP connect from ``source`` to host:port with agnhost, as the upstream netpol e2e tests do."""
@@ -190,6 +193,18 @@ class PodProber:
         return "; ".join(described)
 
 
+def exit_code(status: str) -> int | None:
+    """The exit code an exec's status message carries; None when the stream ended without one (cut off)."""
+    if not status.strip():
+        return None
+    message = json.loads(status)
+    if message.get("status") == "Success":
+        return 0
+    causes = message.get("details", {}).get("causes", [])
+    codes = [c.get("message") for c in causes if c.get("reason") == "ExitCode"]
+    return int(codes[0]) if codes and str(codes[0]).isdigit() else None
+
+
 def _running_probe_pod(pod: client.V1Pod) -> ProbePod | None:
     """The pod as a ProbePod when it is Running, Ready and has an address."""
     meta, status = pod.metadata, pod.status
@@ -200,12 +215,3 @@ def _running_probe_pod(pod: client.V1Pod) -> ProbePod | None:
     if not any(c.type == "Ready" and c.status == "True" for c in status.conditions or []):
         return None
     return ProbePod(meta.namespace, meta.name, status.pod_ip, dict(meta.labels or {}))
-
-
-def _exit_code(response: Any) -> int | None:
-    """The command's exit code from the stream's status; None when none came (deadline, broken stream)."""
-    try:
-        code: int | None = response.returncode
-    except TypeError:  # the client indexes the parsed status, which is None when the channel stayed empty
-        return None
-    return code

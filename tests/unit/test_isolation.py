@@ -104,6 +104,17 @@ def test_retries_only_pairs_that_differ_and_keep_their_history() -> None:
     assert found[0].attempts == 3 and found[1].attempts == 1
 
 
+def test_pairs_without_a_result_are_probed_again() -> None:
+    plan: Plan = {Source("x/a", "ns", "a"): [Target("y/b", "ip", 80)]}
+    answers = iter([NO_RESULT, "connected"])
+
+    def probe(asked: Plan) -> list[ConnectResult]:
+        return [ConnectResult("x/a", "y/b", 80, next(answers))]
+
+    found = probe_until_expected(probe, plan, lambda r: None, attempts=3, pause_s=0)
+    assert found[0].connected and found[0].history == (NO_RESULT,)
+
+
 def test_retries_are_bounded() -> None:
     plan: Plan = {Source("x/a", "ns", "a"): [Target("y/b", "ip", 80)]}
     calls = []
@@ -216,11 +227,14 @@ def test_default_deny_scope_and_finding() -> None:
 
 # ----------------------------------------------------------------------------------- workloads
 def v1_pod(namespace: str, name: str, ip: str, labels: dict[str, str], port: int | None) -> client.V1Pod:
-    ports = [client.V1ContainerPort(container_port=port, name="serve", protocol="TCP")] if port else None
-    return client.V1Pod(
-        metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels),
-        spec=client.V1PodSpec(containers=[client.V1Container(name="c", ports=ports)]),
-        status=client.V1PodStatus(phase="Running", pod_ip=ip),
+    """A running pod (nested parts as dicts: in-process pytester runs may re-import the model classes)."""
+    ports = [{"container_port": port, "name": "serve", "protocol": "TCP"}] if port else None
+    return client.V1Pod.model_validate(
+        {
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"containers": [{"name": "c", "ports": ports}]},
+            "status": {"phase": "Running", "pod_ip": ip},
+        }
     )
 
 

@@ -1,45 +1,31 @@
-"""PodProber.exec when the exec stream ends without a status: the exit code is unknown, not a crash."""
+"""Exit codes from an exec stream's status message, including streams cut off before they sent one."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 import pytest
 
-from pytest_k8sharden.probes import pods
-from pytest_k8sharden.probes.pods import PodProber
+from pytest_k8sharden.probes.pods import exit_code
 
-
-class _Stream:
-    """A finished exec stream whose status channel held `status` (None: nothing came)."""
-
-    def __init__(self, status: dict[str, Any] | None) -> None:
-        self.status = status
-
-    def is_open(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-    @property
-    def returncode(self) -> int:
-        if self.status["status"] == "Success":  # type: ignore[index]  # as the client does
-            return 0
-        return int(self.status["details"]["causes"][0]["message"])  # type: ignore[index]
+FAILED_WITH_1 = {
+    "status": "Failure",
+    "reason": "NonZeroExitCode",
+    "details": {"causes": [{"reason": "ExitCode", "message": "1"}]},
+}
+NOT_STARTED = {"status": "Failure", "reason": "InternalError", "message": "exec: \"nc\": not found"}
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"),
+    ("status", "code"),
     [
-        ({"status": "Success"}, 0),
-        ({"status": "Failure", "details": {"causes": [{"message": "3"}]}}, 3),
-        (None, None),
+        (json.dumps({"metadata": {}, "status": "Success"}), 0),
+        (json.dumps(FAILED_WITH_1), 1),
+        (json.dumps(NOT_STARTED), None),
+        ("", None),
+        ("  \n", None),
     ],
+    ids=["success", "exit-1", "no-exit-code", "cut-off", "blank"],
 )
-def test_exit_code_comes_from_the_status_or_is_unknown(
-    monkeypatch: pytest.MonkeyPatch, status: dict[str, Any] | None, expected: int | None
-) -> None:
-    monkeypatch.setattr(pods, "open_exec", lambda *_: _Stream(status))
-    result = PodProber(kube=None, namespace="ns", image="").exec("pod", ["true"])  # type: ignore[arg-type]
-    assert result.exit_code == expected
+def test_exit_code(status: str, code: int | None) -> None:
+    assert exit_code(status) == code
