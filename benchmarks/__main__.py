@@ -5,7 +5,8 @@ shipped suite on it (wall time, time per suite file, the API requests it issued 
 the NetworkPolicy matrix (concurrent prober versus one exec per probe); then brings ``insecure`` up and
 runs the full suite (its verdicts) and kube-hunter in remote active mode against it. Clusters are kept
 (``--down``: each taken down once measured, so only one runs at a time). Writes
-benchmarks/results/<benchmark>.json, each with the load average, and benchmarks/results/SUMMARY.md.
+benchmarks/results/<benchmark>.json, each with the load average, and benchmarks/results/SUMMARY.md, and
+puts the headline table into README.md.
 Measured against targets, never asserted.
 """
 
@@ -24,12 +25,13 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from benchmarks import audit, kube_hunter, netpol_matrix, record, suite
-from benchmarks.summary import summary
+from benchmarks.summary import headline, summary, with_table
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import NodeNetwork
 from pytest_k8sharden.clusters.local.state import cluster_name
 
 WORK = Path(__file__).with_name("results") / "runs"
+README = Path(__file__).parents[1] / "README.md"
 
 
 def bring_up(profile: str) -> tuple[LocalCluster, dict[str, Any]]:
@@ -130,6 +132,7 @@ def main() -> None:
             insecure.down()
     path = record.RESULTS / "SUMMARY.md"
     path.write_text(summary(record.RESULTS))
+    README.write_text(with_table(README.read_text(), headline(record.RESULTS)))
     print(path.read_text())
 
 

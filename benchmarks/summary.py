@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+START_MARK = "<!-- benchmarks:start -->"
+END_MARK = "<!-- benchmarks:end -->"
 COLD_BUILD_S = 1356
 """Cold build of every binary, measured once (docs/local-cluster.md, README): not re-run here."""
 
@@ -105,3 +107,12 @@ def summary(results: Path) -> str:
             lines.append(f"| {seed['misconfiguration']} | {theirs} | {ours} |")
         lines += ["", "kube-hunter's findings: " + "; ".join(hunter["findings"]), ""]
     return "\n".join(lines)
+
+
+def with_table(readme: str, rows: list[str]) -> str:
+    """`readme` with the lines between its benchmark marks replaced by `rows` (a ValueError without marks)."""
+    before, start, rest = readme.partition(START_MARK)
+    _, end, after = rest.partition(END_MARK)
+    if not (start and end):
+        raise ValueError(f"the README has no {START_MARK} ... {END_MARK} block")
+    return "\n".join([before + START_MARK, *rows, END_MARK + after])

@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks.kube_hunter import SEEDS, Seed, compare, last_json_line, reported
 from benchmarks.suite import per_file
+from benchmarks.summary import END_MARK, START_MARK, with_table
 from pytest_k8sharden.catalog import load_catalog
 
 REPORT = {
@@ -69,3 +70,10 @@ def test_junit_durations_add_up_per_suite_module() -> None:
       <testcase classname="pytest_k8sharden.suites.test_network_isolation.TestCanary" name="c" time="4"/>
     </testsuite></testsuites>"""
     assert per_file(junit) == {"test_exposure_api": 2.0, "test_network_isolation": 4.0}
+
+
+def test_the_readme_table_is_replaced_between_its_marks_only() -> None:
+    readme = f"intro\n{START_MARK}\n| old |\n{END_MARK}\nrest\n"
+    assert with_table(readme, ["| new |"]) == f"intro\n{START_MARK}\n| new |\n{END_MARK}\nrest\n"
+    with pytest.raises(ValueError, match="no <!-- benchmarks:start -->"):
+        with_table("intro\n", ["| new |"])
