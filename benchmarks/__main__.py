@@ -92,7 +92,7 @@ def hunt(cluster: LocalCluster, outcomes: dict[str, str]) -> dict[str, Any]:
         "targets": targets,
         "netns": network.netns,
         "wall_s": wall,
-        "findings": [f"{vid}: {name}" for vid, name in kube_hunter.reported(report)],
+        "findings": [f"{vid}: {name} ({where})" for vid, name, where in kube_hunter.reported(report)],
         "seeds": [asdict(row) for row in table],
     }
 

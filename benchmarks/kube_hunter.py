@@ -27,12 +27,18 @@ class Seed:
     checks: tuple[str, ...]
     """Our check ids that fail when the seed is there (empty: no shipped check looks at it)."""
     kube_hunter: tuple[str, ...]
-    """kube-hunter vulnerability ids (``KHV...``) or, for those without one, names that report it."""
+    """kube-hunter findings that report it: a vulnerability id (``KHV...``) or, for those without one, its
+    name; ``<id or name>@<port>`` only counts a finding at that port (the API server answers on 6443; on
+    8080 kube-hunter reaches it through the plaintext proxy, with the proxy's credentials)."""
 
 
 SEEDS: tuple[Seed, ...] = (
-    Seed("API server: anonymous authentication on", ("API-ANON-AUTH",), ("KHV005",)),
-    Seed("API server: system:anonymous bound to cluster-admin", ("API-ANON-READ",), ("KHV007",)),
+    Seed("API server: anonymous authentication on", ("API-ANON-AUTH",), ("KHV005@6443", "KHV007@6443")),
+    Seed(
+        "API server: system:anonymous bound to cluster-admin",
+        ("API-ANON-READ",),
+        ("KHV007@6443", "Created a namespace@6443", "Created A Pod@6443", "Created a cluster role@6443"),
+    ),
     Seed("API server: system:serviceaccounts bound to cluster-admin", ("API-AUTHZ-NOT-ALWAYSALLOW",), ()),
     Seed("API served over plaintext HTTP (kubectl proxy on :8080)", ("API-NO-PLAINTEXT",), ("KHV006",)),
     Seed("API server accepts TLS 1.0", ("API-TLS-PROTOCOL",), ()),
@@ -42,9 +48,12 @@ SEEDS: tuple[Seed, ...] = (
     Seed(
         "kubelet: AlwaysAllow authorization",
         ("KUBELET-AUTHZ-WEBHOOK",),
-        ("KHV037", "KHV038", "KHV039", "KHV040", "KHV041", "KHV042", "KHV044", "KHV045", "KHV046", "KHV051"),
+        (
+            *("KHV037", "KHV038", "KHV039", "KHV040", "KHV041", "KHV042", "KHV044", "KHV045", "KHV046"),
+            *("KHV051", "KHV043@10250", "KHV052@10250"),
+        ),
     ),
-    Seed("kubelet: read-only port 10255 open", ("KUBELET-READONLY-PORT",), ("KHV043", "KHV052")),
+    Seed("kubelet: read-only port 10255 open", ("KUBELET-READONLY-PORT",), ("KHV043@10255", "KHV052@10255")),
     Seed(
         "etcd: plaintext client port, no client certificates",
         ("ETCD-CLIENT-CERT", "ETCD-NO-PLAINTEXT"),
@@ -82,12 +91,20 @@ class Comparison:
     """Our checks that failed for it; empty: none."""
 
 
-def reported(report: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(vulnerability id, name) of every finding of a ``--report json`` report, without duplicates."""
-    found = {
-        (str(v.get("vid", "")), str(v.get("vulnerability", ""))) for v in report.get("vulnerabilities", [])
-    }
-    return sorted(found)
+def reported(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(vulnerability id, name, location) of every finding of a ``--report json`` report, once each."""
+    findings = report.get("vulnerabilities", [])
+    return sorted(
+        {
+            (str(v.get("vid", "")), str(v.get("vulnerability", "")), str(v.get("location", "")))
+            for v in findings
+        }
+    )
+
+
+def _matches(signature: str, vid: str, name: str, location: str) -> bool:
+    wanted, _, port = signature.partition("@")
+    return wanted in (vid, name) and (not port or location.endswith(f":{port}"))
 
 
 def compare(
@@ -97,8 +114,11 @@ def compare(
     findings = reported(report)
     table = []
     for seed in seeds:
-        wanted = set(seed.kube_hunter)
-        theirs = tuple(f"{vid}: {name}" for vid, name in findings if vid in wanted or name in wanted)
+        theirs = tuple(
+            f"{vid}: {name} ({location})"
+            for vid, name, location in findings
+            if any(_matches(signature, vid, name, location) for signature in seed.kube_hunter)
+        )
         ours = tuple(check for check in seed.checks if outcomes.get(check) == "failed")
         table.append(Comparison(seed.misconfiguration, theirs, ours))
     return table

@@ -102,7 +102,7 @@ def summary(results: Path) -> str:
             "|---|---|---|",
         ]
         for seed in hunter["seeds"]:
-            theirs = ", ".join(f.split(":")[0] for f in seed["kube_hunter"]) or "no"
+            theirs = ", ".join(sorted({f.split(":")[0] for f in seed["kube_hunter"]})) or "no"
             ours = ", ".join(seed["ours"]) or "no"
             lines.append(f"| {seed['misconfiguration']} | {theirs} | {ours} |")
         lines += ["", "kube-hunter's findings: " + "; ".join(hunter["findings"]), ""]

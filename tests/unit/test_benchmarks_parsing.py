@@ -16,12 +16,13 @@ REPORT = {
         {"location": "198.18.3.2:10250", "vid": "KHV036", "vulnerability": "Anonymous Authentication"},
         {"location": "198.18.3.2:10250", "vid": "KHV036", "vulnerability": "Anonymous Authentication"},
         {"location": "198.18.3.1:6443", "vid": "None", "vulnerability": "Created a namespace"},
+        {"location": "198.18.3.1:8080", "vid": "KHV007", "vulnerability": "Listing pods as anonymous user"},
         {"location": "198.18.3.1:2379", "vid": "KHV032", "vulnerability": "Etcd Remote Read Access Event"},
     ],
 }
 SOME_SEEDS = (
     Seed("kubelet anonymous", ("KUBELET-ANON",), ("KHV036",)),
-    Seed("anonymous admin", ("API-ANON-READ",), ("KHV007", "Created a namespace")),
+    Seed("anonymous admin", ("API-ANON-READ",), ("KHV007@6443", "Created a namespace@6443")),
     Seed("etcd plaintext", ("ETCD-CLIENT-CERT", "ETCD-NO-PLAINTEXT"), ("KHV032",)),
     Seed("weak TLS", ("API-TLS-PROTOCOL",), ()),
     Seed("no audit log", (), ()),
@@ -30,18 +31,19 @@ SOME_SEEDS = (
 
 def test_findings_are_listed_once() -> None:
     assert reported(REPORT) == [
-        ("KHV032", "Etcd Remote Read Access Event"),
-        ("KHV036", "Anonymous Authentication"),
-        ("None", "Created a namespace"),
+        ("KHV007", "Listing pods as anonymous user", "198.18.3.1:8080"),
+        ("KHV032", "Etcd Remote Read Access Event", "198.18.3.1:2379"),
+        ("KHV036", "Anonymous Authentication", "198.18.3.2:10250"),
+        ("None", "Created a namespace", "198.18.3.1:6443"),
     ]
 
 
-def test_each_seed_gets_kube_hunters_findings_by_id_or_name_and_our_failed_checks() -> None:
+def test_each_seed_gets_kube_hunters_findings_by_id_or_name_at_its_port_and_our_failed_checks() -> None:
     outcomes = {"KUBELET-ANON": "failed", "API-ANON-READ": "failed", "ETCD-CLIENT-CERT": "failed",
                 "ETCD-NO-PLAINTEXT": "inconclusive", "API-TLS-PROTOCOL": "failed"}  # fmt: skip
     rows = {row.misconfiguration: row for row in compare(REPORT, outcomes, SOME_SEEDS)}
-    assert rows["kubelet anonymous"].kube_hunter == ("KHV036: Anonymous Authentication",)
-    assert rows["anonymous admin"].kube_hunter == ("None: Created a namespace",)
+    assert rows["kubelet anonymous"].kube_hunter == ("KHV036: Anonymous Authentication (198.18.3.2:10250)",)
+    assert rows["anonymous admin"].kube_hunter == ("None: Created a namespace (198.18.3.1:6443)",)
     assert rows["etcd plaintext"].ours == ("ETCD-CLIENT-CERT",)
     assert (rows["weak TLS"].kube_hunter, rows["weak TLS"].ours) == ((), ("API-TLS-PROTOCOL",))
     assert (rows["no audit log"].kube_hunter, rows["no audit log"].ours) == ((), ())
