@@ -10,8 +10,12 @@ import pytest
 
 from pytest_k8sharden.catalog import SEVERITIES, CatalogError, load_catalog
 from pytest_k8sharden.clusters import ClusterUnavailable
-from pytest_k8sharden.evidence.html import html_extra
+from pytest_k8sharden.evidence.disposition import load_disposition
+from pytest_k8sharden.evidence.gate import FAIL_ON, BaselineError
+from pytest_k8sharden.evidence.html import html_extra, render_run, render_summary
 from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.evidence.waivers import WaiverError
 from pytest_k8sharden.profiles import PROFILE_NAMES
 from pytest_k8sharden.runstate import (
     EVIDENCE_KEY,
@@ -20,10 +24,14 @@ from pytest_k8sharden.runstate import (
     STATE_KEY,
     CheckMeta,
     RunState,
+    audit_lines,
     check_meta,
     check_result,
+    junit_properties,
+    junit_verdict,
     phase_of,
     scrub_report,
+    waive_report,
 )
 from pytest_k8sharden.settings import (
     CLUSTER_PROVIDERS,
@@ -130,6 +138,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             metavar="NS[,NS...]",
             help=f"{purpose}. ini: k8sharden_{option}_namespaces (one per line)",
         )
+    group.addoption(
+        "--waivers",
+        dest="k8sharden_waivers",
+        metavar="FILE",
+        help="YAML file of accepted failures (check or control id, optional scope, reason, owner, "
+        "expires): a matching failure is reported as waived; an expired waiver no longer applies. "
+        "ini: k8sharden_waivers",
+    )
+    group.addoption(
+        "--baseline",
+        dest="k8sharden_baseline",
+        metavar="EVIDENCE_JSON",
+        help="evidence.json of an earlier run: every failure is marked new or known",
+    )
+    group.addoption(
+        "--fail-on",
+        dest="k8sharden_fail_on",
+        metavar="WHICH",
+        choices=FAIL_ON,
+        help="which failed checks fail the run: any (default) or new (not failing in --baseline). "
+        "Inconclusive and erroring checks always do. ini: k8sharden_fail_on",
+    )
+    group.addoption(
+        "--fail-severity",
+        dest="k8sharden_fail_severity",
+        metavar="LEVEL",
+        choices=SEVERITIES,
+        help=f"least severity of a failed check that fails the run: {', '.join(SEVERITIES)} (default: info, "
+        "every failure). ini: k8sharden_fail_severity",
+    )
+    group.addoption(
+        "--sarif",
+        dest="k8sharden_sarif",
+        metavar="PATH",
+        help="also write a SARIF 2.1.0 log of failed, waived and inconclusive checks to PATH",
+    )
+    parser.addini("k8sharden_waivers", "default for --waivers", default="")
+    parser.addini("k8sharden_fail_on", "default for --fail-on", default="")
+    parser.addini("k8sharden_fail_severity", "default for --fail-severity", default="")
     parser.addini("k8sharden_cluster", "default for --cluster", default="")
     parser.addini("k8sharden_cluster_profile", "default for --cluster-profile", default="")
     parser.addini("k8sharden_evidence_dir", "default for --evidence-dir", default="")
@@ -164,6 +211,10 @@ def _option(config: pytest.Config, name: str) -> Any:
     return value if value not in (None, "", False) else config.getini(f"k8sharden_{name}")
 
 
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers; validate the options and the catalog into the session's RunState."""
     for marker in MARKERS:
@@ -181,9 +232,19 @@ def pytest_configure(config: pytest.Config) -> None:
             probe_timeout=_option(config, "probe_timeout"),
         )
         catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
-    except (SettingsError, CatalogError) as exc:
+        disposition = load_disposition(
+            waivers=_path(_option(config, "waivers")),
+            baseline=_path(config.getoption("k8sharden_baseline")),
+            fail_on=_option(config, "fail_on"),
+            fail_severity=_option(config, "fail_severity"),
+            known=catalog.knows,
+        )
+    except WaiverError as exc:
+        raise pytest.UsageError("k8sharden: invalid waivers:\n  " + "\n  ".join(exc.problems)) from None
+    except (SettingsError, CatalogError, BaselineError, ValueError) as exc:
         raise pytest.UsageError(f"k8sharden: {exc}") from None
-    config.stash[STATE_KEY] = RunState(config, settings, catalog)
+    sarif = _path(config.getoption("k8sharden_sarif"))
+    config.stash[STATE_KEY] = RunState(config, settings, catalog, disposition, sarif)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -216,6 +277,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         if meta is not None:
             item.stash[META_KEY] = meta
+            item.user_properties.extend(junit_properties(meta))
         if state.settings.read_only and item.get_closest_marker("active"):
             item.add_marker(pytest.mark.skip(reason=READ_ONLY_REASON))
     if problems:
@@ -248,12 +310,18 @@ def pytest_runtest_makereport(
     phases = item.stash.setdefault(PHASES_KEY, [])
     phases.append(phase)
     scrub_report(report, phase)
-    evidence = item.stash.get(EVIDENCE_KEY, Evidence()).observations
-    result = check_result(item.nodeid, meta, phases, evidence)
+    state = item.config.stash[STATE_KEY]
+    evidence = item.stash.get(EVIDENCE_KEY, Evidence())
+    result = state.disposition.settle(check_result(item.nodeid, meta, phases, evidence))
+    if report.failed and result.outcome is Outcome.WAIVED:
+        waive_report(report, result)
+    elif report.failed and not state.disposition.blocks(result):
+        state.excused_failures += 1
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        report.extras = [*getattr(report, "extras", []), html_extra(result)]  # type: ignore[attr-defined]
+        report.extras = [*getattr(report, "extras", []), html_extra(result, state.catalog)]  # type: ignore[attr-defined]
     if report.when == "teardown":
-        item.config.stash[STATE_KEY].results.append(result)
+        state.results.append(result)
+        report.user_properties.extend(junit_verdict(result))
     return report
 
 
@@ -263,14 +331,35 @@ def pytest_report_teststatus(
     """Show inconclusive checks as such: letter I, word INCONCLUSIVE, counted apart from failures."""
     if getattr(report, "k8sharden_inconclusive", None) is not None:
         return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
+    if getattr(report, "k8sharden_waived", None) is not None:
+        return "waived", "W", ("WAIVED", {"cyan": True})
     return None
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    """Name inconclusive and waived checks as such in the HTML results table."""
+    for attribute, word in (("k8sharden_inconclusive", "Inconclusive"), ("k8sharden_waived", "Waived")):
+        if getattr(report, attribute, None) is not None:
+            cells[0] = f'<td class="col-result">{word}</td>'
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> None:
+    """At the top of the HTML report: the run's metadata and the summary by framework."""
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is not None:
+        prefix.extend([render_run(state.run_info()), render_summary(state.results, state.catalog)])
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     """After every other plugin (pytest-html writes its report first): evidence.json, manifest, release."""
-    result = yield
     state = session.config.stash.get(STATE_KEY, None)
+    failed = session.exitstatus == pytest.ExitCode.TESTS_FAILED
+    if state is not None and failed and session.testsfailed == state.excused_failures:
+        session.exitstatus = pytest.ExitCode.OK  # every failure is known or below --fail-severity
+    result = yield
     if state is not None:
         try:
             state.write_evidence()
@@ -287,6 +376,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for report in inconclusive:
             terminalreporter.write_line(f"INCONCLUSIVE {report.nodeid} - {report.k8sharden_inconclusive}")
     state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        for line in audit_lines(state.results, state.disposition):
+            terminalreporter.write_line(line)
     if state is not None and state.evidence_file is not None:
         terminalreporter.write_line(
             f"k8sharden: evidence written to {state.evidence_file} and its manifest.sha256"

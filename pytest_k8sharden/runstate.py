@@ -18,12 +18,13 @@ from pytest_k8sharden.evidence.bundle import CheckResult, ClusterSummary, RunInf
 from pytest_k8sharden.evidence.observation import utc_now
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.redact import redact_text
-from pytest_k8sharden.evidence.verdict import Inconclusive, Phase, verdict
+from pytest_k8sharden.evidence.sarif import write_sarif
+from pytest_k8sharden.evidence.verdict import Inconclusive, Outcome, Phase, verdict
 from pytest_k8sharden.kube import KubeForbidden, KubeUnreachable
 
 if TYPE_CHECKING:
     from pytest_k8sharden.clusters import Cluster, ClusterAccess, ClusterProvider
-    from pytest_k8sharden.evidence.observation import Observation
+    from pytest_k8sharden.evidence.disposition import Disposition
     from pytest_k8sharden.kube import Kube
     from pytest_k8sharden.settings import Settings
 
@@ -89,14 +90,75 @@ def scrub_report(report: pytest.TestReport, phase: Phase) -> None:
     report.sections = [(title, redact_text(content)) for title, content in report.sections]
 
 
-def check_result(
-    nodeid: str, meta: CheckMeta, phases: Sequence[Phase], evidence: Sequence[Observation]
-) -> CheckResult:
-    """The verdict of one check from its phases so far."""
+def check_result(nodeid: str, meta: CheckMeta, phases: Sequence[Phase], evidence: Evidence) -> CheckResult:
+    """The verdict of one check from its phases so far (before waivers and the baseline)."""
     outcome, message = verdict(phases)
     return CheckResult(
-        nodeid, meta.check, meta.title, meta.controls, meta.severity, outcome, message, tuple(evidence)
-    )
+        nodeid, meta.check, meta.title, meta.controls, meta.severity, outcome, message,
+        evidence.observations, evidence.subjects,
+    )  # fmt: skip
+
+
+def waive_report(report: pytest.TestReport, result: CheckResult) -> None:
+    """Report a failure a valid waiver covers as waived (a skip with the waiver's reason for JUnit)."""
+    assert result.waiver is not None
+    waiver = result.waiver.waiver
+    reason = f"waived: {waiver.reason} (owner {waiver.owner}, expires {waiver.expires})"
+    path, line, _ = report.location
+    report.outcome = "skipped"
+    report.longrepr = (path, (line or 0) + 1, redact_text(reason))
+    report.k8sharden_waived = reason  # type: ignore[attr-defined]
+
+
+def junit_properties(meta: CheckMeta) -> list[tuple[str, str]]:
+    """JUnit properties of a check: its check id, each control id, its severity."""
+    properties = [("k8sharden.check", meta.check)] if meta.check else []
+    properties += [("k8sharden.control", ident) for ident in meta.controls]
+    return properties + ([("k8sharden.severity", meta.severity)] if meta.severity else [])
+
+
+def junit_verdict(result: CheckResult) -> list[tuple[str, str]]:
+    """JUnit properties of a check's final verdict: outcome, baseline state, waiver."""
+    properties = [("k8sharden.verdict", str(result.outcome))]
+    if result.baseline is not None:
+        properties.append(("k8sharden.baseline", result.baseline))
+    if result.waiver is not None:
+        state = "expired" if result.waiver.expired else "applied"
+        properties.append((f"k8sharden.waiver.{state}", redact_text(result.waiver.waiver.reason)))
+    return properties
+
+
+def audit_lines(results: Sequence[CheckResult], disposition: Disposition) -> list[str]:
+    """Terminal lines on waivers, the baseline and failures that do not fail the run."""
+    lines = []
+    for result in results:
+        if result.waiver is None:
+            continue
+        waiver = result.waiver.waiver
+        if result.waiver.expired:
+            lines.append(
+                f"EXPIRED WAIVER {result.nodeid} - the waiver on line {waiver.line} expired on "
+                f"{waiver.expires} and no longer applies: the failure stands"
+            )
+        else:
+            lines.append(
+                f"WAIVED {result.nodeid} - {waiver.reason} (owner {waiver.owner}, until {waiver.expires})"
+            )
+    failed = [result for result in results if result.outcome is Outcome.FAILED]
+    baseline = disposition.gate.baseline
+    if baseline is not None:
+        known = sum(result.baseline == "known" for result in failed)
+        lines.append(
+            f"k8sharden: {len(failed) - known} new and {known} known failures (baseline {baseline.source})"
+        )
+    excused = [result.nodeid for result in failed if not disposition.blocks(result)]
+    if excused:
+        gate = disposition.gate
+        lines.append(
+            f"k8sharden: {len(excused)} failed checks do not fail the run "
+            f"(--fail-on={gate.fail_on} --fail-severity={gate.fail_severity}): {', '.join(excused)}"
+        )
+    return lines
 
 
 def _progress(config: pytest.Config, message: str) -> None:
@@ -122,12 +184,24 @@ def _acquire(provider: ClusterProvider, name: str) -> ClusterAccess:
 class RunState:
     """Settings, catalog, the cluster once opened, and the results of one session."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        catalog: Catalog,
+        disposition: Disposition,
+        sarif: Path | None = None,
+    ) -> None:
         self.config = config
         self.settings = settings
         self.catalog = catalog
+        self.disposition = disposition
+        self.sarif = sarif
+        """--sarif, relative to the directory pytest was invoked from."""
         self.started: datetime = utc_now()
         self.results: list[CheckResult] = []
+        self.excused_failures = 0
+        """Failed pytest reports of checks whose failure does not fail the run (known, below severity)."""
         self.evidence_file: Path | None = None
         self._provider: ClusterProvider | None = None
         self._opened: tuple[Cluster, Kube] | None = None
@@ -166,9 +240,12 @@ class RunState:
         return RunInfo(self.started, utc_now(), __version__, identity, summary)
 
     def write_evidence(self) -> None:
-        """Write evidence.json and manifest.sha256 when this session ran any check."""
+        """Write the SARIF log (if asked), then evidence.json and manifest.sha256 (if any check ran)."""
+        run = self.run_info()
+        if self.sarif is not None:
+            write_sarif(self.config.invocation_params.dir / self.sarif, run, self.results, self.catalog)
         if self.results:
-            self.evidence_file = write_bundle(self.evidence_dir, self.run_info(), self.results)
+            self.evidence_file = write_bundle(self.evidence_dir, run, self.results)
 
     def release(self) -> None:
         """Close the clients and give the cluster back to its provider."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import Addresses
@@ -17,3 +20,14 @@ class Running:
     profile: str
     kube: Kube
     addresses: Addresses
+
+
+def run_shipped_suites(profile: str, directory: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run the shipped suites in a subprocess as a user runs them (``pytest --pyargs ... --cluster=local``)
+    against the session's kept cluster of `profile`, in `directory`, with the evidence in `directory`."""
+    command = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "pytest_k8sharden.suites",
+        "--cluster=local", f"--cluster-profile={profile}", "--keep-cluster", f"--evidence-dir={directory}",
+        *options,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=directory)

@@ -11,9 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, final
 
+from pytest_k8sharden.evidence.gate import BaselineState
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.redact import redact
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.evidence.waivers import WaiverMatch
 
 SCHEMA = "pytest-k8sharden/evidence/v1"
 EVIDENCE_FILE = "evidence.json"
@@ -58,41 +60,60 @@ class CheckResult:
     outcome: Outcome
     message: str
     evidence: tuple[Observation, ...]
+    subjects: tuple[str, ...] = ()
+    """The objects a failure is about (see Finding.subjects)."""
+    waiver: WaiverMatch | None = None
+    """The waiver that matched a failure: outcome WAIVED, or FAILED when it had expired."""
+    baseline: BaselineState | None = None
+    """For failures with --baseline: new, or known from the baseline run."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result's entry in evidence.json; subjects, waiver and baseline only when set."""
+        data: dict[str, Any] = {
+            "nodeid": self.nodeid,
+            "check": self.check,
+            "title": self.title,
+            "controls": list(self.controls),
+            "severity": self.severity,
+            "outcome": str(self.outcome),
+            "message": self.message,
+            "evidence": [observation.to_dict() for observation in self.evidence],
+        }
+        if self.subjects:
+            data["subjects"] = list(self.subjects)
+        if self.waiver is not None:
+            data["waiver"] = {**self.waiver.waiver.to_dict(), "expired": self.waiver.expired}
+        if self.baseline is not None:
+            data["baseline"] = self.baseline
+        return data
+
+
+def run_dict(run: RunInfo) -> dict[str, Any]:
+    """The "run" object of evidence.json."""
+    cluster = run.cluster
+    return {
+        "started": run.started.isoformat(),
+        "finished": run.finished.isoformat(),
+        "plugin_version": run.plugin_version,
+        "identity": run.identity,
+        "cluster": None
+        if cluster is None
+        else {
+            "provider": cluster.provider,
+            "profile": cluster.profile,
+            "server": cluster.server,
+            "version": cluster.version,
+            "nodes": list(cluster.nodes),
+        },
+    }
 
 
 def evidence_document(run: RunInfo, results: Sequence[CheckResult]) -> dict[str, Any]:
     """The evidence.json document, redacted as a whole once more before it leaves memory."""
-    cluster = run.cluster
     document = {
         "schema": SCHEMA,
-        "run": {
-            "started": run.started.isoformat(),
-            "finished": run.finished.isoformat(),
-            "plugin_version": run.plugin_version,
-            "identity": run.identity,
-            "cluster": None
-            if cluster is None
-            else {
-                "provider": cluster.provider,
-                "profile": cluster.profile,
-                "server": cluster.server,
-                "version": cluster.version,
-                "nodes": list(cluster.nodes),
-            },
-        },
-        "results": [
-            {
-                "nodeid": result.nodeid,
-                "check": result.check,
-                "title": result.title,
-                "controls": list(result.controls),
-                "severity": result.severity,
-                "outcome": str(result.outcome),
-                "message": result.message,
-                "evidence": [observation.to_dict() for observation in result.evidence],
-            }
-            for result in results
-        ],
+        "run": run_dict(run),
+        "results": [result.to_dict() for result in results],
     }
     redacted: dict[str, Any] = redact(document)
     return redacted

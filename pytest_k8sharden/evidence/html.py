@@ -1,57 +1,181 @@
-"""Evidence rendered for pytest-html: readable, escaped, redacted."""
+"""Evidence rendered for pytest-html: readable, escaped, redacted.
+
+Per check: verdict (with waiver and baseline), controls with their titles, severity, the objects a
+failure is about, and each observation (HTTP request and response, TLS details, reachability grids in
+monospace, objects). At the top of the report: the run's metadata and a summary per framework control.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
 from pytest_html import extras
 
-from pytest_k8sharden.evidence.bundle import CheckResult
+from pytest_k8sharden.catalog import Catalog
+from pytest_k8sharden.evidence.bundle import CheckResult, RunInfo
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.redact import redact, redact_text
+from pytest_k8sharden.evidence.verdict import Outcome
 
-_STYLE = (
-    "<style>.k8sh-evidence table{border-collapse:collapse;margin:4px 0}"
-    ".k8sh-evidence td,.k8sh-evidence th{border:1px solid #ccc;padding:2px 6px;text-align:left;"
-    "vertical-align:top}"
-    ".k8sh-evidence pre{margin:0;white-space:pre-wrap}</style>"
+SUMMARY_OUTCOMES = (Outcome.PASSED, Outcome.FAILED, Outcome.INCONCLUSIVE, Outcome.WAIVED, Outcome.ERROR)
+
+STYLE = (
+    "<style>.k8sh table{border-collapse:collapse;margin:4px 0}"
+    ".k8sh td,.k8sh th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}"
+    ".k8sh pre{margin:0;white-space:pre-wrap;font-family:monospace}"
+    ".k8sh .observation{margin:6px 0;padding:4px;border-left:3px solid #888}"
+    ".k8sh .failed,.k8sh .error{color:#b00020;font-weight:bold}.k8sh .passed{color:#1b5e20}"
+    ".k8sh .inconclusive{color:#a15c00;font-weight:bold}.k8sh .waived{color:#555;font-weight:bold}"
+    ".k8sh .zero{color:#bbb}</style>"
 )
 
 
-def _row(label: str, value: str) -> str:
-    return f"<tr><th>{escape(label)}</th><td>{escape(redact_text(value))}</td></tr>"
+def _text(value: object) -> str:
+    return escape(redact_text(str(value)))
 
 
-def _observation(observation: Observation) -> str:
-    data = redact(observation.to_dict())
-    details = data.pop("details", {})
-    rows = "".join(
-        _row(key, value if isinstance(value, str) else json.dumps(value))
-        for key, value in data.items()
-        if value is not None
+def _row(label: str, cell_html: str) -> str:
+    return f"<tr><th>{escape(label)}</th><td>{cell_html}</td></tr>"
+
+
+def _grids(value: object) -> str:
+    grids = (
+        value.items() if isinstance(value, Mapping) else enumerate(value if isinstance(value, list) else [])
     )
-    body = escape(json.dumps(details, indent=2, ensure_ascii=False, sort_keys=True)) if details else ""
-    pre = f"<tr><th>details</th><td><pre>{body}</pre></td></tr>" if body else ""
-    return f"<table>{rows}{pre}</table>"
+    blocks = []
+    for label, lines in grids:
+        text = "\n".join(map(str, lines)) if isinstance(lines, list) else str(lines)
+        caption = f"<div>{_text(label)}</div>" if isinstance(label, str) else ""
+        blocks.append(f"{caption}<pre>{_text(text)}</pre>")
+    return "".join(blocks)
 
 
-def render_result(result: CheckResult) -> str:
+def _value(key: str, value: Any) -> str:
+    if key == "grids":
+        return _grids(value)
+    if isinstance(value, Mapping):
+        return _table(value)
+    if isinstance(value, list | tuple) and all(not isinstance(item, Mapping | list) for item in value):
+        return _text(", ".join(map(str, value)))
+    if isinstance(value, list | tuple):
+        return "".join(_value(key, item) for item in value)
+    if isinstance(value, str) and "\n" in value:
+        return f"<pre>{_text(value)}</pre>"
+    return _text(value if isinstance(value, str) else json.dumps(value))
+
+
+def _table(mapping: Mapping[str, Any]) -> str:
+    rows = "".join(
+        _row(str(key), _value(str(key), value)) for key, value in mapping.items() if value not in (None, "")
+    )
+    return f"<table>{rows}</table>"
+
+
+def render_observation(observation: Observation) -> str:
+    """One observation: its summary line, where from and when, then what came back."""
+    data = redact(observation.to_dict())
+    details = data.pop("details", {}) or {}
+    head = f"<div><b>{_text(data.pop('kind'))}</b> {_text(data.pop('summary'))}</div>"
+    return f'<div class="observation">{head}{_table({**data, **details})}</div>'
+
+
+def _verdict(result: CheckResult) -> str:
+    text = f'<span class="{escape(str(result.outcome))}">{escape(str(result.outcome))}</span>'
+    if result.message:
+        text += f": {_text(result.message)}"
+    if result.waiver is not None:
+        waiver = result.waiver.waiver
+        state = "EXPIRED waiver (no longer applies)" if result.waiver.expired else "waived"
+        text += (
+            f"<br>{state}: {_text(waiver.reason)} (owner {_text(waiver.owner)}, "
+            f"expires {waiver.expires.isoformat()}, waiver on line {waiver.line})"
+        )
+    if result.baseline is not None:
+        text += f"<br>baseline: {escape(result.baseline)} failure"
+    return text
+
+
+def _control(ident: str, catalog: Catalog) -> str:
+    control = catalog.controls.get(ident)
+    return _text(f"{ident}: {control.title}" if control else ident)
+
+
+def render_result(result: CheckResult, catalog: Catalog) -> str:
     """HTML for one check: verdict, check and controls, then each observation. Everything is escaped."""
     head = [
-        _row("verdict", str(result.outcome) + (f": {result.message}" if result.message else "")),
-        _row("check", " - ".join(part for part in (result.check, result.title) if part)),
-        _row("controls", ", ".join(result.controls) or "none"),
-        _row("severity", result.severity or "unspecified"),
+        _row("verdict", _verdict(result)),
+        _row("check", _text(" - ".join(part for part in (result.check, result.title) if part))),
+        _row("controls", "<br>".join(_control(ident, catalog) for ident in result.controls) or "none"),
+        _row("severity", _text(result.severity or "unspecified")),
     ]
+    if result.subjects:
+        head.append(_row("objects", _text(", ".join(result.subjects))))
     observations = (
-        "".join(_observation(item) for item in result.evidence) or "<p>No observation recorded.</p>"
+        "".join(render_observation(item) for item in result.evidence) or "<p>No observation recorded.</p>"
     )
-    return f'{_STYLE}<div class="k8sh-evidence"><table>{"".join(head)}</table>{observations}</div>'
+    return f'{STYLE}<div class="k8sh k8sh-evidence"><table>{"".join(head)}</table>{observations}</div>'
 
 
-def html_extra(result: CheckResult) -> dict[str, Any]:
+def html_extra(result: CheckResult, catalog: Catalog) -> dict[str, Any]:
     """A pytest-html extra carrying `result`'s evidence."""
-    extra: dict[str, Any] = extras.html(render_result(result))
+    extra: dict[str, Any] = extras.html(render_result(result, catalog))
     return extra
+
+
+def render_run(run: RunInfo) -> str:
+    """The run's metadata: plugin version, times, cluster and the scanner's identity."""
+    cluster = run.cluster
+    rows = {
+        "plugin version": run.plugin_version,
+        "started": run.started.isoformat(timespec="seconds"),
+        "finished": run.finished.isoformat(timespec="seconds"),
+        "provider": cluster.provider if cluster else "no cluster was opened",
+        "profile": cluster.profile if cluster else None,
+        "API server": cluster.server if cluster else None,
+        "Kubernetes version": cluster.version if cluster else None,
+        "nodes": ", ".join(cluster.nodes) if cluster else None,
+        "scanner identity": run.identity,
+    }
+    return f'<div class="k8sh" id="k8sh-run"><h2>Run</h2>{_table(rows)}</div>'
+
+
+def _section_key(section: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"[./ ]+", section))
+
+
+def _counts(results: Sequence[CheckResult]) -> str:
+    cells = []
+    for outcome in SUMMARY_OUTCOMES:
+        count = sum(result.outcome is outcome for result in results)
+        css = str(outcome) if count else "zero"
+        cells.append(f'<td class="{css}">{count}</td>')
+    return "".join(cells)
+
+
+def render_summary(results: Sequence[CheckResult], catalog: Catalog) -> str:
+    """Per framework, per control: how many checks giving evidence for it passed, failed, ..."""
+    header = "".join(f"<th>{escape(str(outcome))}</th>" for outcome in SUMMARY_OUTCOMES)
+    rows = [f'<tr><th colspan="2">all checks</th>{_counts(results)}</tr>']
+    for ident, framework in catalog.frameworks.items():
+        controls = sorted(
+            {c for result in results for c in result.controls if c in catalog.controls}
+            & {c.id for c in catalog.controls.values() if c.framework == ident},
+            key=lambda c: _section_key(catalog.controls[c].section),
+        )
+        if not controls:
+            continue
+        covering = [result for result in results if set(result.controls) & set(controls)]
+        rows.append(f'<tr><th colspan="2">{_text(framework.title)} {_text(framework.version)}</th>'
+                    f"{_counts(covering)}</tr>")  # fmt: skip
+        for control in controls:
+            entry = catalog.controls[control]
+            checks = [result for result in results if control in result.controls]
+            rows.append(
+                f"<tr><td>{_text(entry.section)}</td><td>{_text(entry.title)}</td>{_counts(checks)}</tr>"
+            )
+    table = f'<table><tr><th colspan="2">control</th>{header}</tr>{"".join(rows)}</table>'
+    return f'{STYLE}<div class="k8sh" id="k8sh-summary"><h2>Summary by framework</h2>{table}</div>'

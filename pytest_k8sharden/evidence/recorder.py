@@ -30,6 +30,7 @@ class Evidence:
 
     def __init__(self) -> None:
         self._observations: list[Observation] = []
+        self._subjects: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def record(self, observation: _O) -> _O:
@@ -45,10 +46,16 @@ class Evidence:
 
     def conclude(self, finding: Finding) -> None:
         """The one place a check's verdict is decided: fail, end inconclusive, or return (passed)."""
+        self._subjects = finding.subjects
         if finding.outcome is Outcome.INCONCLUSIVE:
             raise Inconclusive(finding.message)
         if finding.outcome is not Outcome.PASSED:
             raise AssertionError(finding.message)
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """The objects the concluded finding is about (empty until `conclude`, or when it names none)."""
+        return self._subjects
 
     @property
     def observations(self) -> tuple[Observation, ...]:

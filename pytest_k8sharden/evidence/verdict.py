@@ -39,6 +39,13 @@ class Finding:
     """PASSED, FAILED or INCONCLUSIVE."""
     message: str
     """The sentence that explains it, naming what was seen (the doors, objects, addresses)."""
+    subjects: tuple[str, ...] = ()
+    """The objects a failure is about, as `subject()` names them; scoped waivers match against these."""
+
+
+def subject(kind: str, name: str, namespace: str | None = None) -> str:
+    """How a finding names an object: "Kind/namespace/name", or "Kind/name" for cluster-scoped ones."""
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 
 @final

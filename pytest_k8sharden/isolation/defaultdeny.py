@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final, final
 
 from pytest_k8sharden.evidence.observation import RUNNER, Observation
-from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.evidence.verdict import Finding, Outcome, subject
 from pytest_k8sharden.netpol import Direction, LabelSelector, NetworkPolicy
 
 SYSTEM_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-lease")
@@ -104,7 +104,8 @@ def coverage_observation(item: Coverage) -> Observation:
 
 
 def default_deny_finding(items: Sequence[Coverage], missing: Sequence[str], direction: Direction) -> Finding:
-    """Failed when a namespace in scope lacks default deny; inconclusive when there was nothing to check."""
+    """Failed when a namespace in scope lacks default deny (naming them as subjects, for scoped waivers);
+    inconclusive when there was nothing to check."""
     name = direction.lower()
     gaps = [c for c in items if not c.denies_by_default]
     if gaps:
@@ -113,6 +114,7 @@ def default_deny_finding(items: Sequence[Coverage], missing: Sequence[str], dire
         return Finding(
             Outcome.FAILED,
             f"{len(gaps)} of {len(items)} namespaces in scope do not deny {name} by default: {listed}{more}",
+            tuple(subject("Namespace", c.namespace) for c in gaps),
         )
     absent = f" (configured but absent: {', '.join(missing)})" if missing else ""
     if not items:

@@ -8,13 +8,12 @@ tests then read the verdicts from the evidence.json that run wrote.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from local_clusters import Running
+from local_clusters import Running, run_shipped_suites
 
 from pytest_k8sharden.fixtures import MANAGED_BY, MANAGED_BY_LABEL
 from pytest_k8sharden.isolation.scenarios import SCENARIOS
@@ -53,6 +52,8 @@ WORKLOAD_NAMESPACE = "k8sharden-shop"
 PROFILES = ("hardened", "insecure")
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
+STARTED: dict[str, datetime] = {}
+"""When each profile's suite run started (what existed before is not that run's to clean up)."""
 
 
 @pytest.fixture(scope="module", params=PROFILES)
@@ -65,12 +66,8 @@ def suite_run(
     profile = request.param
     local_cluster(profile)
     evidence_dir = tmp_path_factory.mktemp(f"evidence-{profile}")
-    command = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "pytest_k8sharden.suites",
-        "--cluster=local", f"--cluster-profile={profile}", "--keep-cluster", f"--evidence-dir={evidence_dir}",
-        f"--workload-namespaces={WORKLOAD_NAMESPACE}",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=evidence_dir)
+    STARTED[profile] = datetime.now(UTC).replace(microsecond=0)
+    done = run_shipped_suites(profile, evidence_dir, f"--workload-namespaces={WORKLOAD_NAMESPACE}")
     evidence = evidence_dir / "evidence.json"
     assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     results = json.loads(evidence.read_text())["results"]
@@ -136,6 +133,14 @@ def test_no_probe_pod_or_namespace_is_left_behind(
     profile, _ = suite_run
     kube = local_cluster(profile).kube
     ours = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-    namespaces = [n.metadata for n in kube.core.list_namespace(label_selector=ours).items]
-    pods = [p.metadata for p in kube.core.list_pod_for_all_namespaces(label_selector=ours).items]
-    assert namespaces == [] and pods == [], f"left behind on {profile}: {namespaces} {pods}"
+    found = [
+        *(n.metadata for n in kube.core.list_namespace(label_selector=ours).items),
+        *(p.metadata for p in kube.core.list_pod_for_all_namespaces(label_selector=ours).items),
+    ]
+    since = STARTED[profile]
+    left = [
+        f"{meta.namespace or 'namespace'}/{meta.name}"
+        for meta in found
+        if meta and meta.creation_timestamp and meta.creation_timestamp >= since
+    ]
+    assert left == [], f"the suite run left behind on {profile}: {left}"

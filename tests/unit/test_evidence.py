@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from pytest_k8sharden.catalog import load_catalog
 from pytest_k8sharden.evidence import Evidence, Inconclusive, Observation, Outcome
 from pytest_k8sharden.evidence.bundle import (
     SCHEMA,
@@ -17,7 +19,7 @@ from pytest_k8sharden.evidence.bundle import (
     verify_manifest,
     write_bundle,
 )
-from pytest_k8sharden.evidence.html import render_result
+from pytest_k8sharden.evidence.html import render_result, render_summary
 from pytest_k8sharden.evidence.redact import REDACTED
 from pytest_k8sharden.evidence.verdict import Phase, verdict
 from pytest_k8sharden.probes.http import HttpObservation
@@ -171,11 +173,11 @@ def test_html_extra_is_escaped_and_readable() -> None:
     hostile = _observation(
         summary="<script>alert(1)</script>", details={"body": "<img src=x onerror=alert(2)>"}
     )
-    rendered = render_result(_result(hostile))
+    rendered = render_result(_result(hostile), load_catalog())
     assert "<script>alert" not in rendered and "<img src" not in rendered
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
     assert "KUBELET-ANON - Kubelet refuses anonymous clients" in rendered
-    assert "failed: kubelet answered 200" in rendered
+    assert "failed</span>: kubelet answered 200" in rendered
 
 
 def test_evidence_json_follows_the_schema(pytester: pytest.Pytester) -> None:
@@ -246,3 +248,38 @@ def test_no_evidence_is_written_without_checks(pytester: pytest.Pytester) -> Non
     pytester.makepyfile("def test_plain():\n    pass\n")
     pytester.runpytest().assert_outcomes(passed=1)
     assert not (pytester.path / "k8sharden-evidence").exists()
+
+
+def test_html_renders_requests_grids_and_the_summary_by_framework() -> None:
+    catalog = load_catalog()
+    http = _observation(
+        details={"method": "GET", "response_headers": {"Server": "kubelet"}, "body_excerpt": "a\nb"}
+    )
+    grid = _observation(kind="matrix", details={"grids": {"observed": ["   a  b", "a  .  X"]}})
+    rendered = render_result(_result(http, grid), catalog)
+    assert "<tr><th>Server</th><td>kubelet</td></tr>" in rendered  # headers as a table
+    assert "<pre>a\nb</pre>" in rendered and "<div>observed</div><pre>   a  b\na  .  X</pre>" in rendered
+    assert "CIS-4.2.1: Ensure that the --anonymous-auth argument is set to false (kubelet)" in rendered
+
+    def result(check: str, outcome: Outcome) -> CheckResult:
+        entry = catalog.checks[check]
+        return CheckResult(
+            f"t.py::{check}", check, entry.title, entry.controls, entry.severity, outcome, "", ()
+        )
+
+    summary = render_summary(
+        [
+            result("KUBELET-ANON", Outcome.PASSED),
+            result("API-ANON-AUTH", Outcome.FAILED),
+            result("API-ANON-READ", Outcome.WAIVED),
+            result("KUBELET-READONLY-PORT", Outcome.INCONCLUSIVE),
+        ],
+        catalog,
+    )
+    cells = re.findall(r"<tr><td>([^<]*)</td><td>[^<]*</td>((?:<td[^>]*>\d+</td>)+)</tr>", summary)
+    counts = {section: [int(n) for n in re.findall(r">(\d+)<", row)] for section, row in cells}
+    # columns: passed, failed, inconclusive, waived, error
+    assert counts["1.2.1"] == [0, 1, 0, 1, 0] and counts["4.2.1"] == [1, 0, 0, 0, 0]
+    assert counts["4.2.4"] == [0, 0, 1, 0, 0]
+    assert counts["Authentication and authorization / Authentication"] == [1, 1, 0, 1, 0]
+    assert summary.index("CIS Kubernetes Benchmark") < summary.index("1.2.1") < summary.index("4.2.1")

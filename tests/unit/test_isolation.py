@@ -222,6 +222,7 @@ def test_default_deny_scope_and_finding() -> None:
         failed.outcome is Outcome.FAILED
         and "default: no policy isolates every pod for egress" in failed.message
     )
+    assert failed.subjects == ("Namespace/default",), "scoped waivers match the namespaces named"
     assert defaultdeny.default_deny_finding([], ["gone"], "Egress").outcome is Outcome.INCONCLUSIVE
 
 

@@ -1,0 +1,102 @@
+"""Gating: which failures decide the exit status (--baseline, --fail-on, --fail-severity)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, final
+
+from pytest_k8sharden.catalog import SEVERITIES
+from pytest_k8sharden.evidence.verdict import Outcome
+
+FAIL_ON = ("any", "new")
+"""--fail-on choices: every failure gates, or only failures the baseline does not know."""
+
+BaselineState = Literal["new", "known"]
+FailureKey = tuple[str, str]
+"""(check id or "", test name with its parameters): stable when test files move or are run by --pyargs."""
+
+_FAILED = frozenset({str(Outcome.FAILED), str(Outcome.WAIVED)})
+_SCHEMA = "pytest-k8sharden/evidence/v1"
+
+
+class BaselineError(ValueError):
+    """The baseline file cannot be read or is not an evidence.json."""
+
+
+def failure_key(nodeid: str, check: str | None) -> FailureKey:
+    """How a failure is recognised across runs."""
+    return (check or "", nodeid.rsplit("::", 1)[-1])
+
+
+@final
+@dataclass(frozen=True)
+class Baseline:
+    """The failures of an earlier run (failed or waived there)."""
+
+    source: str
+    failures: frozenset[FailureKey]
+
+    def state(self, nodeid: str, check: str | None) -> BaselineState:
+        """Whether a failure of this check was already failing in the baseline run."""
+        return "known" if failure_key(nodeid, check) in self.failures else "new"
+
+
+def parse_baseline(document: Any, source: str) -> Baseline:
+    """The failures of an evidence.json document. Raises BaselineError."""
+    if not isinstance(document, Mapping) or document.get("schema") != _SCHEMA:
+        raise BaselineError(f"{source}: not an evidence.json (schema {_SCHEMA!r} expected)")
+    results = document.get("results")
+    if not isinstance(results, list) or not all(
+        isinstance(item, Mapping) and isinstance(item.get("nodeid"), str) for item in results
+    ):
+        raise BaselineError(f"{source}: 'results' must be a list of results with a nodeid")
+    failures = frozenset(
+        failure_key(item["nodeid"], item.get("check")) for item in results if item.get("outcome") in _FAILED
+    )
+    return Baseline(source, failures)
+
+
+def load_baseline(path: Path) -> Baseline:
+    """Read an earlier run's evidence.json. Raises BaselineError."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise BaselineError(f"{path}: not JSON: {exc}") from None
+    return parse_baseline(document, str(path))
+
+
+@final
+@dataclass(frozen=True)
+class Gate:
+    """Which failed checks make the run fail. Inconclusive and erroring checks always do."""
+
+    fail_on: str = "any"
+    """any: every failure; new: only failures the baseline does not know."""
+    fail_severity: str = SEVERITIES[-1]
+    """The least severity that fails the run; failures of checks without a severity always do."""
+    baseline: Baseline | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.fail_on not in FAIL_ON:
+            raise ValueError(f"--fail-on must be one of {', '.join(FAIL_ON)}, got {self.fail_on!r}")
+        if self.fail_severity not in SEVERITIES:
+            raise ValueError(
+                f"--fail-severity must be one of {', '.join(SEVERITIES)}, got {self.fail_severity!r}"
+            )
+
+    def baseline_state(self, nodeid: str, check: str | None) -> BaselineState | None:
+        """new or known with a baseline, else None."""
+        return self.baseline.state(nodeid, check) if self.baseline is not None else None
+
+    def blocks(self, severity: str | None, baseline: BaselineState | None) -> bool:
+        """Whether a failed check of this severity and baseline state fails the run."""
+        if self.fail_on == "new" and baseline == "known":
+            return False
+        if severity is None:
+            return True
+        return SEVERITIES.index(severity) <= SEVERITIES.index(self.fail_severity)

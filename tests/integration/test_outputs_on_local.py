@@ -1,0 +1,131 @@
+"""The audit outputs of the shipped suites on the insecure local cluster: no planted secret in any of
+them, and waivers applied to real findings within their scope.
+
+On the insecure local cluster anonymous clients read /api/v1/secrets, so the exposure suites really
+receive the planted Secret (its name is in the evidence) and must redact its values everywhere: the
+evidence.json, the HTML report, the SARIF log, the JUnit XML, the log file and pytest's own output.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+from local_clusters import Running, run_shipped_suites
+
+pytestmark = pytest.mark.cluster
+
+NAMESPACE = "a-k8sh-planted"
+"""Sorted before every other namespace, so the planted Secret leads the anonymous SecretList excerpt."""
+SECRET_NAME = "k8sh-planted-credentials"
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
+
+
+def _encoded(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+@pytest.fixture(scope="module")
+def planted(local_cluster: Callable[[str], Running]) -> Iterator[dict[str, str]]:
+    """A Secret with a password and a real ServiceAccount token (insecure cluster): what must not leak."""
+    running = local_cluster("insecure")
+    core = running.kube.core
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+    try:
+        core.create_namespaced_service_account(
+            NAMESPACE, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="planted"))
+        )
+        request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+        issued = core.create_namespaced_service_account_token("planted", NAMESPACE, request)
+        assert issued.status is not None and issued.status.token
+        token = str(issued.status.token)
+        password = f"k8sh-planted-{secrets.token_hex(12)}"
+        core.create_namespaced_secret(
+            NAMESPACE,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name=SECRET_NAME),
+                string_data={"password": password, "token": token},
+            ),
+        )
+        kubeconfig = yaml.safe_load(running.cluster.state.kubeconfig.read_text())
+        key = kubeconfig["users"][0]["user"]["client-key-data"]
+        key_body = base64.b64decode(key).decode().splitlines()[1]  # the first line of the PEM's body
+        yield {
+            "password": password,
+            "password (base64)": _encoded(password),
+            "token": token,
+            "token signature": token.rsplit(".", 1)[-1],
+            "token (base64)": _encoded(token)[:60],
+            "scanner client key": key,
+            "scanner client key (PEM)": key_body,
+        }
+    finally:
+        core.delete_namespace(NAMESPACE)
+
+
+WAIVERS = """\
+waivers:
+  - id: NETPOL-DEFAULT-DENY-INGRESS
+    reason: accepted on the insecure lab profile
+    owner: lab@example.com
+    expires: 2999-12-31
+  - id: NETPOL-DEFAULT-DENY-EGRESS
+    scope: {namespace: default}
+    reason: only default is accepted; every other namespace must deny egress
+    owner: lab@example.com
+    expires: 2999-12-31
+"""
+
+
+@pytest.fixture(scope="module")
+def insecure_run(
+    planted: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The shipped suites against the insecure cluster with every output, the log file and waivers."""
+    directory = tmp_path_factory.mktemp("insecure-outputs")
+    (directory / "waivers.yaml").write_text(WAIVERS)
+    done = run_shipped_suites(
+        "insecure", directory, "-rA", f"--waivers={directory}/waivers.yaml",
+        f"--html={directory}/report.html", "--self-contained-html", f"--junitxml={directory}/junit.xml",
+        f"--sarif={directory}/results.sarif", f"--log-file={directory}/pytest.log", "--log-file-level=DEBUG",
+    )  # fmt: skip
+    return directory, done
+
+
+def test_planted_secrets_appear_in_no_output_file(
+    planted: dict[str, str], insecure_run: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    directory, done = insecure_run
+    outputs = {path.name: path.read_text(errors="replace") for path in directory.iterdir() if path.is_file()}
+    assert {"evidence.json", "report.html", "junit.xml", "results.sarif", "pytest.log"} <= set(outputs), (
+        f"missing outputs: {sorted(outputs)}\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+    )
+    assert SECRET_NAME in outputs["evidence.json"], "the suites never saw the planted Secret: nothing proven"
+    assert SECRET_NAME in outputs["report.html"], "the HTML report does not show the response that held it"
+    outputs["pytest stdout"], outputs["pytest stderr"] = done.stdout, done.stderr
+    for where, text in outputs.items():
+        for what, value in planted.items():
+            assert value not in text, f"the planted {what} appears in {where}"
+        assert not _JWT.search(text), f"a JSON Web Token appears in {where}"
+
+
+def test_waivers_apply_to_real_findings_within_their_scope(
+    insecure_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    directory, done = insecure_run
+    results = {r["check"]: r for r in json.loads((directory / "evidence.json").read_text())["results"]}
+    ingress, egress = results["NETPOL-DEFAULT-DENY-INGRESS"], results["NETPOL-DEFAULT-DENY-EGRESS"]
+    assert ingress["outcome"] == "waived"
+    assert ingress["waiver"]["reason"] == "accepted on the insecure lab profile"
+    # Namespaces other than default lack default deny too: the scoped waiver must not hide them.
+    assert "Namespace/default" in egress["subjects"] and len(egress["subjects"]) > 1, egress
+    assert egress["outcome"] == "failed" and "waiver" not in egress
+    assert "WAIVED" in done.stdout and done.returncode == pytest.ExitCode.TESTS_FAILED
