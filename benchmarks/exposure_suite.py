@@ -1,6 +1,6 @@
 """Exposure suite wall time on the local hardened cluster: concurrent knocks versus one at a time.
 
-Run as root: ``python benchmarks/exposure_suite.py [--profile hardened] [--runs 3]``. The cluster
+Run as root: ``python -m benchmarks.exposure_suite [--profile hardened] [--runs 3]``. The cluster
 ``k8sharden-<profile>`` is brought up (or reused) first and left running (``--keep-cluster``); the
 suite then runs alternately with the default probe concurrency and with ``k8sharden_probe_concurrency=1``
 in the same conditions. Prints the medians and their ratio, writes benchmarks/results/exposure_suite.json.
@@ -10,7 +10,6 @@ Measured, never asserted (issue 4 target: seconds, not minutes, on a one-node cl
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -18,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import record
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.state import cluster_name
 
-RESULTS = Path(__file__).with_name("results")
 SUITES = (
     "suites/test_exposure_api.py",
     "suites/test_exposure_kubelet.py",
@@ -60,10 +59,8 @@ def main() -> None:
     ratio = medians["sequential"] / medians["concurrent"]
     print(f"median: concurrent {medians['concurrent']:.1f} s, sequential {medians['sequential']:.1f} s")
     print(f"ratio (sequential / concurrent): {ratio:.2f}x")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "exposure_suite.json").write_text(
-        json.dumps({"profile": options.profile, "runs": timings, "median": medians, "ratio": ratio}, indent=2)
-        + "\n"
+    record.write(
+        "exposure_suite", {"profile": options.profile, "runs": timings, "median": medians, "ratio": ratio}
     )
 
 

@@ -1,6 +1,6 @@
 """Local cluster start time with cached binaries: `up` until the node is Ready and a pod is Running.
 
-Run as root: ``python benchmarks/local_cluster_start.py [--profile hardened] [--runs 3]``.
+Run as root: ``python -m benchmarks.local_cluster_start [--profile hardened] [--runs 3]``.
 Prints one line per run and a summary, and writes benchmarks/results/local_cluster_start.json.
 The target (issue 3) is node Ready and a pod Running within 60 s; this is measured, never asserted.
 """
@@ -8,27 +8,25 @@ The target (issue 3) is node Ready and a pod Running within 60 s; this is measur
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 import uuid
-from pathlib import Path
 
 from kubernetes import client
 
+from benchmarks import record
 from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.clusters.local import binaries
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
+from pytest_k8sharden.clusters.local.state import cluster_name
 from pytest_k8sharden.kube import connect
 from pytest_k8sharden.probes.pods import PodProber
-
-RESULTS = Path(__file__).with_name("results")
 
 
 def one_run(profile: str) -> dict[str, float]:
     """Bring a fresh cluster up, start one pod, take the cluster down; return the phase timings."""
-    cluster = LocalCluster(f"k8sh-bench-{profile}", progress=lambda _: None)
+    cluster = LocalCluster(f"{cluster_name(profile)}-bench", progress=lambda _: None)
     cluster.down()
     started = time.monotonic()
     kubeconfig = cluster.up(profile)
@@ -66,10 +64,7 @@ def main() -> None:
     print(
         "median: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.items()) + "  (target: pod_running_s < 60)"
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "local_cluster_start.json").write_text(
-        json.dumps({"profile": options.profile, "runs": runs, "median": summary}, indent=2) + "\n"
-    )
+    record.write("local_cluster_start", {"profile": options.profile, "runs": runs, "median": summary})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The NetworkPolicy matrix (3 namespaces x 3 pods x 2 ports): concurrent prober versus one exec per probe.
 
-Run as root: ``python benchmarks/netpol_matrix.py [--profile hardened] [--runs 3] [--timeout 1]``. The
+Run as root: ``python -m benchmarks.netpol_matrix [--profile hardened] [--runs 3] [--timeout 1]``. The
 cluster ``k8sharden-<profile>`` is brought up (or reused) and left running. In one process, on the same
 canary pods and under the same policy (``deny-all-ingress-x``: 48 of the 162 probes are blocked and wait
 for the timeout), the matrix is probed alternately by ``MatrixProber`` (one exec per source pod, every
@@ -13,15 +13,14 @@ medians and their ratio and writes benchmarks/results/netpol_matrix.json. Measur
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 
+from benchmarks import record
 from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
@@ -33,7 +32,6 @@ from pytest_k8sharden.kube import Kube, connect
 from pytest_k8sharden.probes.matrix import ConnectResult, MatrixProber, Plan
 from pytest_k8sharden.probes.pods import PodProber, ProbePod
 
-RESULTS = Path(__file__).with_name("results")
 SCENARIO = "deny-all-ingress-x"
 
 
@@ -55,10 +53,13 @@ def allowed(results: list[ConnectResult]) -> set[tuple[str, str, int]]:
     return {r.pair for r in results if r.connected}
 
 
-def measure(kube: Kube, canary: Canary, timeout_s: float, runs: int) -> dict[str, list[float]]:
-    """Wall times of both probers, alternating; exits if they ever observe different matrices."""
+def measure(
+    kube: Kube, canary: Canary, timeout_s: float, runs: int
+) -> tuple[dict[str, list[float]], list[bool]]:
+    """Wall times of both probers, alternating, and per run whether both observed the same matrix."""
     prober = MatrixProber(kube, timeout_s)
     timings: dict[str, list[float]] = {"concurrent": [], "sequential": []}
+    agreed = []
     for number in range(1, runs + 1):
         started = time.monotonic()
         fast = list(prober.probe(canary.plan))
@@ -72,9 +73,46 @@ def measure(kube: Kube, canary: Canary, timeout_s: float, runs: int) -> dict[str
             f"{timings['sequential'][-1]:.1f} s, {len(fast)} probes, {len(allowed(fast))} allowed, "
             f"same matrix: {agree}"
         )
-        if not agree:
-            sys.exit("the two probers observed different matrices; timings are not comparable")
-    return timings
+        agreed.append(agree)
+    return timings, agreed
+
+
+def run(profile: str, runs: int, timeout_s: float) -> dict[str, Any]:
+    """Probe the matrix `runs` times with each prober on the kept cluster of `profile`; the results."""
+    cluster = LocalCluster(cluster_name(profile), print)
+    kubeconfig = cluster.up(profile)
+    kube = connect(ClusterAccess("local", profile, kubeconfig, None, PROBE_IMAGE))
+    run_id = uuid.uuid4().hex[:8]
+    names = {model: f"k8sh-bench-{run_id}-{model}" for model in TOPOLOGY.namespaces}
+    try:
+        for model, name in names.items():
+            labels = namespace_labels(model, {MANAGED_BY_LABEL: MANAGED_BY})
+            meta = client.V1ObjectMeta(name=name, labels=labels)
+            kube.core.create_namespace(client.V1Namespace(metadata=meta))
+        canary = Canary(kube, names, PROBE_IMAGE, timeout_s)
+        canary.start(120)
+        scenario = next(s for s in SCENARIOS if s.name == SCENARIO)
+        with canary.applied(scenario):
+            time.sleep(3)  # let the enforcer apply the policy before either prober looks
+            timings, agreed = measure(kube, canary, timeout_s, runs)
+    finally:
+        for name in names.values():
+            kube.core.delete_namespace(name)
+        kube.close()
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    ratio = medians["sequential"] / medians["concurrent"]
+    concurrent, slow = medians["concurrent"], medians["sequential"]
+    print(f"median: concurrent {concurrent:.1f} s, sequential {slow:.1f} s ({ratio:.1f}x)")
+    return {
+        "profile": profile,
+        "scenario": SCENARIO,
+        "probes": sum(len(targets) for targets in canary.plan.values()),
+        "probe_timeout_s": timeout_s,
+        "runs": timings,
+        "same_matrix": agreed,
+        "median_s": medians,
+        "ratio_sequential_over_concurrent": round(ratio, 2),
+    }
 
 
 def main() -> None:
@@ -84,47 +122,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=1.0, help="connect timeout of one probe (s)")
     options = parser.parse_args()
-    cluster = LocalCluster(cluster_name(options.profile), print)
-    kubeconfig = cluster.up(options.profile)
-    kube = connect(ClusterAccess("local", options.profile, kubeconfig, None, PROBE_IMAGE))
-    run = uuid.uuid4().hex[:8]
-    names = {model: f"k8sh-bench-{run}-{model}" for model in TOPOLOGY.namespaces}
-    try:
-        for model, name in names.items():
-            labels = namespace_labels(model, {MANAGED_BY_LABEL: MANAGED_BY})
-            meta = client.V1ObjectMeta(name=name, labels=labels)
-            kube.core.create_namespace(client.V1Namespace(metadata=meta))
-        canary = Canary(kube, names, PROBE_IMAGE, options.timeout)
-        canary.start(120)
-        scenario = next(s for s in SCENARIOS if s.name == SCENARIO)
-        with canary.applied(scenario):
-            time.sleep(3)  # let the enforcer apply the policy before either prober looks
-            timings = measure(kube, canary, options.timeout, options.runs)
-    finally:
-        for name in names.values():
-            kube.core.delete_namespace(name)
-        kube.close()
-    medians = {name: statistics.median(values) for name, values in timings.items()}
-    ratio = medians["sequential"] / medians["concurrent"]
-    concurrent, slow = medians["concurrent"], medians["sequential"]
-    print(f"median: concurrent {concurrent:.1f} s, sequential {slow:.1f} s ({ratio:.1f}x)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "netpol_matrix.json").write_text(
-        json.dumps(
-            {
-                "profile": options.profile,
-                "scenario": SCENARIO,
-                "probes": sum(len(targets) for targets in canary.plan.values()),
-                "probe_timeout_s": options.timeout,
-                "runs": timings,
-                "median_s": medians,
-                "ratio_sequential_over_concurrent": round(ratio, 2),
-                "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    record.write("netpol_matrix", run(options.profile, options.runs, options.timeout))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,153 @@
+"""kube-hunter (PyPI) against the local ``insecure`` cluster, and what it sees of the profile's seeds.
+
+kube-hunter runs from its own virtual environment (created on first use) inside the node's network
+namespace: there 169.254.169.254 is the harness's metadata stand-in and nothing else is routed, so its
+hunters cannot reach a real network or a real metadata service from the host.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+VENV = Path(__file__).with_name(".venv-kube-hunter")
+REQUIREMENT = "kube-hunter==0.6.8"
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A misconfiguration the insecure profile seeds, with the checks and kube-hunter findings naming it."""
+
+    misconfiguration: str
+    checks: tuple[str, ...]
+    """Our check ids that fail when the seed is there (empty: no shipped check looks at it)."""
+    kube_hunter: tuple[str, ...]
+    """kube-hunter findings that report it: a vulnerability id (``KHV...``) or, for those without one, its
+    name; ``<id or name>@<port>`` only counts a finding at that port (the API server answers on 6443; on
+    8080 kube-hunter reaches it through the plaintext proxy, with the proxy's credentials)."""
+
+
+SEEDS: tuple[Seed, ...] = (
+    Seed("API server: anonymous authentication on", ("API-ANON-AUTH",), ("KHV005@6443", "KHV007@6443")),
+    Seed(
+        "API server: system:anonymous bound to cluster-admin",
+        ("API-ANON-READ",),
+        ("KHV007@6443", "Created a namespace@6443", "Created A Pod@6443", "Created a cluster role@6443"),
+    ),
+    Seed("API server: system:serviceaccounts bound to cluster-admin", ("API-AUTHZ-NOT-ALWAYSALLOW",), ()),
+    Seed("API served over plaintext HTTP (kubectl proxy on :8080)", ("API-NO-PLAINTEXT",), ("KHV006",)),
+    Seed("API server accepts TLS 1.0", ("API-TLS-PROTOCOL",), ()),
+    Seed("API server offers RSA-kex and CBC cipher suites", ("API-TLS-CIPHERS",), ()),
+    Seed("API serving certificate valid for 7 days only", ("API-TLS-CERT",), ()),
+    Seed("kubelet: anonymous authentication on :10250", ("KUBELET-ANON",), ("KHV036",)),
+    Seed(
+        "kubelet: AlwaysAllow authorization",
+        ("KUBELET-AUTHZ-WEBHOOK",),
+        (
+            *("KHV037", "KHV038", "KHV039", "KHV040", "KHV041", "KHV042", "KHV044", "KHV045", "KHV046"),
+            *("KHV051", "KHV043@10250", "KHV052@10250"),
+        ),
+    ),
+    Seed("kubelet: read-only port 10255 open", ("KUBELET-READONLY-PORT",), ("KHV043@10255", "KHV052@10255")),
+    Seed(
+        "etcd: plaintext client port, no client certificates",
+        ("ETCD-CLIENT-CERT", "ETCD-NO-PLAINTEXT"),
+        ("KHV031", "KHV032", "KHV033", "KHV034"),
+    ),
+    Seed("etcd: plaintext peer port", ("ETCD-PEER-CERT",), ()),
+    Seed("kube-controller-manager on the network, anonymous /metrics", ("CONTROLLER-MANAGER-ANON",), ()),
+    Seed("kube-scheduler on the network, anonymous /metrics", ("SCHEDULER-ANON",), ()),
+    Seed(
+        "NetworkPolicies declared but not enforced",
+        ("NETPOL-ENFORCED", "NETPOL-WORKLOADS", "NETPOL-DEFAULT-DENY-INGRESS", "NETPOL-DEFAULT-DENY-EGRESS"),
+        (),
+    ),
+    Seed("pods reach the cloud metadata endpoint", ("METADATA-BLOCKED",), ("KHV003", "KHV053")),
+    Seed(
+        "pods of isolated namespaces reach the API server and kubelet",
+        ("ISOLATED-NAMESPACE-CONTROL-PLANE",),
+        (),
+    ),
+    Seed("API server, controller-manager and scheduler profiling on", (), ()),
+    Seed("no API audit log", (), ()),
+    Seed("Secrets stored unencrypted in etcd", (), ()),
+    Seed("no Pod Security admission defaults", (), ()),
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One seed: whether kube-hunter's report and our evidence name it."""
+
+    misconfiguration: str
+    kube_hunter: tuple[str, ...]
+    """What kube-hunter reported for it (``KHV...: name``); empty: nothing."""
+    ours: tuple[str, ...]
+    """Our checks that failed for it; empty: none."""
+
+
+def reported(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(vulnerability id, name, location) of every finding of a ``--report json`` report, once each."""
+    findings = report.get("vulnerabilities", [])
+    return sorted(
+        {
+            (str(v.get("vid", "")), str(v.get("vulnerability", "")), str(v.get("location", "")))
+            for v in findings
+        }
+    )
+
+
+def _matches(signature: str, vid: str, name: str, location: str) -> bool:
+    wanted, _, port = signature.partition("@")
+    return wanted in (vid, name) and (not port or location.endswith(f":{port}"))
+
+
+def compare(
+    report: Mapping[str, Any], outcomes: Mapping[str, str], seeds: Iterable[Seed] = SEEDS
+) -> list[Comparison]:
+    """For each seed, the kube-hunter findings and our failed checks that report it."""
+    findings = reported(report)
+    table = []
+    for seed in seeds:
+        theirs = tuple(
+            f"{vid}: {name} ({location})"
+            for vid, name, location in findings
+            if any(_matches(signature, vid, name, location) for signature in seed.kube_hunter)
+        )
+        ours = tuple(check for check in seed.checks if outcomes.get(check) == "failed")
+        table.append(Comparison(seed.misconfiguration, theirs, ours))
+    return table
+
+
+def ensure_venv() -> Path:
+    """kube-hunter's own virtual environment (created and installed on first use); its executable."""
+    executable = VENV / "bin" / "kube-hunter"
+    if not executable.exists():
+        subprocess.run(["python3", "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", REQUIREMENT], check=True)
+    return executable
+
+
+def hunt(enter_node: list[str], targets: Iterable[str]) -> tuple[dict[str, Any], float, str]:
+    """Run kube-hunter in remote active mode inside the node namespace; its report, wall time and log."""
+    command = [
+        *enter_node, str(ensure_venv()), "--remote", *targets, "--active", "--report", "json",
+        "--log", "WARNING",
+    ]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    wall = time.monotonic() - started
+    return json.loads(last_json_line(done.stdout)), round(wall, 2), done.stderr
+
+
+def last_json_line(stdout: str) -> str:
+    """The report: the last line of kube-hunter's standard output that is a JSON object."""
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise ValueError(f"kube-hunter printed no JSON report: {stdout[-1000:]!r}")
+    return lines[-1]
