@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
+from pytest_k8sharden.netpol.manifest import network_policy
 
 SHOP_NAMESPACE: Final = "k8sharden-shop"
 SEEDED_LABEL: Final = {"k8sharden.io/seeded-by": "local-profile"}
@@ -69,7 +70,7 @@ def _deployment(namespace: str, tier: str, port: int, image: str) -> Manifest:
     }
 
 
-def network_policy(
+def _seeded_policy(
     namespace: str,
     name: str,
     pods: Mapping[str, str],
@@ -77,26 +78,12 @@ def network_policy(
     ingress: Sequence[Manifest] = (),
     egress: Sequence[Manifest] = (),
 ) -> Manifest:
-    """A NetworkPolicy selecting `pods` (empty: every pod) for `types`, with the given rules."""
-    spec: dict[str, Any] = {
-        "podSelector": {"matchLabels": dict(pods)} if pods else {},
-        "policyTypes": list(types),
-    }
-    if ingress:
-        spec["ingress"] = [dict(rule) for rule in ingress]
-    if egress:
-        spec["egress"] = [dict(rule) for rule in egress]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(SEEDED_LABEL)},
-        "spec": spec,
-    }
+    return network_policy(namespace, name, pods, types, ingress=ingress, egress=egress, labels=SEEDED_LABEL)
 
 
 def default_deny(namespace: str) -> Manifest:
     """Deny all ingress and egress to every pod of `namespace` (CIS 5.3.2)."""
-    return network_policy(namespace, "default-deny", {}, ["Ingress", "Egress"])
+    return _seeded_policy(namespace, "default-deny", {}, ["Ingress", "Egress"])
 
 
 def _from_tier(tier: str, port: int) -> Manifest:
@@ -111,14 +98,14 @@ def shop(image: str = PROBE_IMAGE, namespace_labels: Mapping[str, str] | None = 
         _namespace(ns, namespace_labels),
         *(_deployment(ns, tier, port, image) for tier, port in SHOP_TIERS.items()),
         default_deny(ns),
-        network_policy(ns, "egress-within-namespace", {}, ["Egress"], egress=[{"to": [{"podSelector": {}}]}]),
-        network_policy(
+        _seeded_policy(ns, "egress-within-namespace", {}, ["Egress"], egress=[{"to": [{"podSelector": {}}]}]),
+        _seeded_policy(
             ns, "frontend", {"tier": "frontend"}, ["Ingress"], ingress=[{"from": [{"podSelector": {}}]}]
         ),
-        network_policy(
+        _seeded_policy(
             ns, "backend", {"tier": "backend"}, ["Ingress"], ingress=[_from_tier("frontend", backend)]
         ),
-        network_policy(ns, "db", {"tier": "db"}, ["Ingress"], ingress=[_from_tier("backend", db)]),
+        _seeded_policy(ns, "db", {"tier": "db"}, ["Ingress"], ingress=[_from_tier("backend", db)]),
     )
 
 

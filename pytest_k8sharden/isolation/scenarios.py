@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, final
 
 from pytest_k8sharden.netpol import POD_LABEL, Topology, port_name
+from pytest_k8sharden.netpol.manifest import network_policy
 
 CANARY_NAMESPACE_LABEL: Final = "k8sharden.io/canary-namespace"
 """Label of each canary namespace, valued x, y or z: what the scenarios' namespaceSelectors match."""
@@ -42,28 +43,6 @@ def _namespace(name: str) -> dict[str, Any]:
     return {"namespaceSelector": _selector({CANARY_NAMESPACE_LABEL: name})}
 
 
-def _policy(
-    namespace: str,
-    name: str,
-    pods: Mapping[str, str],
-    types: Sequence[str],
-    *,
-    ingress: Sequence[Manifest] = (),
-    egress: Sequence[Manifest] = (),
-) -> Manifest:
-    spec: dict[str, Any] = {"podSelector": _selector(pods), "policyTypes": list(types)}
-    if ingress:
-        spec["ingress"] = [dict(rule) for rule in ingress]
-    if egress:
-        spec["egress"] = [dict(rule) for rule in egress]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": spec,
-    }
-
-
 def covering_network(ips: Sequence[str]) -> str:
     """The smallest CIDR that holds every address in `ips` (all of one IP version)."""
     if not ips:
@@ -91,18 +70,20 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario(
         "deny-all-ingress-x",
         "x denies all ingress: nothing reaches x, everything else is untouched",
-        lambda ips: (_policy("x", "deny-all-ingress", {}, ["Ingress"]),),
+        lambda ips: (network_policy("x", "deny-all-ingress", {}, ["Ingress"]),),
     ),
     Scenario(
         "allow-ingress-x-from-namespace-y",
         "x isolated for ingress, allowed only from namespace y",
-        lambda ips: (_policy("x", "allow-from-y", {}, ["Ingress"], ingress=[{"from": [_namespace("y")]}]),),
+        lambda ips: (
+            network_policy("x", "allow-from-y", {}, ["Ingress"], ingress=[{"from": [_namespace("y")]}]),
+        ),
     ),
     Scenario(
         "allow-ingress-x-a-from-y-b-on-80",
         "x/a admits only pod b of namespace y (one peer: namespace AND pod selector), on the named port 80",
         lambda ips: (
-            _policy(
+            network_policy(
                 "x",
                 "allow-y-b-to-a",
                 {POD_LABEL: "a"},
@@ -120,7 +101,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "deny-egress-y-except-z-on-81",
         "y denies all egress except to namespace z on port 81",
         lambda ips: (
-            _policy(
+            network_policy(
                 "y",
                 "egress-only-z-81",
                 {},
@@ -135,7 +116,7 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         "pod gets in (whether ipBlock matches pod IPs at all is left to the implementation; its except "
         "must hold)",
         lambda ips: (
-            _policy(
+            network_policy(
                 "z",
                 "ipblock-except-pods",
                 {},
