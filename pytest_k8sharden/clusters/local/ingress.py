@@ -63,7 +63,11 @@ def static_config(settings: IngressSettings, a: Addresses, dynamic_file: Path) -
         "entryPoints": {"web": web, "websecure": websecure},
         "providers": {
             "file": {"filename": str(dynamic_file), "watch": False},
-            "kubernetesIngress": {"ingressEndpoint": {"ip": a.node}, "throttleDuration": "1s"},
+            "kubernetesIngress": {
+                "ingressEndpoint": {"ip": a.node},
+                "namespaces": [NAMESPACE],
+                "throttleDuration": "1s",
+            },
         },
     }
 
@@ -133,7 +137,8 @@ def secret_name(site: IngressSite) -> str:
 def objects(state: ClusterState, settings: IngressSettings, image: str) -> list[dict[str, Any]]:
     """Everything applied before Traefik starts: its RBAC, the IngressClass, backend, Secrets, Ingresses."""
     ca = pki.CertificateAuthority(state.root / "pki", CA_NAME, f"{state.name}-ingress-ca")
-    found: list[dict[str, Any]] = [*_rbac(), _ingress_class(), *_backend(image)]
+    namespace, *backend = _backend(image)
+    found: list[dict[str, Any]] = [namespace, *_rbac(), _ingress_class(), *backend]
     for site in settings.sites:
         tls: list[dict[str, Any]] = []
         if site.certificate is not None:
@@ -152,31 +157,39 @@ def _meta(name: str, namespace: str | None = NAMESPACE) -> dict[str, Any]:
 
 
 def _rbac() -> list[dict[str, Any]]:
-    rules = [
-        {"apiGroups": [""], "resources": ["services", "secrets", "nodes"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+    """Traefik's rights: cluster-wide only what is cluster-scoped; Secrets and the rest in its namespace."""
+    cluster_rules = [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
         {
             "apiGroups": ["networking.k8s.io"],
-            "resources": ["ingresses", "ingressclasses"],
+            "resources": ["ingressclasses"],
             "verbs": ["get", "list", "watch"],
         },
+    ]
+    namespace_rules = [
+        {"apiGroups": [""], "resources": ["services", "secrets"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": ["update"]},
     ]
+    return [
+        *_role_and_binding("ClusterRole", None, cluster_rules),
+        *_role_and_binding("Role", NAMESPACE, namespace_rules),
+    ]
+
+
+def _role_and_binding(kind: str, namespace: str | None, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": _meta("k8sharden-traefik", None),
+        "kind": kind,
+        "metadata": _meta("k8sharden-traefik", namespace),
         "rules": rules,
     }
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": _meta("k8sharden-traefik", None),
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": "k8sharden-traefik",
-        },
+        "kind": f"{kind}Binding",
+        "metadata": _meta("k8sharden-traefik", namespace),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": "k8sharden-traefik"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
     }
     return [role, binding]
@@ -249,7 +262,13 @@ def _backend(image: str) -> list[dict[str, Any]]:
             "ingress": [{"ports": [{"protocol": "TCP", "port": BACKEND_PORT}]}],
         },
     }
-    return [namespace, deployment, service, deny_all, allow_http]
+    no_token = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta("default"),
+        "automountServiceAccountToken": False,
+    }
+    return [namespace, deployment, service, deny_all, allow_http, no_token]
 
 
 def _tls_secret(name: str, pair: pki.KeyPair) -> dict[str, Any]:

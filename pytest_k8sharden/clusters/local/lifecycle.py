@@ -44,6 +44,7 @@ KUBELET_EXPECTED_SYSCTLS = {
 }
 START_TIMEOUT_S = 120.0
 SEEDED_WORKLOADS_TIMEOUT_S = 120
+APPLY_RETRY_PAUSE_S = 2.0
 
 
 class LocalClusterError(RuntimeError):
@@ -393,9 +394,11 @@ class LocalCluster:
         if not manifests:
             return
         self.progress(f"applying {len(manifests)} objects: {what}")
-        applied = self.kubectl(
-            kubectl, "apply", "-f", "-", stdin=yaml.safe_dump_all([plain(m) for m in manifests])
-        )
+        documents = yaml.safe_dump_all([plain(m) for m in manifests])
+        applied = self.kubectl(kubectl, "apply", "-f", "-", stdin=documents)
+        if applied.returncode != 0:  # once more: an object made by a controller meanwhile (a default
+            time.sleep(APPLY_RETRY_PAUSE_S)  # ServiceAccount) fails the first create with AlreadyExists
+            applied = self.kubectl(kubectl, "apply", "-f", "-", stdin=documents)
         if applied.returncode != 0:
             raise LocalClusterError(f"applying {what} failed: {applied.stderr.strip()}")
         workloads = sorted({m["metadata"]["namespace"] for m in manifests if m["kind"] == "Deployment"})
