@@ -158,7 +158,7 @@ class LocalCluster:
         self._wait_for_node(found["kubectl"], a)
         if profile.network_policy_enforced:
             self._start_enforcer(found, enter_node, node_env, a)
-        seeded = [plain(m) for m in profile.seed_manifests]
+        seeded: Sequence[Mapping[str, Any]] = profile.seed_manifests
         if profile.images_by_digest:
             seeded = [render.pin_images(m, pinned) for m in seeded]
         self._apply(found["kubectl"], seeded, f"the {profile.name} profile seeds")
