@@ -42,8 +42,9 @@ def _local(args: argparse.Namespace) -> int:
         elif args.action == "down":
             lifecycle.down(name=args.name, progress=_progress)
         elif args.action == "build":
-            for name, path in sorted(lifecycle.build(progress=_progress).items()):
-                print(f"{name}\t{path}")
+            for found in lifecycle.build(progress=_progress):
+                for name, path in sorted(found.paths.items()):
+                    print(f"{found.component} {found.version}\t{name}\t{path}")
         else:
             print(lifecycle.status(name=args.name))
     except lifecycle.LocalClusterError as exc:

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from pytest_k8sharden import seeds
+from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED, Component
 
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
 
@@ -89,6 +90,10 @@ def _site(name: str, certificate: str | None = "valid") -> IngressSite:
     return IngressSite(f"{name}.{INGRESS_DOMAIN}", certificate)
 
 
+CLUSTER_ACCESS_KINDS: Final = frozenset({"ClusterRole", "ClusterRoleBinding"})
+"""Seeded kinds applied as soon as the API server answers, before any node registers."""
+
+
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
@@ -140,6 +145,19 @@ class Profile:
         )
     )
     """The ingress controller's TLS settings and sites (default: Traefik's defaults, one valid site)."""
+    kubernetes: Component = KUBERNETES
+    """The Kubernetes build the local cluster runs (kind runs its node image's version instead)."""
+
+    @property
+    def access_seeds(self) -> tuple[Mapping[str, Any], ...]:
+        """The seeded ClusterRoles and ClusterRoleBindings: a node may need them to register (without the
+        Node authorizer, only RBAC lets a kubelet in), so they are applied before the node is awaited."""
+        return tuple(m for m in self.seed_manifests if m["kind"] in CLUSTER_ACCESS_KINDS)
+
+    @property
+    def workload_seeds(self) -> tuple[Mapping[str, Any], ...]:
+        """The other seeded objects, applied once the node is Ready."""
+        return tuple(m for m in self.seed_manifests if m["kind"] not in CLUSTER_ACCESS_KINDS)
 
 
 _TLS_HARDENED = {"tls-min-version": "VersionTLS12", "tls-cipher-suites": ",".join(STRONG_CIPHER_SUITES)}
@@ -225,12 +243,12 @@ DEFAULT: Final = Profile(
 
 INSECURE: Final = Profile(
     name="insecure",
-    summary="anonymous reads bound, kubelet anonymous+AlwaysAllow+10255, plaintext etcd, "
-    "no audit, no encryption, TLS 1.0",
+    summary="anonymous reads bound, RBAC without Node, kubelet anonymous+AlwaysAllow+10255, plaintext etcd, "
+    "no audit, no encryption, TLS 1.0, a Kubernetes patch behind",
     apiserver_flags=_frozen(
         {
             "anonymous-auth": "true",
-            "authorization-mode": "Node,RBAC",
+            "authorization-mode": "RBAC",
             "enable-admission-plugins": "NodeRestriction",
             "disable-admission-plugins": "PodSecurity",
             "service-account-lookup": "false",
@@ -273,6 +291,7 @@ INSECURE: Final = Profile(
         ),
     ),
     seed_manifests=_frozen_all((*seeds.shop(), *seeds.insecure_posture())),
+    kubernetes=KUBERNETES_OUTDATED,
 )
 
 

@@ -206,8 +206,9 @@ _DASHBOARD = _workload(
 
 
 def insecure_posture() -> tuple[Manifest, ...]:
-    """Over-broad bindings, a namespace enforcing privileged with a privileged workload reading a Secret from
-    its environment, a legacy token Secret, and a dashboard started with skip-login behind a NodePort."""
+    """Over-broad bindings (the legacy system:node binding of every node among them), a namespace enforcing
+    privileged with a privileged workload reading a Secret from its environment, a legacy token Secret, and a
+    dashboard started with skip-login behind a NodePort."""
     return (
         binding(
             "k8sharden-insecure-anonymous-admin",
@@ -221,6 +222,11 @@ def insecure_posture() -> tuple[Manifest, ...]:
         ),
         binding(
             "k8sharden-insecure-authenticated-edit", "edit", {"kind": "Group", "name": "system:authenticated"}
+        ),
+        # What the Node authorizer replaced: every kubelet may read every Secret, ConfigMap and pod
+        # (the profile authorizes with RBAC alone; without this binding no kubelet could register).
+        binding(
+            "k8sharden-insecure-legacy-system-node", "system:node", {"kind": "Group", "name": "system:nodes"}
         ),
         binding(
             "k8sharden-insecure-default-sa-edit",

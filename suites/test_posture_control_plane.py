@@ -41,7 +41,12 @@ def command_lines(cluster: Cluster, cluster_pods: list[PlainObject]) -> config.C
 
 
 def _conclude(
-    evidence: Evidence, lines: config.CommandLines, components: tuple[str, ...], what: str, rule: config.Rule
+    evidence: Evidence,
+    lines: config.CommandLines,
+    components: tuple[str, ...],
+    what: str,
+    rule: config.Rule,
+    note: config.Note | None = None,
 ) -> None:
     for component in components:
         flags = lines.flags.get(component)
@@ -49,15 +54,13 @@ def _conclude(
             evidence.record(
                 object_observation(f"process/{component}", f"{component} flags ({lines.source})", flags)
             )
-    evidence.conclude(config.judge_all(lines, components, what, rule))
+    evidence.conclude(config.judge_all(lines, components, what, rule, note))
 
 
 CHECKS = [
     ("CONFIG-APISERVER-ANONYMOUS-AUTH", (APISERVER,), "has --anonymous-auth=false", config.anonymous_auth),
     ("CONFIG-APISERVER-AUTHORIZATION-MODE", (APISERVER,), "authorizes with Node,RBAC",
      config.authorization_mode),
-    ("CONFIG-APISERVER-ADMISSION-PLUGINS", (APISERVER,), "admits through NodeRestriction and PodSecurity",
-     config.admission_plugins),
     ("CONFIG-APISERVER-AUDIT-LOG", (APISERVER,), "writes an audit log with a policy", config.audit_log),
     ("CONFIG-APISERVER-ENCRYPTION-CONFIG", (APISERVER,), "has an encryption provider configuration",
      config.encryption_config),
@@ -86,6 +89,17 @@ def test_control_plane_runs_with_hardened_flags(
     rule: config.Rule,
 ) -> None:
     _conclude(evidence, command_lines, components, what, rule)
+
+
+@pytest.mark.control("CONFIG-APISERVER-ADMISSION-PLUGINS")
+def test_api_server_admits_through_node_restriction_and_pod_security(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    """AlwaysPullImages is reported alongside, as information (see config.always_pull_images)."""
+    _conclude(
+        evidence, command_lines, (APISERVER,), "admits through NodeRestriction and PodSecurity",
+        config.admission_plugins, note=config.always_pull_images,
+    )  # fmt: skip
 
 
 @pytest.mark.control("CONFIG-KUBELET-AUTH")

@@ -11,7 +11,14 @@ import pytest
 
 from pytest_k8sharden.clusters import downloads
 from pytest_k8sharden.clusters.local import binaries
-from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, KUBERNETES, Component, ReleaseArtifact
+from pytest_k8sharden.clusters.local.components import (
+    ALL_COMPONENTS,
+    KUBERNETES,
+    KUBERNETES_OUTDATED,
+    Component,
+    ReleaseArtifact,
+    cluster_components,
+)
 
 VERSION = "v9.8.7"
 
@@ -23,10 +30,29 @@ def test_every_component_version_is_read_from_its_wrapper_go_mod() -> None:
         assert (component.module_dir / "go.sum").is_file(), component.name
 
 
-def test_kubernetes_binaries_are_stamped_with_their_release() -> None:
-    flags = " ".join(KUBERNETES.ldflags())
-    assert f"k8s.io/component-base/version.gitVersion={KUBERNETES.version}" in flags
-    assert "k8s.io/component-base/version.gitMinor=36" in flags
+@pytest.mark.parametrize(("component", "minor"), [(KUBERNETES, "37"), (KUBERNETES_OUTDATED, "36")])
+def test_kubernetes_binaries_are_stamped_with_their_release(component: Component, minor: str) -> None:
+    flags = " ".join(component.ldflags())
+    assert f"k8s.io/component-base/version.gitVersion={component.version}" in flags
+    assert f"k8s.io/component-base/version.gitMinor={minor}" in flags
+
+
+def test_the_two_kubernetes_builds_share_a_cache_per_version_and_differ_in_version() -> None:
+    assert KUBERNETES.module_dir != KUBERNETES_OUTDATED.module_dir
+    assert KUBERNETES.version != KUBERNETES_OUTDATED.version
+    root = Path("/cache")
+    assert binaries.component_cache(KUBERNETES, root) == root / "kubernetes" / KUBERNETES.version
+    assert (
+        binaries.component_cache(KUBERNETES_OUTDATED, root)
+        == root / "kubernetes" / KUBERNETES_OUTDATED.version
+    )
+
+
+def test_a_cluster_gets_the_images_build_and_runs_its_own_kubernetes_last() -> None:
+    needed = cluster_components(KUBERNETES_OUTDATED)
+    assert needed[-2:] == (KUBERNETES, KUBERNETES_OUTDATED)
+    assert [c for c in cluster_components(KUBERNETES) if c.name == "kubernetes"] == [KUBERNETES]
+    assert {c.name for c in needed} == {c.name for c in ALL_COMPONENTS}
 
 
 @pytest.mark.parametrize(

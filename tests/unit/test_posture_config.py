@@ -36,7 +36,7 @@ def _lines(profile_flags: Any, **extra: str) -> config.CommandLines:
 
 
 RULES = [
-    config.anonymous_auth, config.admission_plugins, config.profiling_off,
+    config.anonymous_auth, config.authorization_mode, config.admission_plugins, config.profiling_off,
     config.tls_settings, config.service_account_lookup,
 ]  # fmt: skip
 
@@ -72,6 +72,33 @@ def test_each_rule_names_the_flag(rule: Any, flags: dict[str, str], problem: str
 
 def test_node_and_rbac_authorization_passes() -> None:
     assert config.authorization_mode({"authorization-mode": "Node,RBAC"}) is None
+
+
+@pytest.mark.parametrize(
+    ("enable", "disable", "says"),
+    [
+        ("NodeRestriction,AlwaysPullImages", "", "AlwaysPullImages is enabled (informational"),
+        ("NodeRestriction", "", "AlwaysPullImages is not enabled (informational"),
+        ("NodeRestriction,AlwaysPullImages", "AlwaysPullImages", "AlwaysPullImages is not enabled"),
+    ],
+)
+def test_always_pull_images_is_stated_and_never_changes_the_verdict(
+    enable: str, disable: str, says: str
+) -> None:
+    for pod_security, outcome in (("", Outcome.PASSED), ("PodSecurity", Outcome.FAILED)):
+        flags = {"enable-admission-plugins": enable, "disable-admission-plugins": f"{disable},{pod_security}"}
+        lines = config.CommandLines("test", {"kube-apiserver": flags})
+        finding = config.judge_all(
+            lines, ("kube-apiserver",), "admits", config.admission_plugins, config.always_pull_images
+        )
+        assert finding.outcome is outcome, finding.message
+        assert says in finding.message
+
+
+def test_the_profiles_state_always_pull_images_absent() -> None:
+    """No profile enables it: the local cluster has no registry to pull from again."""
+    for profile in (HARDENED, INSECURE):
+        assert "not enabled" in config.always_pull_images(profile.apiserver_flags)
 
 
 def test_a_component_not_visible_is_inconclusive_with_the_source() -> None:

@@ -6,9 +6,9 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from kubernetes import utils
 
@@ -145,14 +145,15 @@ class KindProvider:
         return spec.reference
 
     def _settle(self, access: ClusterAccess) -> None:
-        """Wait for the nodes to be Ready, then apply the objects the profile seeds."""
+        """Apply the profile's cluster RBAC seeds, wait for the nodes to be Ready, then apply the rest."""
         try:
             kube = connect(access)
         except KubeError as exc:
             raise ClusterUnavailable(str(exc)) from None
         try:
+            self._apply_seeds(kube, self.profile.access_seeds)
             self._wait_for_nodes(kube)
-            self._apply_seeds(kube)
+            self._apply_seeds(kube, self.profile.workload_seeds)
         finally:
             kube.close()
 
@@ -179,9 +180,9 @@ class KindProvider:
                 next_report += PROGRESS_EVERY_S
             time.sleep(1.0)
 
-    def _apply_seeds(self, kube: Kube) -> None:
-        """Create the profile's seeded objects through the session's client; ones already there are kept."""
-        for manifest in self.profile.seed_manifests:
+    def _apply_seeds(self, kube: Kube, manifests: Sequence[Mapping[str, Any]]) -> None:
+        """Create seeded objects through the session's client; ones already there are kept."""
+        for manifest in manifests:
             what = f"{manifest['kind']} {manifest['metadata']['name']}"
             try:
                 utils.create_from_dict(kube.api_client, plain(manifest))  # type: ignore[no-untyped-call]

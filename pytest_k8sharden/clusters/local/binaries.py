@@ -63,10 +63,14 @@ def component_cache(component: Component, root: Path | None = None) -> Path:
     return (root or cache_root()) / component.name / component.version
 
 
-def ensure_all(progress: Progress, sources: Sequence[str] | None = None) -> dict[str, Path]:
-    """Make every component's binaries available; return binary name -> path."""
+def ensure_all(
+    progress: Progress,
+    sources: Sequence[str] | None = None,
+    components: Sequence[Component] = ALL_COMPONENTS,
+) -> dict[str, Path]:
+    """Make ``components``' binaries available; return binary name -> path (a later component's wins)."""
     paths: dict[str, Path] = {}
-    for component in ALL_COMPONENTS:
+    for component in components:
         paths.update(ensure(component, progress, sources).paths)
     return paths
 

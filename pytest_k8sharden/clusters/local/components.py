@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,11 +43,14 @@ class Component:
     env: tuple[tuple[str, str], ...] = field(default=())
     module_assets: tuple[tuple[str, str], ...] = ()
     """(module directory, cache directory) pairs copied after a build, e.g. Cilium's BPF sources."""
+    module: str = ""
+    """The wrapper module's directory under gomods/ (default: ``name``); a project pinned at two versions
+    has two wrapper modules, and its binaries are cached per version under the one ``name``."""
 
     @property
     def module_dir(self) -> Path:
         """The wrapper Go module that pins this component."""
-        return GOMODS_DIR / self.name
+        return GOMODS_DIR / (self.module or self.name)
 
     @property
     def version(self) -> str:
@@ -109,7 +113,15 @@ KUBERNETES: Final = Component(
         for b in _KUBE_BINARIES
     ),
 )
+"""The newest Kubernetes patch release; also the source of the probe and pause images of every profile."""
 
+KUBERNETES_OUTDATED: Final = dataclasses.replace(
+    KUBERNETES,
+    module="kubernetes-outdated",
+    packages=tuple(f"k8s.io/kubernetes/cmd/{b}" for b in _KUBE_BINARIES),
+    binaries=_KUBE_BINARIES,
+)
+"""An older patch of a still supported minor: the insecure profile runs it (a cluster behind on patches)."""
 _ETCD_TGZ = _GITHUB + "etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-" + ARCH + ".tar.gz"
 ETCD: Final = Component(
     name="etcd",
@@ -217,4 +229,23 @@ TRAEFIK: Final = Component(
 )
 """The ingress controller (Ingress and Gateway API providers), run in the node's network namespace."""
 
-ALL_COMPONENTS: Final = (ETCD, KUBERNETES, CONTAINERD, RUNC, CNI_PLUGINS, CILIUM, TRAEFIK)
+ALL_COMPONENTS: Final = (
+    ETCD,
+    KUBERNETES,
+    KUBERNETES_OUTDATED,
+    CONTAINERD,
+    RUNC,
+    CNI_PLUGINS,
+    CILIUM,
+    TRAEFIK,
+)
+
+
+def cluster_components(kubernetes: Component) -> tuple[Component, ...]:
+    """What a cluster running the Kubernetes build ``kubernetes`` needs, that build last.
+
+    KUBERNETES is always among them (the images come from it); where both builds provide a binary, the
+    later one, the build the cluster runs, is the one to use.
+    """
+    others = tuple(c for c in ALL_COMPONENTS if c.name != KUBERNETES.name)
+    return (*others, *dict.fromkeys((KUBERNETES, kubernetes)))

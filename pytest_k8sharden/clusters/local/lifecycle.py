@@ -24,7 +24,12 @@ import yaml
 
 from pytest_k8sharden.clusters.local import binaries, enforcer, images, ingress, pki, render
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
-from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, CILIUM, KUBERNETES
+from pytest_k8sharden.clusters.local.components import (
+    ALL_COMPONENTS,
+    CILIUM,
+    KUBERNETES,
+    cluster_components,
+)
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses, NetworkError, NodeNetwork
 from pytest_k8sharden.clusters.local.processes import ProcessError, Supervisor
 from pytest_k8sharden.clusters.local.state import ClusterInfo, ClusterState, free_slot, slot_lock
@@ -78,10 +83,11 @@ class LocalCluster:
             self.progress(f"cleaning up the remains of cluster {self.name}")
             self.down()
         started = time.monotonic()
-        found = binaries.ensure_all(self.progress)
-        with slot_lock():
+        components = cluster_components(profile.kubernetes)
+        found = binaries.ensure_all(self.progress, components=components)
+        with slot_lock():  # the Kubernetes entry is the version the cluster runs: its build comes last
             info = ClusterInfo(
-                self.name, profile.name, free_slot(self.name), {c.name: c.version for c in ALL_COMPONENTS}
+                self.name, profile.name, free_slot(self.name), {c.name: c.version for c in components}
             )
             self.state.save_info(info)
         try:
@@ -113,6 +119,9 @@ class LocalCluster:
             "kube-apiserver", render.apiserver_argv(found["kube-apiserver"], profile, self.state, a, certs)
         )
         self._wait_for_apiserver(a, certs)
+        self._apply(
+            found["kubectl"], profile.access_seeds, f"the {profile.name} profile's cluster RBAC seeds"
+        )
         self._run(
             "kube-controller-manager",
             render.controller_manager_argv(found["kube-controller-manager"], profile, self.state, a, certs),
@@ -158,7 +167,7 @@ class LocalCluster:
         self._wait_for_node(found["kubectl"], a)
         if profile.network_policy_enforced:
             self._start_enforcer(found, enter_node, node_env, a)
-        seeded: Sequence[Mapping[str, Any]] = profile.seed_manifests
+        seeded: Sequence[Mapping[str, Any]] = profile.workload_seeds
         if profile.images_by_digest:
             seeded = [render.pin_images(m, pinned) for m in seeded]
         self._apply(found["kubectl"], seeded, f"the {profile.name} profile seeds")
@@ -525,10 +534,10 @@ def down(name: str, progress: Progress = print) -> None:
         LocalCluster(name, progress).down()
 
 
-def build(progress: Progress = print) -> dict[str, Path]:
-    """Make every binary of the local cluster available (PATH, cache, release or Go build); name -> path."""
+def build(progress: Progress = print) -> list[binaries.Binaries]:
+    """Make every binary of every profile available (PATH, cache, release or Go build), per component."""
     with _one_error_type():
-        return binaries.ensure_all(progress)
+        return [binaries.ensure(component, progress) for component in ALL_COMPONENTS]
 
 
 @contextlib.contextmanager
