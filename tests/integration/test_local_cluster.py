@@ -17,7 +17,7 @@ from local_clusters import Running
 
 from pytest_k8sharden.clusters.local import ingress
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
-from pytest_k8sharden.clusters.local.components import KUBERNETES
+from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses
@@ -63,8 +63,10 @@ def test_node_is_ready_and_runs_the_pinned_release(running: Running) -> None:
     assert status is not None
     assert status.node_info is not None
     assert {c.type: c.status for c in status.conditions or []}["Ready"] == "True"
-    assert status.node_info.kubelet_version == KUBERNETES.version
-    assert running.kube.server_version() == KUBERNETES.version
+    pinned = get_profile(running.profile).kubernetes
+    assert pinned is (KUBERNETES_OUTDATED if running.profile == "insecure" else KUBERNETES)
+    assert status.node_info.kubelet_version == pinned.version
+    assert running.kube.server_version() == pinned.version
 
 
 def test_up_again_reuses_the_running_cluster(running: Running) -> None:

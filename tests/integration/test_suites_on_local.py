@@ -47,7 +47,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "INGRESS-TLS-PROTOCOL": ("passed", "failed"),
     "INGRESS-TLS-CIPHERS": ("passed", "failed"),
     "INGRESS-HSTS": ("passed", "failed"),
-    # Kubernetes 1.36 has no flag that opens 10251/10252 any more: no profile can fail this check.
+    # Kubernetes 1.36 and 1.37 have no flag that opens 10251/10252: no profile can fail this check.
     "CONTROL-PLANE-INSECURE-PORTS": ("passed", "passed"),
     "NETPOL-ENFORCED": ("passed", "failed"),
     "NETPOL-WORKLOADS": ("passed", "failed"),
@@ -76,6 +76,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "WORKLOAD-SECCOMP",
             "WORKLOAD-READONLY-ROOTFS",
             "CONFIG-APISERVER-ANONYMOUS-AUTH",
+            "CONFIG-APISERVER-AUTHORIZATION-MODE",
             "CONFIG-APISERVER-ADMISSION-PLUGINS",
             "CONFIG-APISERVER-AUDIT-LOG",
             "CONFIG-APISERVER-ENCRYPTION-CONFIG",
@@ -95,18 +96,12 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "DASHBOARD-SKIP-LOGIN",
             "DASHBOARD-ANONYMOUS-DATA",
             "IMAGES-PINNED-BY-DIGEST",
+            "VERSION-APISERVER-SUPPORTED",
+            "VERSION-KUBELET-SUPPORTED",
         ],
         ("passed", "failed"),
     ),
 }
-# The local cluster pins Kubernetes v1.36.3 for every profile (a profile cannot change the version), and
-# the release table shipped in posture/versions.py (2026-09-15) already lists 1.36.4: both profiles are
-# honestly behind the newest patch, so both fail.
-# The insecure profile keeps --authorization-mode=Node,RBAC: with AlwaysAllow kube-apiserver turns anonymous
-# authentication off (the exposure suite's insecure cluster needs it on), and without Node the kubelet
-# cannot register before the profile's objects are applied. Unit tests prove the check fails on both.
-EXPECTED["CONFIG-APISERVER-AUTHORIZATION-MODE"] = ("passed", "passed")
-EXPECTED |= dict.fromkeys(["VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"], ("failed", "failed"))
 EXPOSURE_CHECKS = ("API-", "KUBELET-", "ETCD-", "CONTROLLER-MANAGER-", "SCHEDULER-", "CONTROL-PLANE-")
 WORKLOAD_NAMESPACE = "k8sharden-shop"
 """The namespace of workloads both profiles seed, whose isolation NETPOL-WORKLOADS compares."""
@@ -171,6 +166,16 @@ def test_ingress_failures_name_the_right_hosts(suite_run: SuiteRun) -> None:
         for site in sites:
             assert f"https://{site}.{INGRESS_DOMAIN}" in message, f"{check} does not name {site}: {message}"
         assert f"https://app.{INGRESS_DOMAIN}" not in message, f"{check} blames the valid site: {message}"
+
+
+def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
+    profile, results = suite_run
+    admission = results["CONFIG-APISERVER-ADMISSION-PLUGINS"]["message"]
+    assert "AlwaysPullImages is not enabled (informational" in admission, admission
+    if profile == "insecure":
+        assert "RBAC lacks Node" in results["CONFIG-APISERVER-AUTHORIZATION-MODE"]["message"]
+        for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
+            assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
 
 
 def test_every_suite_check_is_covered_here(suite_run: SuiteRun) -> None:

@@ -75,20 +75,19 @@ class LocalCluster:
         """Bring the cluster up with ``profile_name`` (or reuse it); return the admin kubeconfig path."""
         profile = get_profile(profile_name)
         _require_root_and_tools()
+        components = cluster_components(profile.kubernetes)
+        versions = {c.name: c.version for c in components}  # Kubernetes: the build the cluster runs (last)
         existing = self.state.load_info()
         if existing is not None:
-            if existing.profile == profile.name and self.healthy():
+            if existing.profile == profile.name and existing.versions == versions and self.healthy():
                 self.progress(f"cluster {self.name} ({profile.name}) is already up; reusing it")
                 return self.state.kubeconfig
             self.progress(f"cleaning up the remains of cluster {self.name}")
             self.down()
         started = time.monotonic()
-        components = cluster_components(profile.kubernetes)
         found = binaries.ensure_all(self.progress, components=components)
-        with slot_lock():  # the Kubernetes entry is the version the cluster runs: its build comes last
-            info = ClusterInfo(
-                self.name, profile.name, free_slot(self.name), {c.name: c.version for c in components}
-            )
+        with slot_lock():
+            info = ClusterInfo(self.name, profile.name, free_slot(self.name), versions)
             self.state.save_info(info)
         try:
             self._start(profile, info, found)
