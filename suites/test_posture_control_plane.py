@@ -41,12 +41,7 @@ def command_lines(cluster: Cluster, cluster_pods: list[PlainObject]) -> config.C
 
 
 def _conclude(
-    evidence: Evidence,
-    lines: config.CommandLines,
-    components: tuple[str, ...],
-    what: str,
-    rule: config.Rule,
-    note: config.Note | None = None,
+    evidence: Evidence, lines: config.CommandLines, components: tuple[str, ...], what: str, rule: config.Rule
 ) -> None:
     for component in components:
         flags = lines.flags.get(component)
@@ -54,7 +49,7 @@ def _conclude(
             evidence.record(
                 object_observation(f"process/{component}", f"{component} flags ({lines.source})", flags)
             )
-    evidence.conclude(config.judge_all(lines, components, what, rule, note))
+    evidence.conclude(config.judge_all(lines, components, what, rule))
 
 
 CHECKS = [
@@ -95,10 +90,13 @@ def test_control_plane_runs_with_hardened_flags(
 def test_api_server_admits_through_node_restriction_and_pod_security(
     command_lines: config.CommandLines, evidence: Evidence
 ) -> None:
-    """AlwaysPullImages is reported alongside, as information (see config.always_pull_images)."""
+    """AlwaysPullImages is recorded beside the verdict as information; it never changes the verdict."""
+    flags = command_lines.flags.get(APISERVER)
+    if flags is not None:
+        evidence.record(object_observation(f"process/{APISERVER}", config.always_pull_images(flags)))
     _conclude(
         evidence, command_lines, (APISERVER,), "admits through NodeRestriction and PodSecurity",
-        config.admission_plugins, note=config.always_pull_images,
+        config.admission_plugins,
     )  # fmt: skip
 
 

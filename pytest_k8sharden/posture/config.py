@@ -61,27 +61,22 @@ def mirror_pod_command_lines(pods: Sequence[Mapping[str, Any]]) -> dict[str, tup
 
 Rule = Callable[[Mapping[str, str]], "str | None"]
 """Given a component's flags, the problem it has, or None."""
-Note = Callable[[Mapping[str, str]], str]
-"""Given a component's flags, a statement reported with the verdict that never changes it."""
 
 
-def judge(lines: CommandLines, component: str, what: str, rule: Rule, note: Note | None = None) -> Finding:
+def judge(lines: CommandLines, component: str, what: str, rule: Rule) -> Finding:
     """Apply ``rule`` to ``component``'s flags; inconclusive when its command line was not visible."""
     flags = lines.flags.get(component)
     if flags is None:
         return Finding(Outcome.INCONCLUSIVE, f"the {component} command line is not visible ({lines.source})")
     problem = rule(flags)
-    noted = f"; {note(flags)}" if note else ""
     if problem:
-        return Finding(Outcome.FAILED, f"{component} ({lines.source}): {problem}{noted}")
-    return Finding(Outcome.PASSED, f"{component} ({lines.source}) {what}{noted}")
+        return Finding(Outcome.FAILED, f"{component} ({lines.source}): {problem}")
+    return Finding(Outcome.PASSED, f"{component} ({lines.source}) {what}")
 
 
-def judge_all(
-    lines: CommandLines, components: Sequence[str], what: str, rule: Rule, note: Note | None = None
-) -> Finding:
+def judge_all(lines: CommandLines, components: Sequence[str], what: str, rule: Rule) -> Finding:
     """``judge`` over several components: failed if any fails, else inconclusive if any was not visible."""
-    findings = [judge(lines, c, what, rule, note) for c in components]
+    findings = [judge(lines, c, what, rule) for c in components]
     for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
         bad = [f.message for f in findings if f.outcome is outcome]
         if bad:
@@ -116,7 +111,7 @@ def admission_plugins(flags: Mapping[str, str]) -> str | None:
 
 
 def always_pull_images(flags: Mapping[str, str]) -> str:
-    """CIS 1.2.11, informational: whether the AlwaysPullImages admission plugin (off by default) is on.
+    """CIS 1.2.11, information only: whether the AlwaysPullImages admission plugin (off by default) is on.
 
     Never a verdict: it is only safe where every image can be pulled again from a registry (a cluster
     without one, such as the local cluster, cannot start a pod with it), and CIS rates it Manual.

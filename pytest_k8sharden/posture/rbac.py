@@ -21,9 +21,12 @@ PUBLIC_DEFAULTS: Final = frozenset(
         ("system:discovery", "system:discovery"),
         ("system:basic-user", "system:basic-user"),
         ("system:service-account-issuer-discovery", "system:service-account-issuer-discovery"),
+        ("system:cluster-trust-bundle-discovery", "system:cluster-trust-bundle-discovery"),
     }
 )
-"""(ClusterRoleBinding, ClusterRole) pairs upstream binds to every client or every ServiceAccount."""
+"""(ClusterRoleBinding, ClusterRole) pairs upstream binds to every client or every ServiceAccount
+(plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go; the ClusterTrustBundle read access of every
+ServiceAccount is bound by default since Kubernetes 1.37)."""
 ANONYMOUS: Final = frozenset({("User", "system:anonymous"), ("Group", "system:unauthenticated")})
 AUTHENTICATED: Final = ("Group", "system:authenticated")
 SYSTEM_GROUPS: Final = frozenset({"system:masters", "system:nodes"})

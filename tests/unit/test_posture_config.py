@@ -85,14 +85,11 @@ def test_node_and_rbac_authorization_passes() -> None:
 def test_always_pull_images_is_stated_and_never_changes_the_verdict(
     enable: str, disable: str, says: str
 ) -> None:
-    for pod_security, outcome in (("", Outcome.PASSED), ("PodSecurity", Outcome.FAILED)):
-        flags = {"enable-admission-plugins": enable, "disable-admission-plugins": f"{disable},{pod_security}"}
-        lines = config.CommandLines("test", {"kube-apiserver": flags})
-        finding = config.judge_all(
-            lines, ("kube-apiserver",), "admits", config.admission_plugins, config.always_pull_images
-        )
-        assert finding.outcome is outcome, finding.message
-        assert says in finding.message
+    flags = {"enable-admission-plugins": enable, "disable-admission-plugins": disable}
+    assert says in config.always_pull_images(flags)
+    assert config.admission_plugins(flags) is None
+    flags["disable-admission-plugins"] += ",PodSecurity"
+    assert config.admission_plugins(flags) == "PodSecurity is disabled"
 
 
 def test_the_profiles_state_always_pull_images_absent() -> None:

@@ -57,6 +57,16 @@ CLUSTER_ROLES = [
     ),
     role("impersonator", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]),
     role("viewer", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
+    role(
+        "system:cluster-trust-bundle-discovery",
+        [
+            {
+                "apiGroups": ["certificates.k8s.io"],
+                "resources": ["clustertrustbundles"],
+                "verbs": ["get", "list"],
+            }
+        ],
+    ),
 ]
 DEFAULTS = [
     binding("cluster-admin", "cluster-admin", group("system:masters"), labels=BOOTSTRAP),
@@ -68,6 +78,12 @@ DEFAULTS = [
         labels=BOOTSTRAP,
     ),
     binding("system:discovery", "system:discovery", group("system:authenticated"), labels=BOOTSTRAP),
+    binding(
+        "system:cluster-trust-bundle-discovery",
+        "system:cluster-trust-bundle-discovery",
+        group("system:serviceaccounts"),
+        labels=BOOTSTRAP,
+    ),
     binding("system:kube-controller-manager", "cluster-admin", user("system:kube-controller-manager")),
     binding("controller", "secret-reader", sa("kube-system", "generic-garbage-collector")),
 ]
