@@ -101,6 +101,13 @@ def test_insecure_config_drops_the_policy_enforcing_cni_and_opens_the_control_pl
     assert mount["containerPath"] == f"/etc/cni/net.d/{CNI_FILE}"
 
 
+def test_kind_keeps_the_node_authorizer_kubeadm_init_needs() -> None:
+    assert INSECURE.apiserver_flags["authorization-mode"] == "RBAC"  # the local cluster's seed
+    for profile in (INSECURE, HARDENED):
+        args = _patch(render(profile), "ClusterConfiguration")["apiServer"]["extraArgs"]
+        assert {"name": "authorization-mode", "value": "Node,RBAC"} in args
+
+
 def test_insecure_cni_configuration_is_plain_ptp_without_a_policy_plugin(tmp_path: Path) -> None:
     (written,) = write_files(INSECURE, tmp_path)
     conflist = json.loads(written.read_text())

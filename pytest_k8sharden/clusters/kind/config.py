@@ -92,8 +92,19 @@ def _node_mounts(profile: Profile) -> list[tuple[str, PurePosixPath]]:
     return mounts
 
 
+def _kubeadm_authorization(flags: Mapping[str, str]) -> dict[str, str]:
+    """`flags` with the Node authorizer kept: kubeadm init waits for its kubelet to register before any
+    seed can be applied, so the legacy ``system:node`` binding the local insecure profile seeds instead
+    would come too late and init would fail. On kind, CONFIG-APISERVER-AUTHORIZATION-MODE passes even on
+    the insecure profile."""
+    modes = flags.get("authorization-mode")
+    if modes is None or "Node" in modes.split(","):
+        return dict(flags)
+    return {**flags, "authorization-mode": f"Node,{modes}"}
+
+
 def _apiserver(profile: Profile) -> dict[str, Any]:
-    flags = dict(profile.apiserver_flags)
+    flags = _kubeadm_authorization(profile.apiserver_flags)
     volumes = []
     files = _file_names(profile)
     if files:
