@@ -288,13 +288,16 @@ class FaultProxy:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await self._tunnel(reader, writer)
-        except (OSError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            self._count("broken connections")
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            try:
+                await self._tunnel(reader, writer)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                self._count("broken connections")
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError, ssl.SSLError):
+                    await writer.wait_closed()
+        except asyncio.CancelledError:
+            pass  # the proxy is stopping: end quietly (asyncio logs a cancelled connection task as an error)
 
     async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connect = parse_head(await reader.readuntil(b"\r\n\r\n"))
