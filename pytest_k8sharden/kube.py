@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 from urllib.parse import urlsplit
 
 import tenacity
@@ -19,6 +19,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError as Urllib3Error
 from websocket import WebSocketBadStatusException
 
+from pytest_k8sharden import __version__
 from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.kubeerrors import (
     MESSAGE_LIMIT,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "USER_AGENT",
     "Identity",
     "Kube",
     "KubeApiError",
@@ -63,6 +65,9 @@ __all__ = [
     "status_message",
 ]
 
+USER_AGENT: Final = f"pytest-k8sharden/{__version__}"
+"""The User-Agent of the scanner's REST requests, to tell them apart in audit logs (exec streams send none:
+the client's websocket forwards no User-Agent)."""
 _ApiT = TypeVar("_ApiT")
 _T = TypeVar("_T")
 
@@ -214,6 +219,7 @@ class _GatedApiClient(client.ApiClient):
     def __init__(self, configuration: client.Configuration, gate: _Gate) -> None:
         super().__init__(configuration)
         self._gate = gate
+        self.user_agent = USER_AGENT
 
     def call_api(
         self,

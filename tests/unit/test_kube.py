@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import trustme
 from fake_apiserver import GOOD_TOKEN, FakeApi, status_body, write_kubeconfig
+from kubernetes import client
 
+from pytest_k8sharden import __version__
 from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.kube import (
+    USER_AGENT,
     KubeApiError,
     KubeForbidden,
     KubeNotFound,
@@ -174,3 +177,11 @@ def test_exec_to_an_unreachable_server_is_unreachable(tmp_path: Path, ca: trustm
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"https://127.0.0.1:{port}", ca)
     with pytest.raises(KubeUnreachable):
         _open_exec(kubeconfig)
+
+
+def test_rest_requests_name_the_scanner_in_their_user_agent(fake_api: FakeApi, kubeconfig: Path) -> None:
+    kube = _kube(kubeconfig)
+    kube.server_version()
+    kube.isolated(client.CoreV1Api).list_node()
+    assert [seen.user_agent for seen in fake_api.state.seen] == [USER_AGENT, USER_AGENT]
+    assert f"pytest-k8sharden/{__version__}" == USER_AGENT
