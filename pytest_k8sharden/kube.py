@@ -187,7 +187,8 @@ class _Gate:
                 status, reason, body = refused.status_code, refused.status_message or "", refused.resp_body
                 retry_after = (refused.resp_headers or {}).get("retry-after")
                 raise api_error(method, path, status, reason, body, retry_after) from None
-            raise translate_transport_error(exc, self.server) from None
+            # the exec websocket's failure, wrapped with status 0: the failure itself names the problem
+            raise translate_transport_error(exc.__context__ or exc, self.server) from None
         except (OSError, Urllib3Error) as exc:
             raise translate_transport_error(exc, self.server) from None
 

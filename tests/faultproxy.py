@@ -18,9 +18,11 @@ bodies, streamed answers (watches) and upgraded exec websockets pass through unc
 proxy authenticates as the client did: the kubeconfig's client certificate when the client presented
 it, none otherwise (bearer tokens travel in the request's own header).
 
-Faults are transient by construction: after ``max_streak`` faults in a row for the same client,
-method and target, the next such request is forwarded (counted as ``spared``). Every decision is
-counted; nothing is exempted silently.
+Faults are transient by construction: one client, method and target is faulted at most
+``max_per_key`` times over the proxy's life; later faults drawn for it are forwarded instead (counted
+as ``spared``). Kept below the client's tries, no request can run out of them, even when identical
+requests run at the same time (the proxy cannot tell a retry from its twin). Every decision is counted;
+nothing is exempted silently.
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ class Shares:
     delay_s: tuple[float, float] = (0.5, 2.0)
     """Range of a delay, seconds (uniform)."""
     seed: int = 0
-    max_streak: int = 3
-    """Most faults in a row for one client, method and target (keep it below the client's attempts)."""
+    max_per_key: int = 3
+    """Most faults for one client, method and target (keep it below the client's tries)."""
 
     def __post_init__(self) -> None:
         shares = (self.reset, self.error, self.throttle, self.delay)
@@ -84,26 +86,24 @@ class Decision:
 
 
 class FaultPlan:
-    """Seeded per-request decisions, with a cap on faults in a row for the same request key."""
+    """Seeded per-request decisions, with a cap on the faults of each request key."""
 
     def __init__(self, shares: Shares) -> None:
         self.shares = shares
         self._random = random.Random(shares.seed)
-        self._streaks: Counter[str] = Counter()
+        self._faulted: Counter[str] = Counter()
 
     def decide(self, key: str) -> tuple[Decision, bool]:
-        """The decision for the next request with `key`; True when the streak cap spared it a fault."""
+        """The decision for the next request with `key`; True when the cap per key spared it a fault."""
         s = self.shares
         draw, delay = self._random.random(), self._random.uniform(*s.delay_s)
         bounds = (s.reset, s.reset + s.error, s.reset + s.error + s.throttle)
         kind = next((fault for fault, bound in zip(FAULTS, bounds, strict=False) if draw < bound), None)
         if kind is None:
-            self._streaks.pop(key, None)
             return (Decision("delay", delay) if draw < bounds[-1] + s.delay else Decision("forward")), False
-        if self._streaks[key] >= s.max_streak:
-            self._streaks.pop(key, None)
+        if self._faulted[key] >= s.max_per_key:
             return Decision("forward"), True
-        self._streaks[key] += 1
+        self._faulted[key] += 1
         return Decision(kind), False
 
 

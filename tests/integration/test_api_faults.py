@@ -38,9 +38,9 @@ SHARES = Shares(
     delay=0.10,
     delay_s=(0.5, 2.0),
     seed=10,
-    max_streak=SETTINGS.attempts - 1,
+    max_per_key=SETTINGS.attempts - 1,
 )
-"""Faults no longer than the retry budget: the claim is that these are survived, not longer outages."""
+"""Faults within the retry budget of every request: the claim is surviving these, not outages."""
 HANG_GUARD_S = 1800
 """Seconds the faulty run may take at most (the clean one takes 5-10 minutes on a busy machine)."""
 RETRY = "; retrying in "

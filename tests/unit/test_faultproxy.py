@@ -46,18 +46,16 @@ def test_delays_are_drawn_from_the_range() -> None:
     assert all(0.5 <= d <= 2.0 for d in delays) and max(delays) - min(delays) > 1
 
 
-def test_faults_in_a_row_for_one_request_are_capped() -> None:
-    plan = FaultPlan(Shares(reset=1.0, max_streak=3))
-    decided = [plan.decide("cert GET /api")[0].kind for _ in range(8)]
-    assert decided == ["reset", "reset", "reset", "forward", "reset", "reset", "reset", "forward"]
-    assert plan.decide("token GET /api")[0].kind == "reset", (
-        "each client, method and target has its own streak"
-    )
+def test_faults_of_one_request_key_are_capped() -> None:
+    plan = FaultPlan(Shares(reset=1.0, max_per_key=3))
+    decided = [plan.decide("cert GET /api")[0].kind for _ in range(6)]
+    assert decided == ["reset", "reset", "reset", "forward", "forward", "forward"]
+    assert plan.decide("token GET /api")[0].kind == "reset", "each client, method and target has its own cap"
 
 
 def test_spared_requests_are_reported() -> None:
-    plan = FaultPlan(Shares(error=1.0, max_streak=1))
-    assert [plan.decide("k")[1] for _ in range(4)] == [False, True, False, True]
+    plan = FaultPlan(Shares(error=1.0, max_per_key=1))
+    assert [plan.decide("k")[1] for _ in range(3)] == [False, True, True]
 
 
 @pytest.mark.parametrize(("reset", "error"), [(-0.1, 0.0), (0.6, 0.5)])
@@ -111,7 +109,7 @@ def test_clean_requests_pass_through_with_the_clients_token(
 
 @pytest.mark.parametrize(
     ("via_proxy", "fault"),
-    [(Shares(error=1.0, max_streak=2), "500"), (Shares(reset=1.0, max_streak=2), "reset")],
+    [(Shares(error=1.0, max_per_key=2), "500"), (Shares(reset=1.0, max_per_key=2), "reset")],
     indirect=["via_proxy"],
 )
 def test_faults_are_answered_by_the_proxy_and_retried_by_the_gate(
@@ -127,7 +125,7 @@ def test_faults_are_answered_by_the_proxy_and_retried_by_the_gate(
     assert len(retries) == 2 and all(expected in line for line in retries), retries
 
 
-@pytest.mark.parametrize("via_proxy", [Shares(throttle=1.0, max_streak=1)], indirect=True)
+@pytest.mark.parametrize("via_proxy", [Shares(throttle=1.0, max_per_key=1)], indirect=True)
 def test_429_says_retry_after_one_second(via_proxy: tuple[FaultProxy, Path], fake_api: FakeApi) -> None:
     proxy, kubeconfig = via_proxy
     started = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -30,6 +31,7 @@ from pytest_k8sharden.kube import (
     retry_wait,
     status_message,
 )
+from pytest_k8sharden.kubeerrors import translate_transport_error
 from pytest_k8sharden.probes.execstream import open_exec
 
 FAST = KubeSettings(backoff=0.01, max_backoff=0.05, attempts=3)
@@ -185,3 +187,11 @@ def test_rest_requests_name_the_scanner_in_their_user_agent(fake_api: FakeApi, k
     kube.isolated(client.CoreV1Api).list_node()
     assert [seen.user_agent for seen in fake_api.state.seen] == [USER_AGENT, USER_AGENT]
     assert f"pytest-k8sharden/{__version__}" == USER_AGENT
+
+
+def test_a_connection_closed_mid_tls_is_unreachable_and_retried_not_a_tls_failure() -> None:
+    closed = translate_transport_error(
+        ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), "https://x"
+    )
+    assert isinstance(closed, KubeUnreachable) and closed.retryable
+    assert str(closed) == "API server https://x is unreachable: eof occurred in violation of protocol"
