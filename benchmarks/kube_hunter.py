@@ -36,15 +36,45 @@ SEEDS: tuple[Seed, ...] = (
     Seed("API server: anonymous authentication on", ("API-ANON-AUTH",), ("KHV005@6443", "KHV007@6443")),
     Seed(
         "API server: system:anonymous bound to cluster-admin",
-        ("API-ANON-READ",),
+        ("API-ANON-READ", "RBAC-ANONYMOUS-BINDINGS"),
         ("KHV007@6443", "Created a namespace@6443", "Created A Pod@6443", "Created a cluster role@6443"),
     ),
-    Seed("API server: system:serviceaccounts bound to cluster-admin", ("API-AUTHZ-NOT-ALWAYSALLOW",), ()),
+    Seed(
+        "RBAC: system:serviceaccounts bound to cluster-admin",
+        (
+            "API-AUTHZ-NOT-ALWAYSALLOW",
+            "RBAC-CLUSTER-ADMIN",
+            "RBAC-WILDCARDS",
+            "RBAC-SECRETS-READERS",
+            "RBAC-POD-CREATE-EXEC",
+            "RBAC-ESCALATE-BIND-IMPERSONATE",
+        ),
+        (),
+    ),
+    Seed("RBAC: system:authenticated bound to edit", ("RBAC-AUTHENTICATED-BINDINGS",), ()),
+    Seed("RBAC: the default ServiceAccount bound to edit", ("RBAC-DEFAULT-SERVICEACCOUNTS",), ()),
     Seed("API served over plaintext HTTP (kubectl proxy on :8080)", ("API-NO-PLAINTEXT",), ("KHV006",)),
     Seed("API server accepts TLS 1.0", ("API-TLS-PROTOCOL",), ()),
-    Seed("API server offers RSA-kex and CBC cipher suites", ("API-TLS-CIPHERS",), ()),
+    Seed("API server offers RSA-kex and CBC cipher suites", ("API-TLS-CIPHERS", "CONFIG-APISERVER-TLS"), ()),
     Seed("API serving certificate valid for 7 days only", ("API-TLS-CERT",), ()),
-    Seed("kubelet: anonymous authentication on :10250", ("KUBELET-ANON",), ("KHV036",)),
+    Seed(
+        "kube-apiserver flags CIS 1.2 asks to change (anonymous auth, static token file, "
+        "unverified kubelets, no service-account lookup)",
+        (
+            "CONFIG-APISERVER-ANONYMOUS-AUTH",
+            "CONFIG-APISERVER-NO-STATIC-TOKENS",
+            "CONFIG-APISERVER-KUBELET-TLS",
+            "CONFIG-APISERVER-SA-LOOKUP",
+        ),
+        (),
+    ),
+    Seed("API server authorizes without the Node authorizer", ("CONFIG-APISERVER-AUTHORIZATION-MODE",), ()),
+    Seed(
+        "Kubernetes behind the newest patch release",
+        ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"),
+        (),
+    ),
+    Seed("kubelet: anonymous authentication on :10250", ("KUBELET-ANON", "CONFIG-KUBELET-AUTH"), ("KHV036",)),
     Seed(
         "kubelet: AlwaysAllow authorization",
         ("KUBELET-AUTHZ-WEBHOOK",),
@@ -56,7 +86,7 @@ SEEDS: tuple[Seed, ...] = (
     Seed("kubelet: read-only port 10255 open", ("KUBELET-READONLY-PORT",), ("KHV043@10255", "KHV052@10255")),
     Seed(
         "etcd: plaintext client port, no client certificates",
-        ("ETCD-CLIENT-CERT", "ETCD-NO-PLAINTEXT"),
+        ("ETCD-CLIENT-CERT", "ETCD-NO-PLAINTEXT", "CONFIG-ETCD-CLIENT-CERT-AUTH"),
         ("KHV031", "KHV032", "KHV033", "KHV034"),
     ),
     Seed("etcd: plaintext peer port", ("ETCD-PEER-CERT",), ()),
@@ -73,10 +103,59 @@ SEEDS: tuple[Seed, ...] = (
         ("ISOLATED-NAMESPACE-CONTROL-PLANE",),
         (),
     ),
-    Seed("API server, controller-manager and scheduler profiling on", (), ()),
-    Seed("no API audit log", (), ()),
-    Seed("Secrets stored unencrypted in etcd", (), ()),
-    Seed("no Pod Security admission defaults", (), ()),
+    Seed("API server, controller-manager and scheduler profiling on", ("CONFIG-PROFILING-DISABLED",), ()),
+    Seed("no API audit log", ("CONFIG-APISERVER-AUDIT-LOG",), ()),
+    Seed(
+        "Secrets stored unencrypted in etcd",
+        ("CONFIG-APISERVER-ENCRYPTION-CONFIG", "SECRETS-ENCRYPTED-AT-REST"),
+        (),
+    ),
+    Seed(
+        "no Pod Security admission: a namespace enforcing privileged admits a privileged pod",
+        ("CONFIG-APISERVER-ADMISSION-PLUGINS", "PSA-ENFORCE-LABELS", "ADMISSION-REJECTS-PRIVILEGED"),
+        (),
+    ),
+    Seed(
+        "a privileged workload (host namespaces, hostPath, added capabilities, root, no seccomp)",
+        (
+            "WORKLOAD-PRIVILEGED",
+            "WORKLOAD-HOST-NAMESPACES",
+            "WORKLOAD-HOSTPATH",
+            "WORKLOAD-CAPABILITIES",
+            "WORKLOAD-RUN-AS-ROOT",
+            "WORKLOAD-PRIVILEGE-ESCALATION",
+            "WORKLOAD-SECCOMP",
+            "WORKLOAD-READONLY-ROOTFS",
+        ),
+        ("KHV044",),
+    ),
+    Seed("a Secret read into an environment variable", ("SECRETS-AS-ENV",), ()),
+    Seed("a legacy long-lived service-account token Secret", ("SA-LEGACY-TOKEN-SECRETS",), ()),
+    Seed(
+        "default ServiceAccounts mount their token into pods",
+        ("SA-AUTOMOUNT-DEFAULT", "SA-AUTOMOUNT-PODS"),
+        (),
+    ),
+    Seed(
+        "a dashboard started with skip-login behind a NodePort",
+        ("DASHBOARD-EXPOSED", "DASHBOARD-SKIP-LOGIN", "DASHBOARD-ANONYMOUS-DATA"),
+        ("KHV029",),
+    ),
+    Seed("images pulled by mutable tag", ("IMAGES-PINNED-BY-DIGEST",), ()),
+    Seed(
+        "an Ingress host served without TLS, HTTP not redirected",
+        ("INGRESS-TLS-CONFIGURED", "INGRESS-HTTP-REDIRECT"),
+        (),
+    ),
+    Seed(
+        "ingress certificates: self-signed, expiring, weak key, not the Secret's",
+        ("INGRESS-CERT-VALID", "INGRESS-CERT-EXPIRY", "INGRESS-CERT-STRENGTH", "INGRESS-CERT-MATCHES-SECRET"),
+        (),
+    ),
+    Seed(
+        "ingress accepts TLS 1.0 and weak cipher suites", ("INGRESS-TLS-PROTOCOL", "INGRESS-TLS-CIPHERS"), ()
+    ),
+    Seed("ingress sends no HSTS header", ("INGRESS-HSTS",), ()),
 )
 
 

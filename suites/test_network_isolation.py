@@ -179,6 +179,12 @@ def test_every_namespace_in_scope_denies_by_default(
     evidence.conclude(defaultdeny.default_deny_finding(items, missing, direction))
 
 
+def _control_source(attacker_pod: AttackerPod) -> Source:
+    """The probe pod, which no policy isolates, as the control of knocks whose timeouts are judged."""
+    pod = attacker_pod.pod
+    return Source(f"{pod.namespace}/{pod.name}", pod.namespace, pod.name)
+
+
 @pytest.mark.active
 @pytest.mark.control("METADATA-BLOCKED")
 def test_pods_cannot_obtain_cloud_metadata_credentials(
@@ -194,16 +200,23 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
     assert attacker_pod is not None  # the check is active: skipped under --read-only
     configured = configured_namespaces(pytestconfig, "metadata") or DEFAULT_METADATA_NAMESPACES
     namespaces = [ns for ns in configured if ns in live_namespaces]
+    control = _control_source(attacker_pod)
+    doors = api.control_plane_doors(kube)
     with visitors(kube, namespaces, probe_image, k8sharden_settings) as pods:
         vantages = [attacker_pod, *pods.values()]
         seen = [evidence.record(o) for o in metadata.probe_all(vantages, k8sharden_settings.probe_timeout)]
-    evidence.conclude(metadata.metadata_finding(seen))
+    prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
+    controls = prober.probe(workloads.door_plan([control], doors))
+    for result in controls:
+        evidence.record(workloads.knock_observation(result, None))
+    evidence.conclude(metadata.metadata_finding(seen, controls))
 
 
 @pytest.mark.active
 @pytest.mark.control("ISOLATED-NAMESPACE-CONTROL-PLANE")
 def test_isolated_namespaces_do_not_reach_the_control_plane(
     kube: Kube,
+    attacker_pod: AttackerPod | None,
     isolation_scope: tuple[tuple[str, ...], tuple[str, ...]],
     live_namespaces: dict[str, Namespace],
     cluster_policies: tuple[NetworkPolicy, ...],
@@ -212,6 +225,7 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
     evidence: Evidence,
 ) -> None:
     """Pods of namespaces isolated for egress do not reach the API server or a kubelet unless allowed."""
+    assert attacker_pod is not None  # the check is active: skipped under --read-only
     scope, _ = isolation_scope
     coverage = [defaultdeny.coverage(ns, cluster_policies, "Egress") for ns in scope]
     isolated = [c.namespace for c in coverage if c.denies_by_default]
@@ -221,6 +235,7 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
     if not doors:
         raise Inconclusive("the API shows neither API server endpoints nor node addresses to knock on")
     engine = PolicyEngine.of(cluster_policies)
+    control = _control_source(attacker_pod)
     with visitors(kube, isolated, probe_image, k8sharden_settings) as pods:
         sources = {Source(f"{ns}/{v.pod.name}", ns, v.pod.name): v for ns, v in pods.items()}
         forbidden = {
@@ -229,7 +244,11 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
             for door in doors
         }
         prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
-        results = prober.probe(workloads.door_plan(sources, doors))
+        knocks = prober.probe(workloads.door_plan([*sources, control], doors))
+    controls = [r for r in knocks if r.source == control.key]
+    results = [r for r in knocks if r.source != control.key]
+    for result in controls:
+        evidence.record(workloads.knock_observation(result, None))
     for result in results:
         evidence.record(workloads.knock_observation(result, forbidden[(result.source, result.destination)]))
-    evidence.conclude(workloads.control_plane_finding(results, forbidden))
+    evidence.conclude(workloads.control_plane_finding(results, forbidden, controls))

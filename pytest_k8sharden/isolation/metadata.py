@@ -15,7 +15,9 @@ from typing import Final, final
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.isolation.workloads import describe_controls, heard_doors
 from pytest_k8sharden.probes.http import HttpObservation
+from pytest_k8sharden.probes.matrix import ConnectResult
 from pytest_k8sharden.vantage import AttackerPod
 
 METADATA_HOST: Final = "169.254.169.254"
@@ -121,18 +123,38 @@ def _listed(observations: Sequence[Observation]) -> str:
     return ", ".join(one(o) for o in observations[:ANSWERS_NAMED]) + more
 
 
-def metadata_finding(observations: Sequence[Observation]) -> Finding:
-    """Failed if any credential path answered 2xx from any pod; inconclusive if no pod could probe."""
+def _timed_out(observation: Observation) -> bool:
+    """No answer within the probe timeout (from an HTTP request or an agnhost connect)."""
+    if isinstance(observation, HttpObservation):
+        return observation.status is None and "timed out" in (observation.error or "")
+    return "TIMEOUT" in str(observation.details.get("output", ""))
+
+
+def metadata_finding(observations: Sequence[Observation], controls: Sequence[ConnectResult]) -> Finding:
+    """Failed if any credential path answered 2xx from any pod; passed if every probe was refused or
+    blocked; inconclusive if no pod could probe.
+
+    `controls` are knocks from the probe pod on control-plane doors with the same timeout: a timeout
+    towards the metadata endpoint counts as blocked only if a control door answered within it.
+    """
     answers = [o for o in observations if isinstance(o, HttpObservation)]
     credentials = [o for o in answers if gave_credentials(o)]
     if credentials:
         listed = _listed(credentials)
         return Finding(Outcome.FAILED, f"pods obtained answers from metadata credential paths: {listed}")
     connects = [o for o in observations if o.kind == "connect"]
-    looked = [o for o in connects if o.details.get("exit_code") is not None] + [
+    probed = [o for o in connects if o.details.get("exit_code") is not None] + [
         o for o in answers if o.answered or o.error
     ]
+    timeouts_count = bool(heard_doors(controls))
+    looked = [o for o in probed if timeouts_count or not _timed_out(o)]
     if not looked:
+        if probed:
+            return Finding(
+                Outcome.INCONCLUSIVE,
+                "every probe of the metadata endpoint timed out, and the control pod heard no control-plane "
+                f"door answer within the probe timeout either ({describe_controls(controls)})",
+            )
         return Finding(Outcome.INCONCLUSIVE, "no pod could probe the metadata endpoint")
     reached = [o for o in connects if o.details.get("connected")]
     how = f"reachable ({_listed(reached)}) but" if reached else "unreachable from pods:"

@@ -27,7 +27,7 @@ from pytest_k8sharden.netpol import (
 )
 from pytest_k8sharden.netpol.model import check_protocol
 from pytest_k8sharden.netpol.reachability import PortSpec
-from pytest_k8sharden.probes.matrix import ConnectResult, Plan, Source, Target
+from pytest_k8sharden.probes.matrix import CONNECTED, REFUSED, ConnectResult, Plan, Source, Target
 
 DOORS_NAMED: Final = 6
 
@@ -123,9 +123,10 @@ def forbidden_by_policy(engine: PolicyEngine, source: Pod, door: Door) -> bool:
     return not engine.allowed(source, ExternalIP(door.host), door.port).allowed
 
 
-def knock_observation(result: ConnectResult, forbidden: bool) -> Observation:
-    """Evidence of one knock from a visiting pod on a control-plane door."""
-    policy = "denied by policy" if forbidden else "allowed by policy"
+def knock_observation(result: ConnectResult, forbidden: bool | None) -> Observation:
+    """Evidence of one knock on a control-plane door: from a visiting pod whose policy denies it or not,
+    or (`forbidden` None) from the control pod."""
+    policy = "control" if forbidden is None else "denied by policy" if forbidden else "allowed by policy"
     return Observation(
         kind="connect",
         summary=f"{result.destination} from {result.source}: {result.outcome} ({policy})",
@@ -135,17 +136,38 @@ def knock_observation(result: ConnectResult, forbidden: bool) -> Observation:
     )
 
 
+def answered(result: ConnectResult) -> bool:
+    """The door answered within the probe timeout: connected or refused (a timeout is no answer)."""
+    return result.outcome in (CONNECTED, REFUSED)
+
+
+def heard_doors(controls: Sequence[ConnectResult]) -> frozenset[str]:
+    """The doors the control pod (one no policy isolates) heard answer within the probe timeout.
+
+    Only for these does another pod's timeout mean something: the door answers within the timeout, so
+    a pod that hears nothing is blocked, not merely too impatient.
+    """
+    return frozenset(c.destination for c in controls if answered(c))
+
+
+def describe_controls(controls: Sequence[ConnectResult]) -> str:
+    """The control knocks, for a finding that says why timeouts could not be judged."""
+    if not controls:
+        return "there was no control pod to knock from"
+    return "; ".join(f"{c.source} -> {c.destination}: {c.outcome}" for c in controls[:DOORS_NAMED])
+
+
 def control_plane_finding(
-    results: Sequence[ConnectResult], forbidden: Mapping[tuple[str, str], bool]
+    results: Sequence[ConnectResult],
+    forbidden: Mapping[tuple[str, str], bool],
+    controls: Sequence[ConnectResult],
 ) -> Finding:
     """Failed when a pod reached a door its policies forbid; reached but allowed doors are reported only.
 
-    `forbidden` maps (source key, door key) to whether policy denies it; inconclusive if no knock answered.
+    `forbidden` maps (source key, door key) to whether policy denies it. `controls` are the same knocks
+    from the probe pod, which no policy isolates: a visiting pod's timeout on a door counts as blocked
+    only when the control heard that door answer. Inconclusive when no knock can be judged.
     """
-    if not any(r.probed for r in results):
-        return Finding(
-            Outcome.INCONCLUSIVE, "no pod of an isolated namespace could knock on the control plane"
-        )
     reached = [r for r in results if r.connected]
     violations = [r for r in reached if forbidden.get((r.source, r.destination), False)]
 
@@ -158,7 +180,20 @@ def control_plane_finding(
             Outcome.FAILED,
             f"pods of isolated namespaces reach control-plane ports policy denies: {listed(violations)}",
         )
+    heard = heard_doors(controls)
+    judged = [r for r in results if answered(r) or (r.probed and r.destination in heard)]
+    if not judged:
+        return Finding(
+            Outcome.INCONCLUSIVE,
+            "no knock from an isolated namespace can be judged: none answered, and the control pod heard "
+            f"no door answer within the probe timeout either ({describe_controls(controls)})",
+        )
     if reached:
         return Finding(Outcome.PASSED, f"reached, as their policies allow (informational): {listed(reached)}")
-    sources = sorted({r.source for r in results})
-    return Finding(Outcome.PASSED, f"no control-plane port reachable from {', '.join(sources)}")
+    sources = sorted({r.source for r in judged})
+    doors = sorted({r.destination for r in judged})
+    return Finding(
+        Outcome.PASSED,
+        f"no control-plane port reachable from {', '.join(sources)} ({', '.join(doors)}: each answered "
+        "the control pod within the probe timeout)",
+    )

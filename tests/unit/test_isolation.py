@@ -305,14 +305,27 @@ def test_control_plane_reach_fails_only_where_policy_forbids() -> None:
     assert not workloads.forbidden_by_policy(PolicyEngine.of([]), visitor, api)
     reached = [ConnectResult(visitor.key, api.key, 6443, "connected")]
     forbidden = {(visitor.key, api.key): True}
-    failed = workloads.control_plane_finding(reached, forbidden)
+    heard = [ConnectResult("probe/attacker", api.key, 6443, "connected")]
+    failed = workloads.control_plane_finding(reached, forbidden, [])
     assert failed.outcome is Outcome.FAILED and "api-server/198.18.0.1:6443" in failed.message
-    allowed = workloads.control_plane_finding(reached, {(visitor.key, api.key): False})
+    allowed = workloads.control_plane_finding(reached, {(visitor.key, api.key): False}, heard)
     assert allowed.outcome is Outcome.PASSED and "informational" in allowed.message
     blocked = [ConnectResult(visitor.key, api.key, 6443, "TIMEOUT")]
-    assert workloads.control_plane_finding(blocked, forbidden).outcome is Outcome.PASSED
+    assert workloads.control_plane_finding(blocked, forbidden, heard).outcome is Outcome.PASSED
     unknown = [ConnectResult(visitor.key, api.key, 6443, NO_RESULT)]
-    assert workloads.control_plane_finding(unknown, forbidden).outcome is Outcome.INCONCLUSIVE
+    assert workloads.control_plane_finding(unknown, forbidden, heard).outcome is Outcome.INCONCLUSIVE
+
+
+def test_a_timeout_counts_as_blocked_only_where_the_control_pod_heard_the_door() -> None:
+    _, visitor, _ = shop_world()
+    api = workloads.Door("api-server", "198.18.0.1", 6443)
+    blocked = [ConnectResult(visitor.key, api.key, 6443, "TIMEOUT")]
+    forbidden = {(visitor.key, api.key): True}
+    for control in ([], [ConnectResult("probe/attacker", api.key, 6443, "TIMEOUT")]):
+        finding = workloads.control_plane_finding(blocked, forbidden, control)
+        assert finding.outcome is Outcome.INCONCLUSIVE and "control pod" in finding.message
+    refused = [ConnectResult(visitor.key, api.key, 6443, "REFUSED")]
+    assert workloads.control_plane_finding(refused, forbidden, []).outcome is Outcome.PASSED
 
 
 # ------------------------------------------------------------------------------------- metadata
@@ -323,10 +336,10 @@ def http(status: int | None, body: str = "", error: str | None = None) -> HttpOb
     )  # fmt: skip
 
 
-def connect(connected: bool) -> Observation:
+def connect(connected: bool, output: str = "") -> Observation:
     return Observation(
         kind="connect", summary="", vantage="pod:ns/p", target="169.254.169.254:80",
-        details={"connected": connected, "exit_code": 0 if connected else 1},
+        details={"connected": connected, "exit_code": 0 if connected else 1, "output": output},
     )  # fmt: skip
 
 
@@ -335,16 +348,29 @@ def test_metadata_fails_on_any_credential_answer_and_withholds_its_body() -> Non
     excerpt = metadata.withheld(answered).details["body_excerpt"]
     assert excerpt == "[withheld: 11 bytes from a credential path]"
     assert metadata.withheld(http(404, "nope")).details["body_excerpt"] == "nope"
-    finding = metadata.metadata_finding([connect(True), answered])
+    finding = metadata.metadata_finding([connect(True), answered], HEARD)
     assert finding.outcome is Outcome.FAILED and "169.254.169.254" in finding.message
 
 
+HEARD = [ConnectResult("probe/attacker", "api-server/198.18.0.1:6443", 6443, "connected")]
+UNHEARD = [ConnectResult("probe/attacker", "api-server/198.18.0.1:6443", 6443, "TIMEOUT")]
+
+
 def test_metadata_passes_when_blocked_or_refusing_and_is_inconclusive_when_nothing_probed() -> None:
-    blocked = metadata.metadata_finding([connect(False), http(None, error="timed out")])
+    blocked = metadata.metadata_finding([connect(False), http(None, error="timed out")], HEARD)
     assert blocked.outcome is Outcome.PASSED and "unreachable" in blocked.message
-    refusing = metadata.metadata_finding([connect(True), http(403)])
+    refusing = metadata.metadata_finding([connect(True), http(403)], UNHEARD)
     assert refusing.outcome is Outcome.PASSED and "reachable" in refusing.message
-    assert metadata.metadata_finding([]).outcome is Outcome.INCONCLUSIVE
+    assert metadata.metadata_finding([], HEARD).outcome is Outcome.INCONCLUSIVE
+
+
+def test_metadata_timeouts_prove_nothing_when_the_control_pod_heard_nothing_either() -> None:
+    timed_out = [connect(False, "TIMEOUT\n"), http(None, error="timed out")]
+    for controls in (UNHEARD, []):
+        finding = metadata.metadata_finding(timed_out, controls)
+        assert finding.outcome is Outcome.INCONCLUSIVE and "control pod" in finding.message
+    refused = metadata.metadata_finding([connect(False, "REFUSED\n")], UNHEARD)
+    assert refused.outcome is Outcome.PASSED
 
 
 def test_metadata_requests_cover_every_cloud() -> None:
