@@ -13,16 +13,11 @@ Measured against targets, never asserted.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-import yaml
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from benchmarks import audit, kube_hunter, netpol_matrix, record, suite
 from benchmarks.summary import headline, summary, with_table
@@ -43,13 +38,6 @@ def bring_up(profile: str) -> tuple[LocalCluster, dict[str, Any]]:
     return cluster, {"name": cluster.name, "reused": reused, "up_s": round(time.monotonic() - started, 2)}
 
 
-def kubeconfig_user(kubeconfig: Path) -> str:
-    """The common name of the kubeconfig's client certificate: the user the API server audits."""
-    user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
-    certificate = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
-    return str(certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
-
-
 def full_suite(cluster: LocalCluster, profile: str) -> dict[str, Any]:
     """The full suite on `profile`; on a cluster with an audit log, the API load it caused."""
     run = suite.run(profile, WORK / f"suite-{profile}")
@@ -64,7 +52,7 @@ def full_suite(cluster: LocalCluster, profile: str) -> dict[str, Any]:
     if log.exists():
         found = audit.requests(log.read_text().splitlines())
         everyone = audit.users_in(found, run.started, run.ended)
-        scanner = audit.scanner_users(everyone, kubeconfig_user(cluster.state.kubeconfig))
+        scanner = audit.scanner_users(everyone, audit.kubeconfig_user(cluster.state.kubeconfig))
         load = audit.load(found, scanner, run.started, run.ended)
         result["api_load"] = {
             "audit_log": str(log),

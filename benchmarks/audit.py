@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Final
+
+import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 UNAUTHENTICATED: Final = ""
 """The user of a request whose credentials were refused (the audit event names none)."""
@@ -81,3 +87,21 @@ def scanner_users(users: Iterable[str], admin: str) -> list[str]:
     """Which of `users` are the scanner: its admin client, anonymous and refused knocks, probe pods."""
     ours = {admin, "system:anonymous", UNAUTHENTICATED}
     return [user for user in users if user in ours or user.startswith(PROBE_SERVICE_ACCOUNTS)]
+
+
+def busiest_second(received: Iterable[datetime]) -> int:
+    """The most requests received within any one second (a sliding window, not calendar seconds)."""
+    ordered = sorted(received)
+    most, first = 0, 0
+    for last, moment in enumerate(ordered):
+        while (moment - ordered[first]).total_seconds() >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def kubeconfig_user(kubeconfig: Path) -> str:
+    """The common name of the kubeconfig's client certificate: the user the API server audits."""
+    user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    return str(certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 from urllib.parse import urlsplit
 
 import tenacity
@@ -17,7 +17,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.client.rest import RESTResponse
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError as Urllib3Error
+from websocket import WebSocketBadStatusException
 
+from pytest_k8sharden import __version__
 from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.kubeerrors import (
     MESSAGE_LIMIT,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "USER_AGENT",
     "Identity",
     "Kube",
     "KubeApiError",
@@ -62,7 +65,11 @@ __all__ = [
     "status_message",
 ]
 
+USER_AGENT: Final = f"pytest-k8sharden/{__version__}"
+"""The User-Agent of the scanner's REST requests, to tell them apart in audit logs (exec streams send none:
+the client's websocket forwards no User-Agent)."""
 _ApiT = TypeVar("_ApiT")
+_T = TypeVar("_T")
 
 
 @final
@@ -142,8 +149,13 @@ class _Gate:
         self.limiter = RateLimiter(settings.qps, settings.burst)
 
     def send(self, method: str, url: str, timeout: Any, call: Callable[[Any], RESTResponse]) -> RESTResponse:
+        """One REST request: ``call(timeout)``, its non-2xx answers raised as our errors."""
         path = urlsplit(url).path
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
+        return self.run(method, path, lambda: _checked(method, path, call(timeout)))
+
+    def run(self, method: str, path: str, call: Callable[[], _T]) -> _T:
+        """``call()`` under the QPS cap, retried with logged attempts, its failures as our errors."""
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.settings.attempts),
             wait=lambda state: retry_wait(self.settings, state.attempt_number, _outcome_error(state)),
@@ -159,27 +171,43 @@ class _Gate:
             ),
             reraise=True,
         )
-        return retrying(self._attempt, method, path, timeout, call)
+        result: _T = retrying(self._attempt, method, path, call)
+        return result
 
-    def _attempt(
-        self, method: str, path: str, timeout: Any, call: Callable[[Any], RESTResponse]
-    ) -> RESTResponse:
+    def _attempt(self, method: str, path: str, call: Callable[[], _T]) -> _T:
         self.limiter.acquire()
         log.debug("%s %s", method, path)
         try:
-            response = call(timeout)
+            return call()
         except ApiException as exc:
             if exc.status:
                 raise api_error(method, path, exc.status, exc.reason or "", exc.body, None) from None
-            raise translate_transport_error(exc, self.server) from None
+            refused = _handshake_refusal(exc)
+            if refused is not None:
+                status, reason, body = refused.status_code, refused.status_message or "", refused.resp_body
+                retry_after = (refused.resp_headers or {}).get("retry-after")
+                raise api_error(method, path, status, reason, body, retry_after) from None
+            # the exec websocket's failure, wrapped with status 0: the failure itself names the problem
+            raise translate_transport_error(exc.__context__ or exc, self.server) from None
         except (OSError, Urllib3Error) as exc:
             raise translate_transport_error(exc, self.server) from None
-        if not 200 <= response.status <= 299:
-            body = response.read()
-            raise api_error(
-                method, path, response.status, response.reason or "", body, response.getheader("Retry-After")
-            )
-        return response
+
+
+def _checked(method: str, path: str, response: RESTResponse) -> RESTResponse:
+    if not 200 <= response.status <= 299:
+        body = response.read()
+        raise api_error(
+            method, path, response.status, response.reason or "", body, response.getheader("Retry-After")
+        )
+    return response
+
+
+def _handshake_refusal(exc: ApiException) -> WebSocketBadStatusException | None:
+    """The HTTP answer that refused a websocket upgrade (exec), which the client hides in the context."""
+    cause: BaseException | None = exc.__context__
+    while cause is not None and not isinstance(cause, WebSocketBadStatusException):
+        cause = cause.__context__
+    return cause
 
 
 def _outcome_error(state: tenacity.RetryCallState) -> BaseException | None:
@@ -192,6 +220,7 @@ class _GatedApiClient(client.ApiClient):
     def __init__(self, configuration: client.Configuration, gate: _Gate) -> None:
         super().__init__(configuration)
         self._gate = gate
+        self.user_agent = USER_AGENT
 
     def call_api(
         self,
@@ -299,6 +328,11 @@ class Kube:
         on a shared client, concurrent exec streams would race.
         """
         return api_class(_GatedApiClient(self.configuration, self.api_client._gate))
+
+    def send(self, method: str, path: str, request: Callable[[], _T]) -> _T:
+        """Send what the typed clients cannot (``kubernetes.stream.stream``, which bypasses their gate)
+        through the gate: QPS cap, logged retries, our errors. ``request`` must be safe to repeat."""
+        return self.api_client._gate.run(method, path, request)
 
     def with_token(self, token: str | None) -> Kube:
         """The same server and trust, authenticating with `token` only (None: anonymous)."""

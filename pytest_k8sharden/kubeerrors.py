@@ -141,11 +141,15 @@ def _connection_problem(exc: BaseException) -> str:
 
 
 def translate_transport_error(exc: BaseException, server: str) -> KubeError:
-    """Our error for a failure below HTTP (TLS or connection), naming the server."""
+    """Our error for a failure below HTTP (TLS or connection), naming the server.
+
+    A connection closed in the middle of TLS (SSLEOFError, e.g. reset by a proxy or load balancer) is a
+    lost connection, worth another try, not a TLS failure.
+    """
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             return KubeTLSError(f"API server {server} {_certificate_problem(cause)}")
-        if isinstance(cause, ssl.SSLError):
+        if isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLEOFError):
             return KubeTLSError(f"TLS handshake with API server {server} failed: {cause.reason or cause}")
     return KubeUnreachable(f"API server {server} is unreachable: {_connection_problem(exc)}")
 

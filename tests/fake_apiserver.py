@@ -55,6 +55,7 @@ class Seen:
     method: str
     path: str
     authorization: str | None
+    user_agent: str | None = None
 
 
 @dataclass
@@ -99,7 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"null") if length else None
         with state.lock:
-            state.seen.append(Seen(method, path, self.headers.get("Authorization")))
+            state.seen.append(
+                Seen(method, path, self.headers.get("Authorization"), self.headers.get("User-Agent"))
+            )
             forced = state.forced.get((method, path))
             if forced:
                 code, headers, data = forced.pop(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +23,21 @@ class Running:
     addresses: Addresses
 
 
-def run_shipped_suites(profile: str, directory: Path, *options: str) -> subprocess.CompletedProcess[str]:
+def run_shipped_suites(
+    profile: str,
+    directory: Path,
+    *options: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
     """Run the shipped suites in a subprocess as a user runs them (``pytest --pyargs ... --cluster=local``)
-    against the session's kept cluster of `profile`, in `directory`, with the evidence in `directory`."""
+    against the session's kept cluster of `profile`, in `directory`, with the evidence in `directory`
+    (`env`: the subprocess's environment; `timeout`: seconds before it is killed, a hang guard)."""
     command = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "pytest_k8sharden.suites",
         "--cluster=local", f"--cluster-profile={profile}", "--keep-cluster", f"--evidence-dir={directory}",
         *options,
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, cwd=directory)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False, cwd=directory, env=env
+    )

@@ -1,8 +1,10 @@
 """Opening exec streams into pods: the one place ``kubernetes.stream.stream`` is called.
 
-The client's ``stream()`` swaps its API client's request function for the websocket one during the
-call, so concurrent calls on one shared client race (a probe then sees the plain REST answer,
-"Handshake status 200 OK"). Every stream is therefore opened on an API client of its own.
+The client's ``stream()`` swaps its API client's ``call_api`` for the websocket one during the call, so
+concurrent calls on one shared client race (a probe then sees the plain REST answer, "Handshake status
+200 OK"): every stream is opened on an API client of its own. The swap also bypasses the gate the
+typed clients send through, so the opening handshake is sent through ``Kube.send`` (QPS cap, logged
+retries, our errors); a stream once open is never re-sent.
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ def open_exec(
 ) -> Any:
     """An open exec stream (kubernetes WSClient) running ``command`` in the pod's first container."""
     core = kube.isolated(client.CoreV1Api)
-    return stream(
-        core.connect_get_namespaced_pod_exec,
-        pod,
-        namespace,
-        command=list(command),
-        stderr=True,
-        stdin=stdin,
-        stdout=True,
-        tty=False,
-        binary=binary,
-        _preload_content=False,
+    return kube.send(
+        "GET",
+        f"/api/v1/namespaces/{namespace}/pods/{pod}/exec",
+        lambda: stream(
+            core.connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            command=list(command),
+            stderr=True,
+            stdin=stdin,
+            stdout=True,
+            tty=False,
+            binary=binary,
+            _preload_content=False,
+        ),
     )

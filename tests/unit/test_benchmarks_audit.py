@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from benchmarks.audit import load, requests, scanner_users, users_in
+from benchmarks.audit import busiest_second, load, requests, scanner_users, users_in
 
 
 def _event(audit_id: str, user: str, at: str, stage: str = "ResponseComplete", verb: str = "get") -> str:
@@ -65,3 +65,11 @@ def test_the_scanner_is_its_admin_its_anonymous_knocks_and_its_probe_pods() -> N
         "system:node:node", "system:serviceaccount:kube-system:namespace-controller",
     ]  # fmt: skip
     assert scanner_users(users, "k8sharden-admin") == users[:4]
+
+
+def test_busiest_second_slides_across_calendar_seconds() -> None:
+    at = [datetime(2026, 11, 23, 16, 0, 0, microsecond, tzinfo=UTC) for microsecond in (600000, 900000)]
+    at += [datetime(2026, 11, 23, 16, 0, 1, microsecond, tzinfo=UTC) for microsecond in (100000, 500000)]
+    at.append(datetime(2026, 11, 23, 16, 0, 1, 600000, tzinfo=UTC))  # exactly 1 s after the first
+    assert busiest_second(at) == 4, "0.6-1.5 s holds four; calendar seconds would say two and three"
+    assert busiest_second([]) == 0

@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from fake_apiserver import GOOD_TOKEN, FakeApi, status_body
+import trustme
+from fake_apiserver import GOOD_TOKEN, FakeApi, status_body, write_kubeconfig
+from kubernetes import client
 
+from pytest_k8sharden import __version__
 from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.kube import (
+    USER_AGENT,
     KubeApiError,
     KubeForbidden,
     KubeNotFound,
     KubeSettings,
     KubeUnauthorized,
+    KubeUnreachable,
     RateLimiter,
     connect,
     parse_retry_after,
     retry_wait,
     status_message,
 )
+from pytest_k8sharden.kubeerrors import translate_transport_error
+from pytest_k8sharden.probes.execstream import open_exec
 
 FAST = KubeSettings(backoff=0.01, max_backoff=0.05, attempts=3)
 VERSION = ("GET", "/version")
@@ -129,3 +138,60 @@ def test_status_message_keeps_only_status_objects() -> None:
     assert "[REDACTED" in status_message(
         status_body(400, "BadRequest", "bad header Authorization: Bearer abc")
     )
+
+
+EXEC = ("GET", "/api/v1/namespaces/ns/pods/p/exec")
+
+
+def _open_exec(kubeconfig: Path) -> object:
+    return open_exec(_kube(kubeconfig), "ns", "p", ["true"])
+
+
+def test_exec_handshake_goes_through_the_gate_retried_and_typed(
+    fake_api: FakeApi, kubeconfig: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """kubernetes.stream.stream() swaps out the client's call_api: open_exec must re-enter the gate."""
+    too_many = (429, {"Retry-After": "0.2"}, status_body(429, "TooManyRequests", "slow down"))
+    fake_api.state.forced[EXEC] = [too_many, (500, {}, status_body(500, "InternalError", "etcd hiccup"))]
+    caplog.set_level(logging.WARNING, logger="pytest_k8sharden.kube")
+    started = time.monotonic()
+    with pytest.raises(KubeNotFound):  # the fake server has no exec: its third answer is 404, not retried
+        _open_exec(kubeconfig)
+    assert time.monotonic() - started >= 0.2, "Retry-After of the refused handshake was honoured"
+    assert sum(1 for seen in fake_api.state.seen if (seen.method, seen.path) == EXEC) == 3
+    assert [r.getMessage().split(": ", 2)[1] for r in caplog.records] == [
+        "attempt 1/3 failed",
+        "attempt 2/3 failed",
+    ]
+
+
+def test_exec_refused_as_forbidden_is_not_retried(fake_api: FakeApi, kubeconfig: Path) -> None:
+    fake_api.state.forced[EXEC] = [(403, {}, status_body(403, "Forbidden", "cannot create pods/exec"))]
+    with pytest.raises(KubeForbidden, match="403 Forbidden: cannot create pods/exec"):
+        _open_exec(kubeconfig)
+    assert sum(1 for seen in fake_api.state.seen if (seen.method, seen.path) == EXEC) == 1
+
+
+def test_exec_to_an_unreachable_server_is_unreachable(tmp_path: Path, ca: trustme.CA) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"https://127.0.0.1:{port}", ca)
+    with pytest.raises(KubeUnreachable):
+        _open_exec(kubeconfig)
+
+
+def test_rest_requests_name_the_scanner_in_their_user_agent(fake_api: FakeApi, kubeconfig: Path) -> None:
+    kube = _kube(kubeconfig)
+    kube.server_version()
+    kube.isolated(client.CoreV1Api).list_node()
+    assert [seen.user_agent for seen in fake_api.state.seen] == [USER_AGENT, USER_AGENT]
+    assert f"pytest-k8sharden/{__version__}" == USER_AGENT
+
+
+def test_a_connection_closed_mid_tls_is_unreachable_and_retried_not_a_tls_failure() -> None:
+    closed = translate_transport_error(
+        ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), "https://x"
+    )
+    assert isinstance(closed, KubeUnreachable) and closed.retryable
+    assert str(closed) == "API server https://x is unreachable: eof occurred in violation of protocol"
