@@ -27,7 +27,15 @@ from pytest_k8sharden.netpol import (
 )
 from pytest_k8sharden.netpol.model import check_protocol
 from pytest_k8sharden.netpol.reachability import PortSpec
-from pytest_k8sharden.probes.matrix import CONNECTED, REFUSED, ConnectResult, Plan, Source, Target
+from pytest_k8sharden.probes.matrix import (
+    CONNECTED,
+    REFUSED,
+    ConnectResult,
+    Expectation,
+    Plan,
+    Source,
+    Target,
+)
 
 DOORS_NAMED: Final = 6
 
@@ -148,6 +156,12 @@ def heard_doors(controls: Sequence[ConnectResult]) -> frozenset[str]:
     a pod that hears nothing is blocked, not merely too impatient.
     """
     return frozenset(c.destination for c in controls if answered(c))
+
+
+def control_expectation(control: Source) -> Expectation:
+    """For probe_until_expected: the control pod's knocks that heard nothing are knocked again (a busy
+    enforcer can drop a moment's packets); a visiting pod's never are, so a door it reached stays reached."""
+    return lambda result: answered(result) if result.source == control.key else None
 
 
 def describe_controls(controls: Sequence[ConnectResult]) -> str:

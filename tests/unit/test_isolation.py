@@ -316,6 +316,15 @@ def test_control_plane_reach_fails_only_where_policy_forbids() -> None:
     assert workloads.control_plane_finding(unknown, forbidden, heard).outcome is Outcome.INCONCLUSIVE
 
 
+def test_only_the_control_pods_unanswered_knocks_are_knocked_again() -> None:
+    control = Source("probe/attacker", "probe", "attacker")
+    expected = workloads.control_expectation(control)
+    door = "api-server/198.18.0.1:6443"
+    assert expected(ConnectResult(control.key, door, 6443, "TIMEOUT")) is False
+    assert expected(ConnectResult(control.key, door, 6443, "REFUSED")) is True
+    assert expected(ConnectResult("default/visitor", door, 6443, "connected")) is None
+
+
 def test_a_timeout_counts_as_blocked_only_where_the_control_pod_heard_the_door() -> None:
     _, visitor, _ = shop_world()
     api = workloads.Door("api-server", "198.18.0.1", 6443)
