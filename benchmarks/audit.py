@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -64,10 +64,21 @@ def requests(lines: Iterable[str]) -> list[Request]:
     return list(seen.values())
 
 
-def load(found: Iterable[Request], users: Iterable[str], start: datetime, end: datetime) -> Load:
-    """The requests of `users` received in [start, end], bucketed per second since `start`."""
+def load(
+    found: Iterable[Request],
+    users: Iterable[str],
+    start: datetime,
+    end: datetime,
+    agents: Collection[str] | None = None,
+) -> Load:
+    """The requests of `users` received in [start, end], bucketed per second since `start`; with `agents`,
+    only those whose User-Agent is one of them (other clients may share the scanner's identity)."""
     wanted = set(users)
-    chosen = [r for r in found if r.user in wanted and start <= r.received <= end]
+    chosen = [
+        r
+        for r in found
+        if r.user in wanted and start <= r.received <= end and (agents is None or r.user_agent in agents)
+    ]
     per_second = Counter(int((r.received - start).total_seconds()) for r in chosen)
     return Load(
         requests=len(chosen),

@@ -48,23 +48,28 @@ def one_run(profile: str) -> dict[str, float]:
     }
 
 
+def run(profile: str, runs: int) -> dict[str, object]:
+    """`runs` fresh starts of `profile` with cached binaries; each run's timings and their medians."""
+    binaries.ensure_all(print)  # cached binaries are the premise: build them outside the timing
+    found = []
+    for number in range(1, runs + 1):
+        timings = one_run(profile)
+        found.append(timings)
+        print(f"run {number}: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    summary = {key: statistics.median(r[key] for r in found) for key in found[0]}
+    print(
+        "median: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.items()) + "  (target: pod_running_s < 60)"
+    )
+    return {"profile": profile, "runs": found, "median": summary}
+
+
 def main() -> None:
     """Measure, print and store."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="hardened")
     parser.add_argument("--runs", type=int, default=3)
     options = parser.parse_args()
-    binaries.ensure_all(print)  # cached binaries are the premise: build them outside the timing
-    runs = []
-    for number in range(1, options.runs + 1):
-        timings = one_run(options.profile)
-        runs.append(timings)
-        print(f"run {number}: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
-    summary = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-    print(
-        "median: " + ", ".join(f"{k} {v:.1f}" for k, v in summary.items()) + "  (target: pod_running_s < 60)"
-    )
-    record.write("local_cluster_start", {"profile": options.profile, "runs": runs, "median": summary})
+    record.write("local_cluster_start", run(options.profile, options.runs))
 
 
 if __name__ == "__main__":

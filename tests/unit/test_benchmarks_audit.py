@@ -73,3 +73,16 @@ def test_busiest_second_slides_across_calendar_seconds() -> None:
     at.append(datetime(2026, 11, 23, 16, 0, 1, 600000, tzinfo=UTC))  # exactly 1 s after the first
     assert busiest_second(at) == 4, "0.6-1.5 s holds four; calendar seconds would say two and three"
     assert busiest_second([]) == 0
+
+
+def test_load_can_keep_only_the_scanners_user_agents() -> None:
+    assert (
+        load(requests(LOG), ["k8sharden-admin"], START, END, agents=("pytest-k8sharden/0.1.0", "")).requests
+        == 0
+    )
+    assert (
+        load(
+            requests(LOG), ["k8sharden-admin"], START, END, agents=("OpenAPI-Generator/35.0.0/python",)
+        ).requests
+        == 3
+    )
