@@ -26,7 +26,14 @@ from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY
 from pytest_k8sharden.kube import Kube, KubeError
 from pytest_k8sharden.netpol import Direction, Namespace, NetworkPolicy, Pod, PolicyEngine, PolicyParseError
 from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
-from pytest_k8sharden.probes.matrix import MatrixProber, Source, probe_until_expected
+from pytest_k8sharden.probes.matrix import (
+    ConnectResult,
+    Expectation,
+    MatrixProber,
+    Plan,
+    Source,
+    probe_until_expected,
+)
 from pytest_k8sharden.probes.pods import PodNotReady
 from pytest_k8sharden.settings import Settings
 from pytest_k8sharden.vantage import AttackerPod, visiting_pods
@@ -34,6 +41,10 @@ from pytest_k8sharden.vantage import AttackerPod, visiting_pods
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 DEFAULT_METADATA_NAMESPACES = ("default",)
 ATTEMPTS = 3
+CONTROL_ATTEMPTS = 6
+CONTROL_PAUSE_S = 3.0
+"""The control pod's unanswered knocks are knocked again for about 15 s: a busy enforcer (Cilium reloading
+its datapath) can drop every packet for seconds, and without the control's answer no timeout is judged."""
 """How often a pair that differs from the expectation is probed in all before it counts."""
 
 
@@ -179,6 +190,11 @@ def test_every_namespace_in_scope_denies_by_default(
     evidence.conclude(defaultdeny.default_deny_finding(items, missing, direction))
 
 
+def _knock(prober: MatrixProber, plan: Plan, expected: Expectation) -> tuple[ConnectResult, ...]:
+    """Knock as `plan` says; the control pod's unanswered knocks again, up to CONTROL_ATTEMPTS."""
+    return probe_until_expected(prober.probe, plan, expected, CONTROL_ATTEMPTS, pause_s=CONTROL_PAUSE_S)
+
+
 def _control_source(attacker_pod: AttackerPod) -> Source:
     """The probe pod, which no policy isolates, as the control of knocks whose timeouts are judged."""
     pod = attacker_pod.pod
@@ -208,7 +224,7 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
     prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
     expected = workloads.control_expectation(control)
     plan = workloads.door_plan([control], doors)
-    controls = probe_until_expected(prober.probe, plan, expected, ATTEMPTS) if doors else ()
+    controls = _knock(prober, plan, expected) if doors else ()
     for result in controls:
         evidence.record(workloads.knock_observation(result, None))
     evidence.conclude(metadata.metadata_finding(seen, controls))
@@ -247,7 +263,7 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
         }
         prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
         plan = workloads.door_plan([*sources, control], doors)
-        knocks = probe_until_expected(prober.probe, plan, workloads.control_expectation(control), ATTEMPTS)
+        knocks = _knock(prober, plan, workloads.control_expectation(control))
     controls = [r for r in knocks if r.source == control.key]
     results = [r for r in knocks if r.source != control.key]
     for result in controls:
