@@ -48,9 +48,11 @@ RETRY = "; retrying in "
 
 @dataclass(frozen=True)
 class SuiteRun:
-    """One run of the shipped suites: outcomes by check, its wall time, window and retry log lines."""
+    """One run of the shipped suites: outcomes and messages by check, its wall time, window and retry log
+    lines."""
 
     outcomes: dict[str, str]
+    messages: dict[str, str]
     wall_s: float
     started: datetime
     ended: datetime
@@ -77,7 +79,8 @@ def _run(running: Running, directory: Path, *options: str, timeout: float) -> Su
     assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     results = json.loads(evidence.read_text())["results"]
     retries = [line for line in log.read_text().splitlines() if RETRY in line] if log.exists() else []
-    return SuiteRun({r["check"]: r["outcome"] for r in results}, wall, started, ended, retries)
+    outcomes = {r["check"]: r["outcome"] for r in results}
+    return SuiteRun(outcomes, {r["check"]: r["message"] for r in results}, wall, started, ended, retries)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,8 @@ def test_every_check_reaches_the_same_outcome_through_faults(
     assert clean.outcomes, "the clean run ran no check"
     differ = {c: (clean.outcomes.get(c), faulty.outcomes.get(c)) for c in clean.outcomes | faulty.outcomes}
     differ = {c: pair for c, pair in differ.items() if pair[0] != pair[1]}
-    assert differ == {}, f"check: (clean, faulty) outcomes differ: {differ}"
+    said = {c: (clean.messages.get(c), faulty.messages.get(c)) for c in differ}
+    assert differ == {}, f"check: (clean, faulty) outcomes differ: {differ}; what each run said: {said}"
 
 
 def test_faults_of_every_kind_were_injected_and_retried(proxied: tuple[SuiteRun, FaultProxy]) -> None:

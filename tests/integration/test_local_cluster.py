@@ -6,6 +6,7 @@ Needs root and the cluster's binaries (built on first use); marked ``cluster``.
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ from pytest_k8sharden.profiles import get_profile
 pytestmark = pytest.mark.cluster
 
 PROBE_TIMEOUT_S = 3.0
+LOWEST_MAC = "00:00:5e:00:53:01"
+"""A documentation MAC (RFC 7042) lower than any a veth gets at random (those are locally administered)."""
 
 
 @pytest.fixture(scope="module", params=["hardened", "insecure"])
@@ -101,6 +104,36 @@ def test_deny_all_policy_is_enforced_only_where_the_profile_enforces_policy(
             break
     assert seen is not None
     assert seen.details["connected"] is not enforced, seen.summary
+
+
+def test_pods_keep_their_gateway_when_the_pod_owning_the_lowest_mac_leaves(
+    running: Running, namespace: str
+) -> None:
+    """A Linux bridge without a MAC of its own takes its ports' lowest: the pod owning it must not take the
+    other pods' way out of the pod network with it when it is deleted (that cost CI a ~50 s outage)."""
+    prober = PodProber(running.kube, namespace, PROBE_IMAGE, pull_policy="Never")
+    prober.start("leaving", ["pause"])
+    prober.wait_running(["leaving"], timeout_s=90)
+    iflink = prober.exec("leaving", ["cat", "/sys/class/net/eth0/iflink"]).stdout.strip()
+    info = running.cluster.state.load_info()
+    assert info is not None
+    network = running.cluster.network(info)
+    links = network.run(["ip", "-o", "link", "show"]).stdout.splitlines()
+    port = next(line.split(": ")[1].split("@")[0] for line in links if line.startswith(f"{iflink}: "))
+    network.run(["ip", "link", "set", port, "address", LOWEST_MAC])
+    prober.start("staying", ["pause"])
+    staying = prober.wait_running(["staying"], timeout_s=90)["staying"]
+    api_server = (running.addresses.host, 6443)
+    assert prober.connect(staying, *api_server, PROBE_TIMEOUT_S).details["connected"]
+    running.kube.core.delete_namespaced_pod("leaving", namespace, grace_period_seconds=0)
+    for _ in range(120):
+        if network.run(["ip", "link", "show", port], check=False).returncode != 0:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the deleted pod's bridge port {port} is still there after 60 s")
+    seen = [prober.connect(staying, *api_server, PROBE_TIMEOUT_S) for _ in range(2)]
+    assert any(o.details["connected"] for o in seen), [o.summary for o in seen]
 
 
 def test_kubelet_answers_anonymous_pod_listing_per_profile(running: Running) -> None:

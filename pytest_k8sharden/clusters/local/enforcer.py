@@ -17,6 +17,7 @@ import socket
 from pathlib import Path
 from typing import Any, Final
 
+from pytest_k8sharden.clusters.local.network import POD_BRIDGE
 from pytest_k8sharden.clusters.local.state import ClusterState
 
 CRD_DIRECTORIES: Final = (
@@ -95,7 +96,7 @@ def agent_argv(agent: Path, lib_dir: Path, state: ClusterState, pod_cidr: str) -
         "state-dir": str(state.root / "cilium" / "state"),
         "lib-dir": str(lib_dir),
         "socket-path": str(socket_path(state)),
-        "devices": "eth0,cni0",
+        "devices": f"eth0,{POD_BRIDGE}",
         "cni-exclusive": "false",
         "write-cni-conf-when-ready": "",
         "bpf-map-dynamic-size-ratio": "0",

@@ -336,10 +336,7 @@ class LocalCluster:
             link.unlink(missing_ok=True)
             link.symlink_to(found[plugin])
         render.cni_config(self.state, a, chained)
-        gateway = render.node_pod_gateway(a)
-        network.run(["ip", "link", "add", "cni0", "type", "bridge"])
-        network.run(["ip", "addr", "add", gateway, "dev", "cni0"])
-        network.run(["ip", "link", "set", "cni0", "up"])
+        network.add_pod_bridge(render.node_pod_gateway(a))
 
     def _https_get(self, url: str, certs: render.Certificates) -> int:
         context = ssl.create_default_context(cafile=str(certs.ca.cert))

@@ -17,6 +17,11 @@ from pathlib import Path
 from typing import Final
 
 METADATA_ADDRESS: Final = "169.254.169.254"
+POD_BRIDGE: Final = "cni0"
+POD_BRIDGE_MAC: Final = "02:6b:38:73:00:01"
+"""The pod bridge's own, fixed MAC (locally administered). A bridge without one takes the lowest MAC of
+its ports: deleting the pod that owns it changes the gateway's MAC under every other pod, which keeps
+sending to the old one and cannot leave the pod network for about 50 s, until its ARP entry expires."""
 MAX_SLOTS: Final = 16
 NETNS_DIR: Final = Path("/run/netns")
 
@@ -108,6 +113,13 @@ class NodeNetwork:
         _ip(*inside, "addr", "add", f"{METADATA_ADDRESS}/32", "dev", "lo")
         for cidr in (a.cluster_cidr, a.service_cidr):
             _ip("route", "replace", cidr, "via", a.node, "dev", self.host_link)
+
+    def add_pod_bridge(self, gateway: str) -> None:
+        """The pod bridge with its fixed MAC and the pods' gateway address, up (before the CNI plugin)."""
+        inside = ("-n", self.netns)
+        _ip(*inside, "link", "add", POD_BRIDGE, "address", POD_BRIDGE_MAC, "type", "bridge")
+        _ip(*inside, "addr", "add", gateway, "dev", POD_BRIDGE)
+        _ip(*inside, "link", "set", POD_BRIDGE, "up")
 
     def destroy(self) -> None:
         """Remove the namespace and the veth pair; the host routes through it vanish with the link."""

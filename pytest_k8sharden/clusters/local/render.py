@@ -19,7 +19,7 @@ import yaml
 
 from pytest_k8sharden.clusters.local import pki
 from pytest_k8sharden.clusters.local.images import PAUSE_IMAGE
-from pytest_k8sharden.clusters.local.network import Addresses
+from pytest_k8sharden.clusters.local.network import POD_BRIDGE, Addresses
 from pytest_k8sharden.clusters.local.state import ClusterState
 from pytest_k8sharden.profiles import (
     Profile,
@@ -366,7 +366,7 @@ def cni_config(state: ClusterState, addresses: Addresses, chained: Sequence[Mapp
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": "cni0",
+                "bridge": POD_BRIDGE,
                 "isGateway": True,
                 "ipMasq": False,
                 "hairpinMode": True,
