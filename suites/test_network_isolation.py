@@ -41,11 +41,12 @@ from pytest_k8sharden.vantage import AttackerPod, visiting_pods
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 DEFAULT_METADATA_NAMESPACES = ("default",)
 ATTEMPTS = 3
+"""How often a pair that differs from the expectation is probed in all before it counts."""
 CONTROL_ATTEMPTS = 6
 CONTROL_PAUSE_S = 3.0
-"""The control pod's unanswered knocks are knocked again for about 15 s: a busy enforcer (Cilium reloading
-its datapath) can drop every packet for seconds, and without the control's answer no timeout is judged."""
-"""How often a pair that differs from the expectation is probed in all before it counts."""
+"""The control pod's unanswered knocks are knocked again for about 15 s: a pod can lose its way out of the
+pod network for a while (say, until it re-learns its gateway's MAC), and without the control's answer no
+timeout is judged."""
 
 
 @pytest.fixture
