@@ -6,7 +6,6 @@ Needs root and the cluster's binaries (built on first use); marked ``cluster``.
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OU
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses
+from pytest_k8sharden.clusters.local.processes import wait_until
 from pytest_k8sharden.ingress import ingress_targets
 from pytest_k8sharden.probes.http import HttpProbe, pinned_connector
 from pytest_k8sharden.probes.pods import PodProber, ProbePod
@@ -126,12 +126,8 @@ def test_pods_keep_their_gateway_when_the_pod_owning_the_lowest_mac_leaves(
     api_server = (running.addresses.host, 6443)
     assert prober.connect(staying, *api_server, PROBE_TIMEOUT_S).details["connected"]
     running.kube.core.delete_namespaced_pod("leaving", namespace, grace_period_seconds=0)
-    for _ in range(120):
-        if network.run(["ip", "link", "show", port], check=False).returncode != 0:
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail(f"the deleted pod's bridge port {port} is still there after 60 s")
+    port_gone = wait_until(lambda: network.run(["ip", "link", "show", port], check=False).returncode != 0, 60)
+    assert port_gone, f"the deleted pod's bridge port {port} is still there after 60 s"
     seen = [prober.connect(staying, *api_server, PROBE_TIMEOUT_S) for _ in range(2)]
     assert any(o.details["connected"] for o in seen), [o.summary for o in seen]
 
