@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,8 @@ from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
 DEFAULT_LOCAL_NAME = "k8sharden"
 LIFECYCLE_MODULE = "pytest_k8sharden.clusters.local.lifecycle"
 SUITES_PACKAGE = "pytest_k8sharden.suites"
+RUN_INI = Path(__file__).with_name("run.ini")
+"""The pytest configuration of `k8sharden run`: no pytest.ini, tox.ini or pyproject.toml is looked for."""
 EXIT_USAGE = 2
 
 
@@ -122,9 +125,33 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def suites_directory() -> Path:
+    """Where the installed shipped suites are (the package pytest_k8sharden.suites)."""
+    spec = importlib.util.find_spec(SUITES_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"k8sharden: the shipped suites ({SUITES_PACKAGE}) are not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def pytest_command(suites: Path, pytest_args: Sequence[str]) -> list[str]:
+    """pytest's command line for the shipped suites, the same whatever directory it starts in.
+
+    The suites' folder is the only path pytest is given, so conftest.py files are read only from it (and
+    from paths the user adds), never from the working directory or its ``test*`` folders; ``-c`` names our
+    own ini file, so no pytest.ini, tox.ini or pyproject.toml is looked for, there or next to a file named
+    in an option (``--kubeconfig PATH``); ``--rootdir`` is the suites' parent, so node ids read
+    ``suites/test_....py::...`` wherever the run starts. The user's arguments come after ours: their own
+    ``-c FILE`` or ``--rootdir`` wins.
+    """
+    return [
+        sys.executable, "-m", "pytest", "-c", str(RUN_INI), f"--rootdir={suites.parent}",
+        f"--confcutdir={suites}", "-p", "no:cacheprovider", *pytest_args, str(suites),
+    ]  # fmt: skip
+
+
 def _run(args: argparse.Namespace) -> int:
     # A fresh interpreter, so pytest imports (and may assertion-rewrite) the plugin itself.
-    command = [sys.executable, "-m", "pytest", "--pyargs", SUITES_PACKAGE, *args.pytest_args]
+    command = pytest_command(suites_directory(), args.pytest_args)
     os.execv(sys.executable, command)
 
 
@@ -189,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run the shipped suites: pytest --pyargs pytest_k8sharden.suites [PYTEST ARGS]",
+        help="run the shipped suites with pytest [PYTEST ARGS], whatever directory it starts in",
         add_help=False,
     )
     run.set_defaults(handler=_run)
