@@ -4,7 +4,10 @@ and live local clusters for the integration tests (one per profile, up once per 
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 import trustme
 from fake_apiserver import FakeApi, serve, write_kubeconfig
 from local_clusters import Running
+from user_install import UserInstall, install_wheel
 
 from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
@@ -41,13 +45,35 @@ def kubeconfig(tmp_path: Path, fake_api: FakeApi, ca: trustme.CA) -> Path:
     return write_kubeconfig(tmp_path / "kubeconfig", fake_api.url, ca)
 
 
+@contextlib.contextmanager
+def bare_system_python(directory: Path) -> Iterator[None]:
+    """Put first on PATH a ``python3`` that has none of our packages (isolated mode, no site-packages).
+
+    A local cluster started inside must not need it: its helper processes use the interpreter the plugin
+    runs in, as on a machine where the plugin lives only in a virtualenv.
+    """
+    system = shutil.which("python3", path=os.defpath) or "/usr/bin/python3"
+    directory.mkdir(parents=True, exist_ok=True)
+    shim = directory / "python3"
+    shim.write_text(f'#!/bin/sh\nexec {system} -I -S "$@"\n')
+    shim.chmod(0o755)
+    before = os.environ["PATH"]
+    os.environ["PATH"] = f"{directory}{os.pathsep}{before}"
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = before
+
+
 @pytest.fixture(scope="session")
-def local_cluster() -> Iterator[Callable[[str], Running]]:
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Running]]:
     """``local_cluster(profile)``: the session's running cluster of that profile (brought up on first use).
 
     A cluster that was already up (kept by an earlier run) is reused and left up; the ones this session
-    brought up are taken down at its end.
+    brought up are taken down at its end. Clusters start with a bare ``python3`` first on PATH
+    (`bare_system_python`): nothing of the cluster may rely on the machine's own interpreter.
     """
+    bare_python = tmp_path_factory.mktemp("bare-python")
     running: dict[str, Running] = {}
     found_up: set[str] = set()
 
@@ -57,7 +83,8 @@ def local_cluster() -> Iterator[Callable[[str], Running]]:
             info = cluster.state.load_info()
             if info is not None and info.profile == profile and cluster.healthy():
                 found_up.add(profile)
-            kubeconfig = cluster.up(profile)
+            with bare_system_python(bare_python):
+                kubeconfig = cluster.up(profile)
             info = cluster.state.load_info()
             assert info is not None
             kube = connect(ClusterAccess("local", profile, kubeconfig, None, PROBE_IMAGE))
@@ -69,6 +96,12 @@ def local_cluster() -> Iterator[Callable[[str], Running]]:
         item.kube.close()
         if profile not in found_up:
             item.cluster.down()
+
+
+@pytest.fixture(scope="session")
+def user_install(tmp_path_factory: pytest.TempPathFactory) -> UserInstall:
+    """The plugin's wheel, built from this checkout and installed into a fresh virtualenv (once a session)."""
+    return install_wheel(tmp_path_factory.mktemp("user-install"))
 
 
 @pytest.fixture

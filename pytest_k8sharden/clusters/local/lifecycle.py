@@ -14,6 +14,7 @@ import secrets
 import shutil
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -274,7 +275,7 @@ class LocalCluster:
             "metadata-standin",
             [
                 *network.enter(),
-                shutil.which("python3") or "python3",
+                sys.executable,  # the interpreter the plugin runs in, with its packages: not PATH's python3
                 "-m",
                 "pytest_k8sharden.clusters.local.metadata_standin",
                 METADATA_ADDRESS,
