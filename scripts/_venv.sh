@@ -5,6 +5,11 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${K8SHARDEN_VENV:-$ROOT/.venv}"
 
+# sudo resets PATH to its secure_path, which leaves out Go's usual install folder.
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+  export PATH="$PATH:/usr/local/go/bin"
+fi
+
 ensure_venv() {
   local extras="$1" python="${PYTHON:-python3}"
   if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then

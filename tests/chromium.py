@@ -35,7 +35,7 @@ _ISOLATION = (
 
 
 def find_chromium() -> str | None:
-    """The chromium binary on PATH, if installed (scripts/install-report-deps)."""
+    """The chromium binary on PATH, if installed (scripts/install-test-deps)."""
     return shutil.which(BINARY)
 
 

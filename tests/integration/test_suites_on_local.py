@@ -1,8 +1,10 @@
 """The shipped suites against the real local cluster: every check fails on insecure and passes on hardened.
 
-Each profile's suites run once, in a subprocess exactly as a user runs them
-(``pytest --pyargs pytest_k8sharden.suites --cluster=local``), reusing the session's kept cluster; the
-tests then read the verdicts from the evidence.json that run wrote.
+Each profile's suites run once, in a subprocess exactly as a user runs them after ``pip install`` of the
+wheel into a fresh virtualenv, from a directory unrelated to the checkout, reusing the session's kept
+cluster: hardened through ``k8sharden run`` (in a directory holding a stray pytest.ini, conftest.py and
+tests/ folder that must change nothing), insecure through ``pytest --pyargs pytest_k8sharden.suites``.
+The tests then read the verdicts from the evidence.json that run wrote.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from local_clusters import Running, run_shipped_suites
+from user_install import UserInstall, plant_stray_configuration
 
 from pytest_k8sharden.fixtures import MANAGED_BY, MANAGED_BY_LABEL
 from pytest_k8sharden.isolation.scenarios import SCENARIOS
@@ -125,13 +129,22 @@ def suite_run(
     request: pytest.FixtureRequest,
     local_cluster: Callable[[str], Running],
     tmp_path_factory: pytest.TempPathFactory,
+    user_install: UserInstall,
 ) -> SuiteRun:
     """Run the shipped suites against the profile's cluster; return the profile and results by check."""
     profile = request.param
     local_cluster(profile)
     evidence_dir = tmp_path_factory.mktemp(f"evidence-{profile}")
+    runner: list[str | Path]
+    if profile == "hardened":
+        plant_stray_configuration(evidence_dir)
+        runner = [user_install.k8sharden, "run"]
+    else:
+        runner = [user_install.python, "-m", "pytest", "--pyargs", "pytest_k8sharden.suites"]
     STARTED[profile] = datetime.now(UTC).replace(microsecond=0)
-    done = run_shipped_suites(profile, evidence_dir, f"--workload-namespaces={WORKLOAD_NAMESPACE}")
+    done = run_shipped_suites(
+        profile, evidence_dir, f"--workload-namespaces={WORKLOAD_NAMESPACE}", runner=runner
+    )
     evidence = evidence_dir / "evidence.json"
     assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     results = json.loads(evidence.read_text())["results"]

@@ -31,10 +31,10 @@ PAGE_STATE = """(() => {
 
 @pytest.fixture(scope="module")
 def chromium_binary() -> str:
-    """Debian's chromium; scripts/test (as root) installs it with scripts/install-report-deps."""
+    """Debian's chromium; scripts/test (as root) installs it with scripts/install-test-deps."""
     binary = find_chromium()
     if binary is None:
-        pytest.skip("chromium is not installed: run scripts/install-report-deps (as root)")
+        pytest.skip("chromium is not installed: run scripts/install-test-deps (as root)")
     return binary
 
 
