@@ -35,6 +35,19 @@ class UserInstall:
         return self.venv / "bin" / "k8sharden"
 
 
+def fresh_checkout(directory: Path) -> Path:
+    """Copy the files git tracks in this checkout (as they are in the working tree) into `directory`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source, target = ROOT / name, directory / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return directory
+
+
 def build_wheel(out: Path) -> Path:
     """Build the plugin's wheel from a copy of the checkout's sources (no build files in the checkout)."""
     source = out / "src"

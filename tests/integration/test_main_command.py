@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from local_clusters import Running
-from user_install import ROOT
+from user_install import fresh_checkout
 
 pytestmark = pytest.mark.cluster
 
@@ -27,19 +27,6 @@ PASSED_THROUGH_SUDO = (
     "K8SHARDEN_LOCAL_NAME_PREFIX", "K8SHARDEN_BINARY_SOURCES", "K8SHARDEN_CACHE_DIR", "PYTEST_DEBUG_TEMPROOT",
 )  # fmt: skip
 """The harness's own settings (which cluster, which binary cache); sudo resets the rest."""
-
-
-def fresh_checkout(directory: Path) -> Path:
-    """Copy the files git tracks in this checkout (as they are in the working tree) into `directory`."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source, target = ROOT / name, directory / name
-        if source.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    return directory
 
 
 def test_main_command_through_sudo_in_a_fresh_checkout(
