@@ -10,13 +10,13 @@ from pathlib import Path
 
 from user_install import ROOT, fresh_checkout
 
-PLANTED = '''import os
+PLANTED = """import os
 import pytest
 
 
 def planted() -> int:
     return  "not an int"
-'''
+"""
 """An unused import (ruff), two spaces (ruff format), a str for an int (mypy), pytest in probes/
 (the import-linter contract that keeps probes free of pytest)."""
 
@@ -28,7 +28,9 @@ def test_lint_names_every_tool_that_fails(tmp_path: Path) -> None:
     (checkout / "pytest_k8sharden" / "probes" / "planted.py").write_text(PLANTED)
     env = {**os.environ, "K8SHARDEN_VENV": str(Path(sys.executable).parents[1])}
     lint = ["bash", "scripts/lint"]
-    done = subprocess.run(lint, cwd=checkout, env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        lint, cwd=checkout, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     failed = output.strip().splitlines()[-1]
