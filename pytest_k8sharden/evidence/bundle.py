@@ -66,6 +66,8 @@ class CheckResult:
     """The waiver that matched a failure: outcome WAIVED, or FAILED when it had expired."""
     baseline: BaselineState | None = None
     """For failures with --baseline: new, or known from the baseline run."""
+    new_subjects: tuple[str, ...] = ()
+    """For new failures with --baseline: the objects the baseline run's failure did not name."""
 
     def to_dict(self) -> dict[str, Any]:
         """The result's entry in evidence.json; subjects, waiver and baseline only when set."""
@@ -85,6 +87,8 @@ class CheckResult:
             data["waiver"] = {**self.waiver.waiver.to_dict(), "expired": self.waiver.expired}
         if self.baseline is not None:
             data["baseline"] = self.baseline
+        if self.new_subjects:
+            data["new_subjects"] = list(self.new_subjects)
         return data
 
 

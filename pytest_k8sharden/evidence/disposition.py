@@ -35,8 +35,12 @@ class Disposition:
         ids = (result.check, *result.controls) if result.check else result.controls
         match = matching_waiver(self.waivers, ids, result.subjects, self.today)
         outcome = Outcome.WAIVED if match is not None and not match.expired else Outcome.FAILED
-        baseline = self.gate.baseline_state(result.nodeid, result.check)
-        return dataclasses.replace(result, outcome=outcome, waiver=match, baseline=baseline)
+        judged = self.gate.judge_baseline(result.nodeid, result.check, result.subjects)
+        if judged is None:
+            return dataclasses.replace(result, outcome=outcome, waiver=match)
+        return dataclasses.replace(
+            result, outcome=outcome, waiver=match, baseline=judged.state, new_subjects=judged.new_subjects
+        )
 
     def blocks(self, result: CheckResult) -> bool:
         """Whether this settled result fails the run: inconclusive and errors always do."""

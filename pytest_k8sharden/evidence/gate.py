@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, final
@@ -33,15 +33,34 @@ def failure_key(nodeid: str, check: str | None) -> FailureKey:
 
 @final
 @dataclass(frozen=True)
+class BaselineJudgement:
+    """What the baseline says of one failure."""
+
+    state: BaselineState
+    new_subjects: tuple[str, ...] = ()
+    """The objects the failure names that the baseline run's failure of the check did not."""
+
+
+@final
+@dataclass(frozen=True)
 class Baseline:
-    """The failures of an earlier run (failed or waived there)."""
+    """The failures of an earlier run (failed or waived there), each with the objects it named."""
 
     source: str
-    failures: frozenset[FailureKey]
+    failures: Mapping[FailureKey, frozenset[str]]
+    """Failure key -> the subjects that failure named (empty when it named none)."""
 
-    def state(self, nodeid: str, check: str | None) -> BaselineState:
-        """Whether a failure of this check was already failing in the baseline run."""
-        return "known" if failure_key(nodeid, check) in self.failures else "new"
+    def judge(self, nodeid: str, check: str | None, subjects: Sequence[str]) -> BaselineJudgement:
+        """Known only when the check failed in the baseline run and names no object it did not name then.
+
+        A new object failing inside an already failing check makes the failure new. When the baseline's
+        failure named no objects, only the check can be compared: the failure is known.
+        """
+        before = self.failures.get(failure_key(nodeid, check))
+        if before is None:
+            return BaselineJudgement("new", tuple(subjects))
+        new_subjects = tuple(name for name in subjects if name not in before) if before else ()
+        return BaselineJudgement("new" if new_subjects else "known", new_subjects)
 
 
 def parse_baseline(document: Any, source: str) -> Baseline:
@@ -53,9 +72,11 @@ def parse_baseline(document: Any, source: str) -> Baseline:
         isinstance(item, Mapping) and isinstance(item.get("nodeid"), str) for item in results
     ):
         raise BaselineError(f"{source}: 'results' must be a list of results with a nodeid")
-    failures = frozenset(
-        failure_key(item["nodeid"], item.get("check")) for item in results if item.get("outcome") in _FAILED
-    )
+    failures = {
+        failure_key(item["nodeid"], item.get("check")): frozenset(map(str, item.get("subjects") or ()))
+        for item in results
+        if item.get("outcome") in _FAILED
+    }
     return Baseline(source, failures)
 
 
@@ -89,9 +110,11 @@ class Gate:
                 f"--fail-severity must be one of {', '.join(SEVERITIES)}, got {self.fail_severity!r}"
             )
 
-    def baseline_state(self, nodeid: str, check: str | None) -> BaselineState | None:
-        """new or known with a baseline, else None."""
-        return self.baseline.state(nodeid, check) if self.baseline is not None else None
+    def judge_baseline(
+        self, nodeid: str, check: str | None, subjects: Sequence[str]
+    ) -> BaselineJudgement | None:
+        """new or known (with the new objects) when there is a baseline, else None."""
+        return self.baseline.judge(nodeid, check, subjects) if self.baseline is not None else None
 
     def blocks(self, severity: str | None, baseline: BaselineState | None) -> bool:
         """Whether a failed check of this severity and baseline state fails the run."""

@@ -96,6 +96,8 @@ def _verdict(result: CheckResult) -> str:
         )
     if result.baseline is not None:
         text += f"<br>baseline: {escape(result.baseline)} failure"
+        if result.new_subjects:
+            text += f" (not failing before: {_text(', '.join(result.new_subjects))})"
     return text
 
 

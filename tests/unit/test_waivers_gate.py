@@ -113,7 +113,7 @@ def test_control_id_waiver_and_expiry() -> None:
 def test_disposition_waives_marks_baseline_and_gates() -> None:
     waivers = parse_waivers(VALID, "w.yaml", KNOWN)
     known = _failed("KUBELET-ANON", severity="critical")
-    baseline = Baseline("old.json", frozenset({failure_key(known.nodeid, known.check)}))
+    baseline = Baseline("old.json", {failure_key(known.nodeid, known.check): frozenset()})
     disposition = Disposition(waivers, Gate("new", "high", baseline), TODAY)
     waived = disposition.settle(_failed("NETPOL-DEFAULT-DENY-EGRESS", subject("Namespace", "legacy")))
     assert waived.outcome is Outcome.WAIVED and waived.waiver is not None and not waived.waiver.expired
@@ -132,6 +132,37 @@ def test_disposition_waives_marks_baseline_and_gates() -> None:
         assert disposition.settle(result) is result and disposition.blocks(result)
 
 
+LEGACY, SHOP, NEW = (subject("Namespace", name) for name in ("legacy", "shop", "new-team"))
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "state", "new_subjects"),
+    [
+        pytest.param(None, (LEGACY,), "new", (LEGACY,), id="check did not fail before"),
+        pytest.param((LEGACY, SHOP), (SHOP,), "known", (), id="same objects, or fewer"),
+        pytest.param((LEGACY,), (LEGACY, NEW), "new", (NEW,), id="a new object inside a failing check"),
+        pytest.param((), (LEGACY,), "known", (), id="baseline named no objects: the check is all we know"),
+        pytest.param((LEGACY,), (), "known", (), id="failure names no objects now"),
+    ],
+)
+def test_baseline_knows_a_failure_only_for_the_objects_that_failed_before(
+    tmp_path: Path,
+    before: tuple[str, ...] | None,
+    now: tuple[str, ...],
+    state: str,
+    new_subjects: tuple[str, ...],
+) -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    old = [] if before is None else [_failed("NETPOL-DEFAULT-DENY-INGRESS", *before)]
+    baseline = load_baseline(write_bundle(tmp_path, RunInfo(when, when, "0.1.0", None, None), old))
+    settled = Disposition(gate=Gate("new", baseline=baseline)).settle(
+        _failed("NETPOL-DEFAULT-DENY-INGRESS", *now)
+    )
+    assert (settled.baseline, settled.new_subjects) == (state, new_subjects)
+    assert Disposition(gate=Gate("new", baseline=baseline)).blocks(settled) is (state == "new")
+    assert settled.to_dict().get("new_subjects", []) == list(new_subjects)
+
+
 def test_gate_refuses_unknown_levels() -> None:
     with pytest.raises(ValueError, match="--fail-on must be one of any, new"):
         Gate("some")
@@ -146,8 +177,10 @@ def test_baseline_reads_failures_of_an_evidence_json(tmp_path: Path) -> None:
     path = write_bundle(tmp_path, RunInfo(when, when, "0.1.0", None, None), [passed, failed])
     baseline = load_baseline(path)
     # Recognised by check id and test name, wherever the test file was collected from.
-    assert baseline.state("other/path/test_netpol.py::test_api-anon-read", "API-ANON-READ") == "known"
-    assert baseline.state("a.py::test_p", "KUBELET-ANON") == "new"
+    assert (
+        baseline.judge("other/path/test_netpol.py::test_api-anon-read", "API-ANON-READ", ()).state == "known"
+    )
+    assert baseline.judge("a.py::test_p", "KUBELET-ANON", ()).state == "new"
     (tmp_path / "bad.json").write_text(json.dumps({"schema": "other"}))
     with pytest.raises(BaselineError, match=r"not an evidence\.json"):
         load_baseline(tmp_path / "bad.json")
