@@ -18,7 +18,7 @@ import pytest
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.bundle import ClusterSummary
 from pytest_k8sharden.ownership import RUN_ID, RUN_ID_ENV
-from pytest_k8sharden.runstate import STATE_KEY
+from pytest_k8sharden.runstate import STATE_KEY, is_worker
 
 SHARED_CLUSTER = "k8sharden_cluster"
 """workerinput: how to reach the cluster the controller acquired (clusters.share)."""
@@ -31,11 +31,6 @@ class WorkerNode(Protocol):
 
     config: pytest.Config
     workerinput: dict[str, Any]
-
-
-def is_worker(config: pytest.Config) -> bool:
-    """Whether this process is a pytest-xdist worker."""
-    return hasattr(config, "workerinput")
 
 
 @pytest.hookimpl(trylast=True)

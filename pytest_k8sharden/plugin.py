@@ -16,7 +16,6 @@ from pytest_k8sharden.evidence.html import html_extra, render_run, render_summar
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.evidence.waivers import WaiverError
-from pytest_k8sharden.parallel import is_worker
 from pytest_k8sharden.profiles import PROFILE_NAMES
 from pytest_k8sharden.runstate import (
     EVIDENCE_KEY,
@@ -30,6 +29,7 @@ from pytest_k8sharden.runstate import (
     audit_lines,
     check_meta,
     check_result,
+    is_worker,
     junit_properties,
     junit_verdict,
     phase_of,

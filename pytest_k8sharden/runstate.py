@@ -167,6 +167,11 @@ def audit_lines(results: Sequence[CheckResult], disposition: Disposition) -> lis
     return lines
 
 
+def is_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker."""
+    return hasattr(config, "workerinput")
+
+
 def _progress(config: pytest.Config, message: str) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
