@@ -12,17 +12,14 @@ from pytest_k8sharden.catalog import SEVERITIES, CatalogError, load_catalog
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.disposition import load_disposition
 from pytest_k8sharden.evidence.gate import FAIL_ON, BaselineError
-from pytest_k8sharden.evidence.html import html_extra, render_run, render_summary
+from pytest_k8sharden.evidence.html import render_run, render_summary
 from pytest_k8sharden.evidence.recorder import Evidence
-from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.evidence.waivers import WaiverError
 from pytest_k8sharden.profiles import PROFILE_NAMES
 from pytest_k8sharden.runstate import (
     EVIDENCE_KEY,
-    EXCUSED_ATTRIBUTE,
     META_KEY,
     PHASES_KEY,
-    RESULT_ATTRIBUTE,
     STATE_KEY,
     CheckMeta,
     RunState,
@@ -31,10 +28,8 @@ from pytest_k8sharden.runstate import (
     check_result,
     is_worker,
     junit_properties,
-    junit_verdict,
     phase_of,
     scrub_report,
-    waive_report,
 )
 from pytest_k8sharden.settings import (
     CLUSTER_PROVIDERS,
@@ -358,19 +353,8 @@ def pytest_runtest_makereport(
     phases = item.stash.setdefault(PHASES_KEY, [])
     phases.append(phase)
     scrub_report(report, phase)
-    state = item.config.stash[STATE_KEY]
     evidence = item.stash.get(EVIDENCE_KEY, Evidence())
-    unsettled = check_result(item.nodeid, meta, phases, evidence)
-    result = state.disposition.settle(unsettled)
-    if report.failed and result.outcome is Outcome.WAIVED:
-        waive_report(report, result)
-    elif report.failed and not state.disposition.blocks(result):
-        setattr(report, EXCUSED_ATTRIBUTE, True)
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        report.extras = [*getattr(report, "extras", []), html_extra(result, state.catalog)]  # type: ignore[attr-defined]
-    if report.when == "teardown":
-        setattr(report, RESULT_ATTRIBUTE, unsettled.to_dict())
-        report.user_properties.extend(junit_verdict(result))
+    item.config.stash[STATE_KEY].mark_report(report, check_result(item.nodeid, meta, phases, evidence))
     return report
 
 

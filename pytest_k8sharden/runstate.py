@@ -15,6 +15,7 @@ from pytest_k8sharden import __version__
 from pytest_k8sharden.catalog import SEVERITIES, Catalog, classify
 from pytest_k8sharden.clusters import ClusterUnavailable, SharedCluster, make_provider, open_cluster, share
 from pytest_k8sharden.evidence.bundle import CheckResult, ClusterSummary, RunInfo, write_bundle
+from pytest_k8sharden.evidence.html import html_extra
 from pytest_k8sharden.evidence.observation import utc_now
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.redact import redact_text
@@ -274,6 +275,20 @@ class RunState:
         """What evidence.json says about this run."""
         summary, identity = self.cluster_seen or (None, None)
         return RunInfo(self.started, utc_now(), __version__, identity, summary)
+
+    def mark_report(self, report: pytest.TestReport, unsettled: CheckResult) -> None:
+        """Settle a check's verdict so far and mark its report: waived, excused, evidence for the HTML at the
+        call phase (or a failed setup), the verdict for JUnit and for pytest_runtest_logreport at teardown."""
+        result = self.disposition.settle(unsettled)
+        if report.failed and result.outcome is Outcome.WAIVED:
+            waive_report(report, result)
+        elif report.failed and not self.disposition.blocks(result):
+            setattr(report, EXCUSED_ATTRIBUTE, True)
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            report.extras = [*getattr(report, "extras", []), html_extra(result, self.catalog)]  # type: ignore[attr-defined]
+        if report.when == "teardown":
+            setattr(report, RESULT_ATTRIBUTE, unsettled.to_dict())
+            report.user_properties.extend(junit_verdict(result))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Count excused failures and keep each check's verdict, settled here, from its teardown report
