@@ -18,7 +18,7 @@ import pytest
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.bundle import ClusterSummary
 from pytest_k8sharden.ownership import RUN_ID, RUN_ID_ENV
-from pytest_k8sharden.runstate import STATE_KEY, is_worker
+from pytest_k8sharden.runstate import STATE_KEY, UNAVAILABLE_OUTPUT, is_worker
 
 SHARED_CLUSTER = "k8sharden_cluster"
 """workerinput: how to reach the cluster the controller acquired (clusters.share)."""
@@ -73,8 +73,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: WorkerNode, error: object | None) -> None:
-    """In the controller: take the cluster a worker saw, unless the controller opened it itself."""
+    """In the controller: end the run when a worker could not use the cluster; else take the cluster the
+    worker saw, unless the controller opened it itself."""
+    output = getattr(node, "workeroutput", {})
+    if UNAVAILABLE_OUTPUT in output:
+        raise pytest.UsageError(output[UNAVAILABLE_OUTPUT])
     state = node.config.stash.get(STATE_KEY, None)
-    seen = getattr(node, "workeroutput", {}).get(CLUSTER_SEEN)
+    seen = output.get(CLUSTER_SEEN)
     if state is not None and seen is not None and state.cluster_seen is None:
         state.cluster_seen = ClusterSummary.from_dict(seen["cluster"]), seen["identity"]

@@ -30,6 +30,7 @@ from pytest_k8sharden.runstate import (
     junit_properties,
     phase_of,
     scrub_report,
+    stop_worker,
 )
 from pytest_k8sharden.settings import (
     CLUSTER_PROVIDERS,
@@ -327,16 +328,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """Before any test runs: acquire the cluster and check it answers, if a selected test needs it."""
     if session.config.option.collectonly or not any(
         "cluster" in getattr(i, "fixturenames", ()) for i in session.items
     ):
-        return
+        return None
     try:
         session.config.stash[STATE_KEY].open()
     except ClusterUnavailable as exc:
+        if is_worker(session.config):
+            return stop_worker(session, f"k8sharden: {exc}")
         raise pytest.UsageError(f"k8sharden: {exc}") from None
+    return None
 
 
 @pytest.hookimpl(wrapper=True)

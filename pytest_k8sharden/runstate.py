@@ -37,6 +37,8 @@ _MESSAGE_LIMIT = 1000
 RESULT_ATTRIBUTE = "k8sharden_result"
 """Attribute of a check's teardown report: its unsettled CheckResult as plain data (it travels from xdist
 workers to the controller with the report)."""
+UNAVAILABLE_OUTPUT = "k8sharden_unavailable"
+"""xdist workeroutput: why a worker could not use the cluster (the controller ends the run with it)."""
 EXCUSED_ATTRIBUTE = "k8sharden_excused"
 """Attribute of a failed report of a check whose failure does not fail the run (known, below severity)."""
 
@@ -171,6 +173,14 @@ def audit_lines(results: Sequence[CheckResult], disposition: Disposition) -> lis
 def is_worker(config: pytest.Config) -> bool:
     """Whether this process is a pytest-xdist worker."""
     return hasattr(config, "workerinput")
+
+
+def stop_worker(session: pytest.Session, message: str) -> bool:
+    """End an xdist worker's session before its first test, leaving `message` for the controller to end the
+    run with (a worker's usage error would read as a crash); True: the worker's test loop is done."""
+    session.shouldstop = message
+    session.config.workeroutput[UNAVAILABLE_OUTPUT] = message  # type: ignore[attr-defined]
+    return True
 
 
 def _progress(config: pytest.Config, message: str) -> None:

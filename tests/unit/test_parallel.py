@@ -166,12 +166,24 @@ def test_controller_acquires_the_cluster_once_and_workers_attach_to_it(
     assert len(_labelled(pytester.path / "out")[0]) == 1
 
 
-def test_controller_that_cannot_acquire_the_cluster_says_why_in_one_line(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(FAKE_KIND)
+@pytest.mark.parametrize(
+    ("option", "error"),
+    [
+        ("--cluster=kind", "kind create cluster xd-hardened failed: no space left"),  # in the controller
+        ("--kubeconfig=absent", "kubeconfig not found: absent"),  # in each worker (existing)
+    ],
+    ids=["controller", "worker"],
+)
+def test_cluster_that_cannot_be_used_ends_the_run_in_one_line(
+    pytester: pytest.Pytester, option: str, error: str
+) -> None:
+    if option == "--cluster=kind":
+        pytester.makeconftest(FAKE_KIND)
+        (pytester.path / "broken").touch()
     pytester.makepyfile(test_cluster=CLUSTER_CHECKS)
-    (pytester.path / "broken").touch()
-    result = pytester.runpytest_subprocess("--cluster=kind", "-n", "2")
+    result = pytester.runpytest_subprocess(option, "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: k8sharden: kind create cluster xd-hardened failed: no space left"])
+    result.stderr.fnmatch_lines([f"ERROR: k8sharden: {error}"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
-    assert (pytester.path / "provider.log").read_text() == "acquire\nrelease\n"
+    if option == "--cluster=kind":
+        assert (pytester.path / "provider.log").read_text() == "acquire\nrelease\n"
