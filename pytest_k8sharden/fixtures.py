@@ -18,6 +18,7 @@ from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
 from pytest_k8sharden.kube import KubeForbidden, KubeNotFound
+from pytest_k8sharden.locks import census_lock
 from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
 from pytest_k8sharden.posture.objects import PlainObject, plain_items
 from pytest_k8sharden.probes.handshake import HandshakeProbe
@@ -185,8 +186,10 @@ def cluster_namespaces(kube: Kube) -> list[PlainObject]:
 
 @pytest.fixture(scope="session")
 def cluster_pods(kube: Kube) -> list[PlainObject]:
-    """Every Pod of every namespace as a plain API dict (read once per session)."""
-    return plain_items(kube, kube.core.list_pod_for_all_namespaces)
+    """Every Pod of every namespace as a plain API dict (read once per session, never while the scanner's
+    visiting pods stand in audited namespaces: see locks.census_lock)."""
+    with census_lock(kube.server):
+        return plain_items(kube, kube.core.list_pod_for_all_namespaces)
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,8 @@ from pytest_k8sharden.catalog import SEVERITIES, CatalogError, load_catalog
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.disposition import load_disposition
 from pytest_k8sharden.evidence.gate import FAIL_ON, BaselineError
-from pytest_k8sharden.evidence.html import html_extra, render_run, render_summary
+from pytest_k8sharden.evidence.html import render_run, render_summary
 from pytest_k8sharden.evidence.recorder import Evidence
-from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.evidence.waivers import WaiverError
 from pytest_k8sharden.profiles import PROFILE_NAMES
 from pytest_k8sharden.runstate import (
@@ -27,11 +26,11 @@ from pytest_k8sharden.runstate import (
     audit_lines,
     check_meta,
     check_result,
+    is_worker,
     junit_properties,
-    junit_verdict,
     phase_of,
     scrub_report,
-    waive_report,
+    stop_worker,
 )
 from pytest_k8sharden.settings import (
     CLUSTER_PROVIDERS,
@@ -44,7 +43,7 @@ from pytest_k8sharden.settings import (
 )
 from pytest_k8sharden.signals import install_sigterm_handler, restore_sigterm_handler
 
-pytest_plugins = ("pytest_k8sharden.fixtures",)
+pytest_plugins = ("pytest_k8sharden.fixtures", "pytest_k8sharden.parallel")
 
 READ_ONLY_REASON = "--read-only: this check creates resources in the cluster or probes from pods"
 CHECK_FIXTURES = frozenset({"cluster", "evidence"})
@@ -65,6 +64,8 @@ MARKERS = (
     f"severity(level): severity of a failed check, one of {', '.join(SEVERITIES)} (default: the catalog's)",
     "active: the check creates resources or sends probes from pods (skipped under --read-only)",
 )
+STATE_PLUGIN = "k8sharden-runstate"
+"""The session's RunState is also a plugin: it collects verdicts from pytest_runtest_logreport."""
 SIGTERM_KEY = pytest.StashKey[Any]()
 """config.stash: the SIGTERM handler in place before the session (restored at unconfigure)."""
 
@@ -281,7 +282,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except (SettingsError, CatalogError, BaselineError, ValueError) as exc:
         raise pytest.UsageError(f"k8sharden: {exc}") from None
     sarif = _path(config.getoption("k8sharden_sarif"))
-    config.stash[STATE_KEY] = RunState(config, settings, catalog, disposition, sarif)
+    state = RunState(config, settings, catalog, disposition, sarif)
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(state, STATE_PLUGIN)
     config.stash[SIGTERM_KEY] = install_sigterm_handler()
 
 
@@ -291,6 +294,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.release()
+        config.pluginmanager.unregister(state)
         del config.stash[STATE_KEY]
 
 
@@ -324,23 +328,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """Before any test runs: acquire the cluster and check it answers, if a selected test needs it."""
     if session.config.option.collectonly or not any(
         "cluster" in getattr(i, "fixturenames", ()) for i in session.items
     ):
-        return
+        return None
     try:
         session.config.stash[STATE_KEY].open()
     except ClusterUnavailable as exc:
+        if is_worker(session.config):
+            return stop_worker(session, f"k8sharden: {exc}")
         raise pytest.UsageError(f"k8sharden: {exc}") from None
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Record each phase of a check, map inconclusive errors, attach evidence to the HTML at call phase."""
+    """Record each phase of a check, map inconclusive errors, attach evidence to the HTML at call phase and
+    the check's verdict to its teardown report (collected from there by RunState, also across xdist)."""
     report = yield
     meta = item.stash.get(META_KEY, None)
     if meta is None:
@@ -349,18 +357,8 @@ def pytest_runtest_makereport(
     phases = item.stash.setdefault(PHASES_KEY, [])
     phases.append(phase)
     scrub_report(report, phase)
-    state = item.config.stash[STATE_KEY]
     evidence = item.stash.get(EVIDENCE_KEY, Evidence())
-    result = state.disposition.settle(check_result(item.nodeid, meta, phases, evidence))
-    if report.failed and result.outcome is Outcome.WAIVED:
-        waive_report(report, result)
-    elif report.failed and not state.disposition.blocks(result):
-        state.excused_failures += 1
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        report.extras = [*getattr(report, "extras", []), html_extra(result, state.catalog)]  # type: ignore[attr-defined]
-    if report.when == "teardown":
-        state.results.append(result)
-        report.user_properties.extend(junit_verdict(result))
+    item.config.stash[STATE_KEY].mark_report(report, check_result(item.nodeid, meta, phases, evidence))
     return report
 
 
@@ -401,7 +399,8 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
     result = yield
     if state is not None:
         try:
-            state.write_evidence()
+            if not is_worker(session.config):  # an xdist controller writes the one bundle of the run
+                state.write_evidence()
         finally:
             state.release()
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +13,9 @@ import pytest
 
 from pytest_k8sharden import __version__
 from pytest_k8sharden.catalog import SEVERITIES, Catalog, classify
-from pytest_k8sharden.clusters import ClusterUnavailable, make_provider, open_cluster
+from pytest_k8sharden.clusters import ClusterUnavailable, SharedCluster, make_provider, open_cluster, share
 from pytest_k8sharden.evidence.bundle import CheckResult, ClusterSummary, RunInfo, write_bundle
+from pytest_k8sharden.evidence.html import html_extra
 from pytest_k8sharden.evidence.observation import utc_now
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.redact import redact_text
@@ -33,6 +34,13 @@ INCONCLUSIVE_ERRORS: tuple[type[BaseException], ...] = (Inconclusive, KubeForbid
 """Exceptions that mean "the check could not look": reported as inconclusive, never as passed."""
 
 _MESSAGE_LIMIT = 1000
+RESULT_ATTRIBUTE = "k8sharden_result"
+"""Attribute of a check's teardown report: its unsettled CheckResult as plain data (it travels from xdist
+workers to the controller with the report)."""
+UNAVAILABLE_OUTPUT = "k8sharden_unavailable"
+"""xdist workeroutput: why a worker could not use the cluster (the controller ends the run with it)."""
+EXCUSED_ATTRIBUTE = "k8sharden_excused"
+"""Attribute of a failed report of a check whose failure does not fail the run (known, below severity)."""
 
 
 @final
@@ -162,6 +170,19 @@ def audit_lines(results: Sequence[CheckResult], disposition: Disposition) -> lis
     return lines
 
 
+def is_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker."""
+    return hasattr(config, "workerinput")
+
+
+def stop_worker(session: pytest.Session, message: str) -> bool:
+    """End an xdist worker's session before its first test, leaving `message` for the controller to end the
+    run with (a worker's usage error would read as a crash); True: the worker's test loop is done."""
+    session.shouldstop = message
+    session.config.workeroutput[UNAVAILABLE_OUTPUT] = message  # type: ignore[attr-defined]
+    return True
+
+
 def _progress(config: pytest.Config, message: str) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
@@ -204,6 +225,10 @@ class RunState:
         self.excused_failures = 0
         """Failed pytest reports of checks whose failure does not fail the run (known, below severity)."""
         self.evidence_file: Path | None = None
+        self.shared_cluster: Mapping[str, str | None] | None = None
+        """In a pytest-xdist worker: the cluster the controller acquired (see clusters.share)."""
+        self.cluster_seen: tuple[ClusterSummary, str] | None = None
+        """The cluster this session looked at and who the scanner was there (from a worker's too)."""
         self._provider: ClusterProvider | None = None
         self._opened: tuple[Cluster, Kube] | None = None
         self._failure: ClusterUnavailable | None = None
@@ -220,14 +245,27 @@ class RunState:
         if self._failure is not None:
             raise self._failure
         try:
-            self._provider = make_provider(self.settings, lambda message: _progress(self.config, message))
+            self._provider = (
+                make_provider(self.settings, lambda message: _progress(self.config, message))
+                if self.shared_cluster is None
+                else SharedCluster(self.shared_cluster)
+            )
             self._opened = open_cluster(_acquire(self._provider, self.settings.cluster))
         except ClusterUnavailable as exc:
             self._failure = exc
             self.release()
             raise
-        self._sweep(self._opened[1])
+        cluster = self._opened[0]
+        nodes = tuple(node.name for node in cluster.nodes or ())
+        summary = ClusterSummary(cluster.provider, cluster.profile, cluster.server, cluster.version, nodes)
+        self.cluster_seen = summary, cluster.identity.describe()
+        if self.shared_cluster is None:  # the controller swept the cluster it shares before workers started
+            self._sweep(self._opened[1])
         return self._opened
+
+    def share(self) -> dict[str, str | None] | None:
+        """How an xdist worker reaches the cluster this process opened (None: not opened)."""
+        return None if self._opened is None else share(self._opened[0].access)
 
     def _sweep(self, kube: Kube) -> None:
         """Delete what crashed runs left behind (never under --read-only); report, never fail, on refusal."""
@@ -245,15 +283,31 @@ class RunState:
 
     def run_info(self) -> RunInfo:
         """What evidence.json says about this run."""
-        summary, identity = None, None
-        if self._opened is not None:
-            cluster = self._opened[0]
-            names = tuple(node.name for node in cluster.nodes or ())
-            summary = ClusterSummary(
-                cluster.provider, cluster.profile, cluster.server, cluster.version, names
-            )
-            identity = cluster.identity.describe()
+        summary, identity = self.cluster_seen or (None, None)
         return RunInfo(self.started, utc_now(), __version__, identity, summary)
+
+    def mark_report(self, report: pytest.TestReport, unsettled: CheckResult) -> None:
+        """Settle a check's verdict so far and mark its report: waived, excused, evidence for the HTML at the
+        call phase (or a failed setup), the verdict for JUnit and for pytest_runtest_logreport at teardown."""
+        result = self.disposition.settle(unsettled)
+        if report.failed and result.outcome is Outcome.WAIVED:
+            waive_report(report, result)
+        elif report.failed and not self.disposition.blocks(result):
+            setattr(report, EXCUSED_ATTRIBUTE, True)
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            report.extras = [*getattr(report, "extras", []), html_extra(result, self.catalog)]  # type: ignore[attr-defined]
+        if report.when == "teardown":
+            setattr(report, RESULT_ATTRIBUTE, unsettled.to_dict())
+            report.user_properties.extend(junit_verdict(result))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Count excused failures and keep each check's verdict, settled here, from its teardown report
+        (in a parallel session the controller sees every worker's reports here)."""
+        if getattr(report, EXCUSED_ATTRIBUTE, False):
+            self.excused_failures += 1
+        data = getattr(report, RESULT_ATTRIBUTE, None)
+        if data is not None:
+            self.results.append(self.disposition.settle(CheckResult.from_dict(data)))
 
     def write_evidence(self) -> None:
         """Write the SARIF log (if asked), then evidence.json and manifest.sha256 (if any check ran)."""

@@ -7,6 +7,7 @@ checks can use them directly.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from kubernetes import client
 
 from pytest_k8sharden import exposure
 from pytest_k8sharden.kube import KubeError, KubeNotFound
+from pytest_k8sharden.locks import census_lock
 from pytest_k8sharden.probes.http import HttpObservation, HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady, PodProber, ProbePod
 from pytest_k8sharden.probes.tunnel import PodTunnel
@@ -32,6 +34,8 @@ TOKEN_SECONDS: Final = 600
 CONCURRENT_PROBES: Final = 8
 CONTROL_PLANE_ROLE: Final = "node-role.kubernetes.io/control-plane"
 ATTACKER_ROLE: Final = {"k8sharden.io/role": "attacker"}
+VISITORS_GONE_TIMEOUT: Final = 60.0
+"""Seconds visiting_pods waits for its deleted pods to be gone."""
 
 
 @final
@@ -67,26 +71,52 @@ def visiting_pods(
     """An attacker pod in each existing namespace (workloads' ones, say), all deleted afterwards.
 
     The pods start together (PodNotReady if one does not), carry pytest-k8sharden's labels like every
-    pod the plugin creates, and share one unique name.
+    pod the plugin creates, and share one unique name. The cluster's census lock is held until they are
+    gone (unless interrupted), so that no check reading every pod meanwhile audits them.
     """
     name = f"k8sh-visitor-{uuid.uuid4().hex[:8]}"
     probers = {namespace: PodProber(kube, namespace, image) for namespace in namespaces}
     started: list[str] = []
+    interrupted = False
+    with census_lock(kube.server):
+        try:
+            for namespace, prober in probers.items():
+                started.append(namespace)  # before the call: an interrupted create may still reach the server
+                prober.start(name, ["pause"], labels=ATTACKER_ROLE)
+            yield {
+                namespace: AttackerPod(
+                    prober.wait_running([name], timeout_s=start_timeout)[name],
+                    PodTunnel(prober, name, probe_timeout),
+                )
+                for namespace, prober in probers.items()
+            }
+        except (KeyboardInterrupt, SystemExit):
+            interrupted = True
+            raise
+        finally:
+            for namespace in started:
+                with contextlib.suppress(KubeNotFound):
+                    kube.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+            if not interrupted:
+                _wait_until_gone(kube, name, started)
+
+
+def _wait_until_gone(kube: Kube, name: str, namespaces: Sequence[str]) -> None:
+    """Wait (at most VISITORS_GONE_TIMEOUT) until pod ``name`` is gone from every one of ``namespaces``."""
+    deadline = time.monotonic() + VISITORS_GONE_TIMEOUT
+    left = list(namespaces)
+    while left and time.monotonic() < deadline:
+        left = [namespace for namespace in left if not _pod_gone(kube, name, namespace)]
+        if left:
+            time.sleep(0.5)
+
+
+def _pod_gone(kube: Kube, name: str, namespace: str) -> bool:
     try:
-        for namespace, prober in probers.items():
-            started.append(namespace)  # before the call: an interrupted create may still reach the server
-            prober.start(name, ["pause"], labels=ATTACKER_ROLE)
-        yield {
-            namespace: AttackerPod(
-                prober.wait_running([name], timeout_s=start_timeout)[name],
-                PodTunnel(prober, name, probe_timeout),
-            )
-            for namespace, prober in probers.items()
-        }
-    finally:
-        for namespace in started:
-            with contextlib.suppress(KubeNotFound):
-                kube.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        kube.core.read_namespaced_pod(name, namespace)
+    except KubeNotFound:
+        return True
+    return False
 
 
 @final

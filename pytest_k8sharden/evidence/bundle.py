@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, final
 
 from pytest_k8sharden.evidence.gate import BaselineState
-from pytest_k8sharden.evidence.observation import Observation
+from pytest_k8sharden.evidence.observation import Observation, observation_from_dict
 from pytest_k8sharden.evidence.redact import redact
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.evidence.waivers import WaiverMatch
@@ -33,6 +33,21 @@ class ClusterSummary:
     server: str
     version: str
     nodes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The "cluster" object of evidence.json's "run"."""
+        return {
+            "provider": self.provider,
+            "profile": self.profile,
+            "server": self.server,
+            "version": self.version,
+            "nodes": list(self.nodes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClusterSummary:
+        """The inverse of to_dict."""
+        return cls(data["provider"], data["profile"], data["server"], data["version"], tuple(data["nodes"]))
 
 
 @final
@@ -91,6 +106,18 @@ class CheckResult:
             data["new_subjects"] = list(self.new_subjects)
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckResult:
+        """The inverse of to_dict for a verdict not yet settled by waivers and the baseline (how a check's
+        result travels from a pytest-xdist worker to the controller, which settles it)."""
+        if "waiver" in data or "baseline" in data:
+            raise ValueError(f"{data['nodeid']}: a settled result cannot be read back; send it unsettled")
+        return cls(
+            data["nodeid"], data["check"], data["title"], tuple(data["controls"]), data["severity"],
+            Outcome(data["outcome"]), data["message"],
+            tuple(observation_from_dict(item) for item in data["evidence"]), tuple(data.get("subjects", ())),
+        )  # fmt: skip
+
 
 def run_dict(run: RunInfo) -> dict[str, Any]:
     """The "run" object of evidence.json."""
@@ -100,15 +127,7 @@ def run_dict(run: RunInfo) -> dict[str, Any]:
         "finished": run.finished.isoformat(),
         "plugin_version": run.plugin_version,
         "identity": run.identity,
-        "cluster": None
-        if cluster is None
-        else {
-            "provider": cluster.provider,
-            "profile": cluster.profile,
-            "server": cluster.server,
-            "version": cluster.version,
-            "nodes": list(cluster.nodes),
-        },
+        "cluster": None if cluster is None else cluster.to_dict(),
     }
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, final, get_args
 
 ObservationKind = Literal["http", "tls", "connect", "matrix", "object", "dry-run"]
 OBSERVATION_KINDS: tuple[str, ...] = get_args(ObservationKind)
@@ -60,3 +60,33 @@ class Observation:
             data[item.name] = value.isoformat() if isinstance(value, datetime) else value
         data["details"] = dict(self.details)
         return data
+
+
+@final
+@dataclass(frozen=True)
+class ReadObservation(Observation):
+    """An Observation read back from its JSON form; the fields a probe's own subclass added (an HTTP
+    status, a TLS version ...) are kept in `extra` and written back in place."""
+
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """The subclass's fields, as its to_dict wrote them."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The same JSON-compatible form the observation had before it was read back."""
+        data = super().to_dict()
+        del data["extra"]
+        return {**data, **self.extra}
+
+
+def observation_from_dict(data: Mapping[str, Any]) -> ReadObservation:
+    """The inverse of `Observation.to_dict` (of any subclass)."""
+    own = {item.name for item in dataclasses.fields(Observation)}
+    return ReadObservation(
+        kind=data["kind"],
+        summary=data["summary"],
+        vantage=data["vantage"],
+        target=data["target"],
+        details=dict(data["details"]),
+        when=datetime.fromisoformat(data["when"]),
+        extra={key: value for key, value in data.items() if key not in own},
+    )

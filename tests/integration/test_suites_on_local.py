@@ -4,7 +4,8 @@ Each profile's suites run once, in a subprocess exactly as a user runs them afte
 wheel into a fresh virtualenv, from a directory unrelated to the checkout, reusing the session's kept
 cluster: hardened through ``k8sharden run`` (in a directory holding a stray pytest.ini, conftest.py and
 tests/ folder that must change nothing), insecure through ``pytest --pyargs pytest_k8sharden.suites``.
-The tests then read the verdicts from the evidence.json that run wrote.
+The tests then read the verdicts from the evidence.json that run wrote. Hardened's run once more under
+``-n 4`` (pytest-xdist) must give every check the serial verdict.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from local_clusters import Running, run_shipped_suites
 from user_install import UserInstall, plant_stray_configuration
 
+from pytest_k8sharden.evidence.bundle import verify_manifest
 from pytest_k8sharden.fixtures import MANAGED_BY, MANAGED_BY_LABEL
 from pytest_k8sharden.isolation.scenarios import SCENARIOS
 from pytest_k8sharden.profiles import INGRESS_DOMAIN
@@ -242,3 +244,21 @@ def test_no_probe_pod_or_namespace_is_left_behind(
         if meta and meta.creation_timestamp and meta.creation_timestamp >= since
     ]
     assert left == [], f"the suite run left behind on {profile}: {left}"
+
+
+def test_parallel_run_gives_every_check_the_serial_verdict(suite_run: SuiteRun, tmp_path: Path) -> None:
+    """The shipped suites under ``-n 4`` (pytest-xdist) on the same cluster: the serial run's verdicts."""
+    profile, serial = suite_run
+    if profile != "hardened":
+        pytest.skip("one parallel run, on hardened, keeps the CI time in bounds")
+    done = run_shipped_suites(profile, tmp_path, f"--workload-namespaces={WORKLOAD_NAMESPACE}", "-n", "4")
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output[-3000:]
+    evidence = tmp_path / "evidence.json"
+    assert evidence.exists(), f"no evidence.json; pytest said:\n{output[-3000:]}"
+    parallel = {r["check"]: r for r in json.loads(evidence.read_text())["results"]}
+    assert {check: r["outcome"] for check, r in parallel.items()} == {
+        check: r["outcome"] for check, r in serial.items()
+    }
+    assert [check for check, r in parallel.items() if r["outcome"] == "error"] == []
+    assert verify_manifest(tmp_path).clean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pytest_k8sharden.evidence import Evidence, Inconclusive, Observation, Outco
 from pytest_k8sharden.evidence.bundle import (
     SCHEMA,
     CheckResult,
+    ClusterSummary,
     ManifestError,
     RunInfo,
     verify_manifest,
@@ -112,6 +114,21 @@ def test_observation_serialises_every_field() -> None:
         kind="http", summary="s", vantage="runner", target="t", status=None, error="timed out"
     )
     assert http.to_dict()["status"] is None and http.to_dict()["error"] == "timed out"
+
+
+def test_check_result_survives_its_json_form_with_every_observation_field() -> None:
+    http = HttpObservation(kind="http", summary="s", vantage="runner", target="t", status=401, error=None)
+    result = CheckResult(
+        "suites/test_x.py::test_y", "KUBELET-ANON", "title", ("CIS-4.2.1",), "high", Outcome.FAILED, "why",
+        (_observation(), http), ("Namespace/legacy",),
+    )  # fmt: skip
+    data = json.loads(json.dumps(result.to_dict()))
+    assert CheckResult.from_dict(data).to_dict() == result.to_dict()
+    summary = ClusterSummary("local", "hardened", "https://198.18.0.1:6443", "v1.36.3", ("node-1",))
+    assert ClusterSummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
+    settled = dataclasses.replace(result, baseline="new")
+    with pytest.raises(ValueError, match="settled"):
+        CheckResult.from_dict(settled.to_dict())
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from pytest_k8sharden.clusters.local import ingress
 from pytest_k8sharden.clusters.local.controlplane import LocalControlPlane
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
-from pytest_k8sharden.clusters.local.state import cluster_name
+from pytest_k8sharden.clusters.local.state import ClusterState, cluster_name
 
-__all__ = ["LocalProvider", "cluster_name"]
+__all__ = ["LocalProvider", "cluster_name", "control_plane"]
 
 
 @final
@@ -46,3 +46,8 @@ class LocalProvider:
             )
             return
         self.cluster.down()
+
+
+def control_plane(profile: str) -> LocalControlPlane:
+    """The control-plane view of `profile`'s running cluster, for a process that did not bring it up."""
+    return LocalControlPlane(ClusterState.for_name(cluster_name(profile)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from pytest_k8sharden.clusters.local.network import MAX_SLOTS
+from pytest_k8sharden.locks import exclusive
 
 STATE_ENV: Final = "K8SHARDEN_STATE_DIR"
 NAME_PREFIX_ENV: Final = "K8SHARDEN_LOCAL_NAME_PREFIX"
@@ -99,12 +99,8 @@ def slot_lock() -> Iterator[None]:
     """Held while a cluster picks its address slot and records it, so two ``up`` runs never pick the same."""
     root = state_root()
     root.mkdir(parents=True, exist_ok=True)
-    with (root / ".slots.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with exclusive(root / ".slots.lock"):
+        yield
 
 
 def free_slot(name: str) -> int:
