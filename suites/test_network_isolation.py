@@ -61,7 +61,7 @@ def canary(
             labels = namespace_labels(model, ours({PROBE_LABEL: "true"}))
             meta = client.V1ObjectMeta(name=name, labels=labels)
             kube.core.create_namespace(client.V1Namespace(metadata=meta))
-        found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout, ATTEMPTS)
+        found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout)
         try:
             found.start(POD_START_TIMEOUT)
         except PodNotReady as exc:

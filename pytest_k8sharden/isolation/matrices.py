@@ -12,19 +12,21 @@ from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.netpol import Reachability, TruthTable
 from pytest_k8sharden.netpol.reachability import PortSpec
-from pytest_k8sharden.probes.matrix import REFUSED, ConnectResult, Expectation
+from pytest_k8sharden.probes.matrix import REFUSED, ConnectResult, Expectation, Settled
 
 MISMATCHES_NAMED: Final = 4
 
 
 def observed_value(result: ConnectResult, refused_is_blocked: bool = True) -> bool | None:
-    """Allowed (connected), blocked (a connect error), or None: no result, or an ambiguous refusal.
+    """Allowed (some attempt connected), blocked (a connect error), or None: no result, or an ambiguous
+    refusal.
 
-    A refused connection reached the destination's network stack. For the canary, whose servers all
-    listen, it means blocked (as upstream counts it: some enforcers reject instead of dropping); for
-    workloads, whose declared ports may have no listener, ``refused_is_blocked=False`` leaves it unknown.
+    A connection in any attempt is proof: a later timeout does not make the pair blocked. A refused
+    connection reached the destination's network stack. For the canary, whose servers all listen, it
+    means blocked (as upstream counts it: some enforcers reject instead of dropping); for workloads, whose
+    declared ports may have no listener, ``refused_is_blocked=False`` leaves it unknown.
     """
-    if result.connected:
+    if result.ever_connected:
         return True
     if not result.probed or (result.outcome == REFUSED and not refused_is_blocked):
         return None
@@ -70,6 +72,8 @@ class MatrixOutcome:
     policies: tuple[Mapping[str, Any], ...]
     reachability: Mapping[PortSpec, Reachability]
     results: tuple[ConnectResult, ...]
+    settled: Settled | None = None
+    """How the matrix settled, when it was probed in rounds until it stood still."""
 
     @property
     def wrong(self) -> int:
@@ -89,15 +93,29 @@ class MatrixOutcome:
             for m in reach.mismatches()
         ]
 
+    @property
+    def unsettled(self) -> bool:
+        """Probed in rounds, and the rounds never agreed before the deadline."""
+        return self.settled is not None and not self.settled.converged
+
     def describe(self) -> str:
-        """``name: N of M pairs differ (first few)`` or ``name: as declared``."""
+        """``name: N of M pairs differ (first few)`` or ``name: as declared``, and how it settled."""
         if self.wrong:
             named = self.mismatches()
             more = f" and {len(named) - MISMATCHES_NAMED} more" if len(named) > MISMATCHES_NAMED else ""
-            return f"{self.name}: {self.wrong} pairs differ ({'; '.join(named[:MISMATCHES_NAMED])}{more})"
-        if self.unknown:
-            return f"{self.name}: {self.unknown} pairs could not be probed"
-        return f"{self.name}: as declared"
+            found = f"{self.wrong} pairs differ ({'; '.join(named[:MISMATCHES_NAMED])}{more})"
+        elif self.unknown:
+            found = f"{self.unknown} pairs could not be probed"
+        else:
+            found = "as declared"
+        return f"{self.name}: {found}{self._settling()}"
+
+    def _settling(self) -> str:
+        if self.settled is None:
+            return ""
+        if not self.settled.converged:
+            return f" (did not settle in {self.settled.rounds} rounds, {self.settled.settled_after_s:.0f} s)"
+        return f" (settled after {self.settled.settled_after_s:.0f} s, {self.settled.rounds} rounds)"
 
 
 def compare(
@@ -107,6 +125,7 @@ def compare(
     expected: Mapping[PortSpec, TruthTable],
     results: Sequence[ConnectResult],
     refused_is_blocked: bool = True,
+    settled: Settled | None = None,
 ) -> MatrixOutcome:
     """Compare probe results with the expected tables, port by port."""
     observed = observed_tables(expected, results, refused_is_blocked)
@@ -116,6 +135,7 @@ def compare(
         tuple(policies),
         {spec: Reachability(expected[spec], observed[spec]) for spec in expected},
         tuple(results),
+        settled,
     )
 
 
@@ -139,6 +159,13 @@ def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Obs
         "probes": len(outcome.results),
         "attempts": retried,
     }
+    if outcome.settled is not None:
+        details["settling"] = {
+            "rounds": outcome.settled.rounds,
+            "converged": outcome.settled.converged,
+            "enforcement_took_s": round(outcome.settled.settled_after_s, 1),
+            "changed": {pair: list(seen) for pair, seen in outcome.settled.settling.items()},
+        }
     return Observation(
         kind="matrix",
         summary=outcome.describe(),
@@ -149,7 +176,8 @@ def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Obs
 
 
 def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
-    """Failed when a scenario's matrix contradicts the engine; inconclusive if the canary cannot look.
+    """Failed when a scenario's matrix contradicts the engine; inconclusive if the canary cannot look or a
+    matrix never settled (a connection where policy denies fails even then).
 
     The `baseline` scenario (no policy) must match first: if the pods cannot reach each other without
     any policy, nothing the other scenarios show can be blamed on policy.
@@ -157,7 +185,7 @@ def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
     first = next((o for o in outcomes if o.name == baseline), None)
     if first is None:
         return Finding(Outcome.INCONCLUSIVE, f"the baseline scenario {baseline} did not run")
-    if first.wrong or first.unknown:
+    if first.wrong or first.unknown or first.unsettled:
         return Finding(
             Outcome.INCONCLUSIVE,
             "without any NetworkPolicy the canary pods do not reach each other as expected: "
@@ -170,7 +198,7 @@ def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
             f"NetworkPolicies are not enforced as declared in {len(failed)} of {len(outcomes)} scenarios: "
             + " | ".join(o.describe() for o in failed),
         )
-    unknown = [o for o in outcomes if o.unknown]
+    unknown = [o for o in outcomes if o.unknown or o.unsettled]
     if unknown:
         return Finding(Outcome.INCONCLUSIVE, " | ".join(o.describe() for o in unknown))
     return Finding(

@@ -3,7 +3,7 @@ scenarios, default-deny coverage, workloads, control-plane doors, the metadata v
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 from kubernetes import client
@@ -11,7 +11,13 @@ from kubernetes import client
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
-from pytest_k8sharden.isolation.matrices import canary_finding, compare, expectation, observed_value
+from pytest_k8sharden.isolation.matrices import (
+    canary_finding,
+    compare,
+    expectation,
+    matrix_observation,
+    observed_value,
+)
 from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY, covering_network
 from pytest_k8sharden.netpol import (
     Namespace,
@@ -32,6 +38,7 @@ from pytest_k8sharden.probes.matrix import (
     parse_probe_output,
     probe_script,
     probe_until_expected,
+    probe_until_stable,
 )
 from pytest_k8sharden.seeds import SHOP_NAMESPACE, default_deny, shop
 
@@ -127,6 +134,107 @@ def test_retries_are_bounded() -> None:
     assert len(calls) == 2 and found[0].attempts == 2 and not found[0].connected
     with pytest.raises(ValueError, match="at least 1"):
         probe_until_expected(probe, plan, lambda r: True, attempts=0)
+
+
+def scripted(outcomes: Sequence[str]) -> tuple[Plan, Callable[[Plan], list[ConnectResult]], list[int]]:
+    """One pair (v -> d, port 80) whose successive probes see `outcomes`; the list counts the calls."""
+    plan: Plan = {Source("v", "ns", "v"): [Target("d", "ip", 80)]}
+    answers = iter(outcomes)
+    calls: list[int] = []
+
+    def probe(asked: Plan) -> list[ConnectResult]:
+        calls.append(1)
+        return [ConnectResult("v", "d", 80, next(answers))]
+
+    return plan, probe, calls
+
+
+ONE_PAIR_BLOCKED = {(80, "TCP"): TruthTable(("v",), ("d",), {("v", "d"): False})}
+ONE_PAIR_ALLOWED = {(80, "TCP"): TruthTable(("v",), ("d",), {("v", "d"): True})}
+
+
+@pytest.mark.parametrize(
+    ("attempts", "expected", "wrong"),
+    [
+        (["connected", "TIMEOUT", "TIMEOUT"], ONE_PAIR_BLOCKED, 1),
+        (["connected", "REFUSED"], ONE_PAIR_BLOCKED, 1),
+        (["connected"], ONE_PAIR_BLOCKED, 1),
+        (["TIMEOUT"], ONE_PAIR_BLOCKED, 0),
+        (["TIMEOUT", "connected"], ONE_PAIR_ALLOWED, 0),
+        (["TIMEOUT", "TIMEOUT", "TIMEOUT"], ONE_PAIR_ALLOWED, 1),
+    ],
+    ids=[
+        "connected-then-timeouts",
+        "connected-then-refused",
+        "connected",
+        "timeout",
+        "late-connect",
+        "never",
+    ],
+)
+def test_a_connection_is_a_violation_that_no_later_attempt_erases(
+    attempts: list[str], expected: dict[PortSpec, TruthTable], wrong: int
+) -> None:
+    """Issue 16 item 3: a pair policy denies that connected, then timed out on a retry, counted as blocked."""
+    plan, probe, _ = scripted(attempts)
+    results = probe_until_expected(probe, plan, expectation(expected), attempts=3, pause_s=0)
+    outcome = compare("workloads", "", [], expected, results, refused_is_blocked=False)
+    assert outcome.wrong == wrong, outcome.describe()
+    if wrong and expected is ONE_PAIR_BLOCKED:
+        assert "v -> d 80/TCP: expected blocked, observed allowed" in outcome.describe()
+
+
+def test_a_connection_is_never_probed_again() -> None:
+    plan, probe, calls = scripted(["connected", "TIMEOUT"])
+    found = probe_until_expected(probe, plan, expectation(ONE_PAIR_BLOCKED), attempts=3, pause_s=0)
+    assert len(calls) == 1 and found[0].connected
+
+
+def clock(step: float) -> Callable[[], float]:
+    """A clock that advances `step` seconds each time it is read."""
+    now = [0.0]
+
+    def read() -> float:
+        now[0] += step
+        return now[0]
+
+    return read
+
+
+def test_the_canary_waits_for_its_own_policy_to_settle_and_records_how_long_it_took() -> None:
+    plan, probe, calls = scripted(["connected", "connected", "TIMEOUT", "TIMEOUT", "connected"])
+    wanted = expectation(ONE_PAIR_BLOCKED)
+    settled = probe_until_stable(probe, plan, wanted, deadline_s=100, pause_s=0, clock=clock(1.0))
+    assert settled.converged and settled.rounds == 4 and len(calls) == 4
+    assert settled.settled_after_s > 0
+    assert settled.settling == {"v -> d 80/TCP": ("connected", "connected", "TIMEOUT", "TIMEOUT")}
+    outcome = compare("deny", "", [], ONE_PAIR_BLOCKED, settled.results, settled=settled)
+    assert outcome.wrong == 0 and "settled after" in outcome.describe()
+    details = matrix_observation(outcome, "pods:canary", "x").details
+    assert details["settling"]["rounds"] == 4 and details["settling"]["converged"] is True
+
+
+def test_a_canary_matrix_that_never_settles_is_judged_on_its_last_rounds() -> None:
+    flapping = ["TIMEOUT", "connected"] * 10
+    plan, probe, _ = scripted(flapping)
+    wanted = expectation(ONE_PAIR_BLOCKED)
+    settled = probe_until_stable(probe, plan, wanted, deadline_s=5, pause_s=0, clock=clock(1.0))
+    assert not settled.converged
+    outcome = compare("deny", "", [], ONE_PAIR_BLOCKED, settled.results, settled=settled)
+    assert outcome.wrong == 1, "a connection in the rounds judged is a violation"
+    plan, probe, _ = scripted(["connected"] * 10)
+    stuck = probe_until_stable(probe, plan, wanted, deadline_s=5, pause_s=0, clock=clock(1.0))
+    assert stuck.converged and stuck.rounds > 2, (
+        "a steady matrix unlike the policy is probed until the deadline"
+    )
+    plan, probe, _ = scripted(flapping)
+    wanted = expectation(ONE_PAIR_ALLOWED)
+    settled = probe_until_stable(probe, plan, wanted, deadline_s=5, pause_s=0, clock=clock(1.0))
+    baseline = compare(BASELINE.name, "", [], ONE_PAIR_ALLOWED, [ConnectResult("v", "d", 80, "connected")])
+    unsettled = compare("allow", "", [], ONE_PAIR_ALLOWED, settled.results, settled=settled)
+    assert unsettled.wrong == 0
+    finding = canary_finding([baseline, unsettled], BASELINE.name)
+    assert finding.outcome is Outcome.INCONCLUSIVE and "did not settle" in finding.message
 
 
 # ------------------------------------------------------------------------------------- matrices
