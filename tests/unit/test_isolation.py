@@ -149,8 +149,8 @@ def scripted(outcomes: Sequence[str]) -> tuple[Plan, Callable[[Plan], list[Conne
     return plan, probe, calls
 
 
-ONE_PAIR_BLOCKED = {(80, "TCP"): TruthTable(("v",), ("d",), {("v", "d"): False})}
-ONE_PAIR_ALLOWED = {(80, "TCP"): TruthTable(("v",), ("d",), {("v", "d"): True})}
+ONE_PAIR_BLOCKED: dict[PortSpec, TruthTable] = {(80, "TCP"): TruthTable(("v",), ("d",), {("v", "d"): False})}
+ONE_PAIR_ALLOWED: dict[PortSpec, TruthTable] = {(80, "TCP"): TruthTable(("v",), ("d",), {("v", "d"): True})}
 
 
 @pytest.mark.parametrize(
