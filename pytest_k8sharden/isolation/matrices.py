@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, final
 
@@ -17,30 +17,43 @@ from pytest_k8sharden.probes.matrix import REFUSED, ConnectResult, Expectation, 
 MISMATCHES_NAMED: Final = 4
 
 
-def observed_value(result: ConnectResult, refused_is_blocked: bool = True) -> bool | None:
-    """Allowed (some attempt connected), blocked (a connect error), or None: no result, or an ambiguous
-    refusal.
+Heard = Callable[[ConnectResult], bool]
+"""Whether a control, at the same time, reached the destination of a result that did not connect."""
+
+
+def observed_value(
+    result: ConnectResult, refused_is_blocked: bool = True, heard: Heard | None = None
+) -> bool | None:
+    """Allowed (some attempt connected), blocked (a connect error), or None: no result, an ambiguous
+    refusal, or (with `heard`) a timeout no control stands behind.
 
     A connection in any attempt is proof: a later timeout does not make the pair blocked. A refused
     connection reached the destination's network stack. For the canary, whose servers all listen, it
     means blocked (as upstream counts it: some enforcers reject instead of dropping); for workloads, whose
-    declared ports may have no listener, ``refused_is_blocked=False`` leaves it unknown.
+    declared ports may have no listener, ``refused_is_blocked=False`` leaves it unknown. A timeout is
+    blocked only where `heard` says a control reached that destination (the canary, whose baseline
+    scenario is its control, passes None).
     """
     if result.ever_connected:
         return True
     if not result.probed or (result.outcome == REFUSED and not refused_is_blocked):
         return None
+    if heard is not None and result.outcome != REFUSED and not heard(result):
+        return None
     return False
 
 
 def observed_tables(
-    expected: Mapping[PortSpec, TruthTable], results: Sequence[ConnectResult], refused_is_blocked: bool = True
+    expected: Mapping[PortSpec, TruthTable],
+    results: Sequence[ConnectResult],
+    refused_is_blocked: bool = True,
+    heard: Heard | None = None,
 ) -> dict[PortSpec, TruthTable]:
     """Observed tables shaped like `expected` (TCP ports); pairs without a usable result stay unknown."""
     tables: dict[PortSpec, TruthTable] = {}
     for spec, table in expected.items():
         values = {
-            (r.source, r.destination): observed_value(r, refused_is_blocked)
+            (r.source, r.destination): observed_value(r, refused_is_blocked, heard)
             for r in results
             if (r.port, "TCP") == spec
         }
@@ -98,6 +111,19 @@ class MatrixOutcome:
         """Probed in rounds, and the rounds never agreed before the deadline."""
         return self.settled is not None and not self.settled.converged
 
+    def unknown_pairs(self) -> list[str]:
+        """Every pair without an observation or expectation, as ``x/a -> y/b 80/TCP (TIMEOUT)``."""
+        outcomes = {(r.source, r.destination, r.port): r.outcome for r in self.results}
+        found = []
+        for (port, protocol), reach in self.reachability.items():
+            diff = reach.compare()
+            found += [
+                f"{src} -> {dst} {port}/{protocol} ({outcomes.get((src, dst, port), '?')})"
+                for src, dst in diff.pairs()
+                if src != dst and diff.get(src, dst) is None
+            ]
+        return found
+
     def describe(self) -> str:
         """``name: N of M pairs differ (first few)`` or ``name: as declared``, and how it settled."""
         if self.wrong:
@@ -126,9 +152,10 @@ def compare(
     results: Sequence[ConnectResult],
     refused_is_blocked: bool = True,
     settled: Settled | None = None,
+    heard: Heard | None = None,
 ) -> MatrixOutcome:
     """Compare probe results with the expected tables, port by port."""
-    observed = observed_tables(expected, results, refused_is_blocked)
+    observed = observed_tables(expected, results, refused_is_blocked, heard)
     return MatrixOutcome(
         name,
         summary,

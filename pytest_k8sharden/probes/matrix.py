@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, final
 
 from kubernetes import client
 
-from pytest_k8sharden.probes.pods import PodProber, pod_manifest
+from pytest_k8sharden.probes.pods import PodProber, ProbePod, pod_manifest
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
@@ -55,6 +55,11 @@ class Source:
     key: str
     namespace: str
     pod: str
+
+    @classmethod
+    def of(cls, pod: ProbePod) -> Source:
+        """A running probe pod as a source, keyed ``namespace/name``."""
+        return cls(f"{pod.namespace}/{pod.name}", pod.namespace, pod.name)
 
 
 @final
