@@ -134,7 +134,7 @@ def heard_destinations(controls: Sequence[ConnectResult], results: Sequence[Conn
     """A visitor's timeout towards a pod counts as blocked only when, in the same probing, the control pod
     heard that pod answer (connected or refused, on any of its ports) or the visitor itself connected to
     it on another port."""
-    by_control = {c.destination for c in controls if answered(c)}
+    by_control = heard_doors(controls)
     by_source = {(r.source, r.destination) for r in results if r.ever_connected}
     return lambda r: r.destination in by_control or (r.source, r.destination) in by_source
 
