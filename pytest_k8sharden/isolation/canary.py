@@ -38,7 +38,7 @@ from pytest_k8sharden.probes.pods import PodProber
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
 
-SETTLE_DEADLINE_S: Final = 60.0
+SETTLE_DEADLINE_S: Final = 30.0
 """How long a freshly applied scenario may take to settle (two consecutive rounds alike and as expected)
 before the matrix is judged as it stands: a connection where policy denies fails."""
 PORTS: Final = tuple(port for port, _ in TOPOLOGY.served)

@@ -172,10 +172,10 @@ def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Obs
         f"{port}/{protocol}": reach.render().splitlines()
         for (port, protocol), reach in outcome.reachability.items()
     }
-    retried = {
+    retried = {  # a settled matrix's rounds are in its settling record instead
         f"{r.source} -> {r.destination} {r.port}/TCP": [*r.history, r.outcome]
         for r in outcome.results
-        if r.attempts > 1
+        if r.attempts > 1 and outcome.settled is None
     }
     policies = yaml.safe_dump_all([dict(p) for p in outcome.policies], sort_keys=False).splitlines()
     details: dict[str, Any] = {

@@ -214,6 +214,7 @@ def test_the_canary_waits_for_its_own_policy_to_settle_and_records_how_long_it_t
     assert outcome.wrong == 0 and "settled after" in outcome.describe()
     details = matrix_observation(outcome, "pods:canary", "x").details
     assert details["settling"]["rounds"] == 4 and details["settling"]["converged"] is True
+    assert details["attempts"] == {}, "the rounds are in the settling record"
 
 
 def test_a_canary_matrix_that_never_settles_is_judged_on_its_last_rounds() -> None:
