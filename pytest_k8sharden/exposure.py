@@ -110,7 +110,7 @@ def _fold(judged: Sequence[Judged], what: str, failed: str, passed: str) -> Find
     return fold(
         judged,
         failed=f"{what} {failed}",
-        inconclusive=f"could not see every door of {what} answer; no usable answer from",
+        inconclusive=f"{what} did not answer at every door; no usable answer from",
         passed=f"{what} {passed}",
         nothing=f"no door of {what} to knock on",
     )
