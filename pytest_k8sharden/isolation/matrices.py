@@ -139,9 +139,12 @@ class MatrixOutcome:
     def _settling(self) -> str:
         if self.settled is None:
             return ""
+        rounds, after = self.settled.rounds, f"{self.settled.settled_after_s:.0f} s"
         if not self.settled.converged:
-            return f" (did not settle in {self.settled.rounds} rounds, {self.settled.settled_after_s:.0f} s)"
-        return f" (settled after {self.settled.settled_after_s:.0f} s, {self.settled.rounds} rounds)"
+            return f" (did not settle in {rounds} rounds, {after})"
+        if self.wrong:
+            return f" (still so after {after}, {rounds} rounds: the policy had time to take effect)"
+        return f" (settled after {after}, {rounds} rounds)"
 
 
 def compare(

@@ -230,6 +230,8 @@ def test_a_canary_matrix_that_never_settles_is_judged_on_its_last_rounds() -> No
     assert stuck.converged and stuck.rounds > 2, (
         "a steady matrix unlike the policy is probed until the deadline"
     )
+    steady = compare("deny", "", [], ONE_PAIR_BLOCKED, stuck.results, settled=stuck)
+    assert "still so after" in steady.describe()
     plan, probe, _ = scripted(flapping)
     wanted = expectation(ONE_PAIR_ALLOWED)
     settled = probe_until_stable(probe, plan, wanted, deadline_s=5, pause_s=0, clock=clock(1.0))
