@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.probes.handshake import LEGACY_VERSIONS, CertificateFacts, TlsObservation, weak_accepted
 from pytest_k8sharden.probes.http import HttpObservation
+from pytest_k8sharden.worstof import Judged, fold, named
 
 DEFAULT_ANONYMOUS_ALLOWED_PATHS: Final = ("/healthz", "/livez", "/readyz", "/version")
 """API server paths an anonymous client may read without that being a finding (health and version)."""
@@ -89,61 +90,82 @@ def _served_data(seen: HttpObservation) -> bool:
     return seen.status is not None and 200 <= seen.status < 300
 
 
-_DOORS_NAMED: Final = 6
+def _door(seen: HttpObservation) -> str:
+    """A door as messages name it: where, from where, and what it answered."""
+    return f"{seen.target} from {seen.vantage} ({seen.status or seen.error})"
 
 
 def _doors(observations: Iterable[HttpObservation]) -> str:
     """The doors, named with vantage and answer (the first few; the evidence holds them all)."""
-    listed = [f"{o.target} from {o.vantage} ({o.status or o.error})" for o in observations]
-    more = f" and {len(listed) - _DOORS_NAMED} more" if len(listed) > _DOORS_NAMED else ""
-    return ", ".join(listed[:_DOORS_NAMED]) + more
+    return named([_door(o) for o in observations])
+
+
+def _judged(seen: HttpObservation, outcome: Outcome) -> Judged:
+    return Judged(_door(seen), outcome, seen.vantage)
+
+
+def _fold(judged: Sequence[Judged], what: str, failed: str, passed: str) -> Finding:
+    """Every door answers for itself: one served request fails, one door without an answer that counts
+    makes the check inconclusive (named), a pass says how many doors were examined and from where."""
+    return fold(
+        judged,
+        failed=f"{what} {failed}",
+        inconclusive=f"{what} did not answer at every door; no usable answer from",
+        passed=f"{what} {passed}",
+        nothing=f"no door of {what} to knock on",
+    )
 
 
 def must_refuse(
     observations: Sequence[HttpObservation], what: str, closed_is_refusal: bool = False
 ) -> Finding:
-    """Every request must be refused (401/403); unreachable doors alone make the check inconclusive.
+    """Every request must be refused (401/403); a door that answered neither way makes it inconclusive.
 
     With ``closed_is_refusal`` a refused connection counts too: for a component that may listen on
     loopback only (CIS 1.3.7 / 1.4.2), not listening on a network address refuses everyone.
     """
-    served = [o for o in observations if classify(o) is Answer.SERVED]
-    if served:
-        return Finding(Outcome.FAILED, f"{what} served unauthorized requests: {_doors(served)}")
     refusing = {Answer.UNAUTHENTICATED, Answer.FORBIDDEN} | ({Answer.CLOSED} if closed_is_refusal else set())
-    refused = [o for o in observations if classify(o) in refusing]
-    if not refused:
-        return Finding(Outcome.INCONCLUSIVE, f"could not reach {what}: {_doors(observations)}")
-    return Finding(Outcome.PASSED, f"{what} refused every request: {_doors(refused)}")
+
+    def verdict(seen: HttpObservation) -> Outcome:
+        answer = classify(seen)
+        if answer is Answer.SERVED:
+            return Outcome.FAILED
+        return Outcome.PASSED if answer in refusing else Outcome.INCONCLUSIVE
+
+    judged = [_judged(o, verdict(o)) for o in observations]
+    return _fold(judged, what, "served unauthorized requests", "refused every request")
 
 
 def must_be_closed(observations: Sequence[HttpObservation], what: str) -> Finding:
-    """Nothing may answer over plain HTTP; a refused connection proves it, a timeout does not."""
-    answered = [o for o in observations if o.answered]
-    if answered:
-        return Finding(Outcome.FAILED, f"{what} answered: {_doors(answered)}")
-    if not any(classify(o) is Answer.CLOSED for o in observations):
-        return Finding(
-            Outcome.INCONCLUSIVE, f"could not tell whether {what} is closed: {_doors(observations)}"
-        )
-    return Finding(Outcome.PASSED, f"{what} is closed (connection refused)")
+    """Nothing may answer over plain HTTP; a refused connection proves a door closed, a timeout does not."""
+
+    def verdict(seen: HttpObservation) -> Outcome:
+        if seen.answered:
+            return Outcome.FAILED
+        return Outcome.PASSED if classify(seen) is Answer.CLOSED else Outcome.INCONCLUSIVE
+
+    judged = [_judged(o, verdict(o)) for o in observations]
+    return _fold(judged, what, "answered", "is closed (connection refused)")
 
 
 def anonymous_authentication(observations: Sequence[HttpObservation]) -> Finding:
-    """Anonymous authentication is enabled when a resource path answers anything but 401."""
-    resource = [o for o in observations if _path(o) in API_RESOURCE_PATHS and o.answered]
-    if not resource:
-        return Finding(
-            Outcome.INCONCLUSIVE, f"no resource path of the API server answered: {_doors(observations)}"
-        )
-    accepted = [o for o in resource if o.status != 401]
-    if accepted:
-        return Finding(
-            Outcome.FAILED,
-            f"anonymous authentication is enabled: resource paths answered without 401: {_doors(accepted)}",
-        )
-    return Finding(
-        Outcome.PASSED, f"every resource path answered 401 to an anonymous client ({len(resource)})"
+    """Anonymous authentication is enabled when a resource path answers anything but 401.
+
+    Each resource path from each vantage answers for itself: one without an answer makes it inconclusive.
+    """
+
+    def verdict(seen: HttpObservation) -> Outcome:
+        if not seen.answered:
+            return Outcome.INCONCLUSIVE
+        return Outcome.PASSED if seen.status == 401 else Outcome.FAILED
+
+    judged = [_judged(o, verdict(o)) for o in observations if _path(o) in API_RESOURCE_PATHS]
+    return fold(
+        judged,
+        failed="anonymous authentication is enabled: resource paths answered without 401",
+        inconclusive="not every resource path of the API server answered",
+        passed="every resource path answered 401 to an anonymous client",
+        nothing=f"no resource path of the API server was asked: {_doors(observations)}",
     )
 
 
@@ -151,39 +173,54 @@ def anonymous_reads(
     observations: Sequence[HttpObservation], allowed_paths: Sequence[str] = DEFAULT_ANONYMOUS_ALLOWED_PATHS
 ) -> Finding:
     """Anonymous clients can read cluster data when a path outside ``allowed_paths`` answers 2xx."""
-    answered = [o for o in observations if o.answered]
-    if not answered:
-        return Finding(Outcome.INCONCLUSIVE, f"the API server did not answer: {_doors(observations)}")
-    read = [o for o in answered if _served_data(o) and _path(o) not in allowed_paths]
-    if read:
-        return Finding(Outcome.FAILED, f"anonymous clients read cluster data: {_doors(read)}")
-    return Finding(Outcome.PASSED, f"anonymous clients read nothing beyond {', '.join(allowed_paths)}")
+
+    def verdict(seen: HttpObservation) -> Outcome:
+        if not seen.answered:
+            return Outcome.INCONCLUSIVE
+        return Outcome.FAILED if _served_data(seen) and _path(seen) not in allowed_paths else Outcome.PASSED
+
+    return fold(
+        [_judged(o, verdict(o)) for o in observations],
+        failed="anonymous clients read cluster data",
+        inconclusive="not every door of the API server answered",
+        passed=f"anonymous clients read nothing beyond {', '.join(allowed_paths)}",
+        nothing="no door of the API server to knock on",
+    )
 
 
 def tls_client_certificate_required(
     plaintext: Sequence[HttpObservation], tls: Sequence[HttpObservation], what: str
 ) -> Finding:
-    """Only TLS clients with a certificate may talk to ``what``: plaintext and bare TLS get nothing."""
-    served = [o for o in (*plaintext, *tls) if _served_data(o)]
-    if served:
-        return Finding(Outcome.FAILED, f"{what} served a client without a certificate: {_doors(served)}")
-    refused = [o for o in tls if classify(o) is Answer.TLS_REFUSED]
-    if not refused:
-        return Finding(
-            Outcome.INCONCLUSIVE, f"could not see {what} refuse a TLS client: {_doors((*plaintext, *tls))}"
-        )
-    return Finding(Outcome.PASSED, f"{what} refused TLS clients without a certificate: {_doors(refused)}")
+    """Only TLS clients with a certificate may talk to ``what``: plaintext and bare TLS get nothing.
+
+    Every TLS door must refuse the client in the handshake; a plaintext door fails only by serving data
+    (whether it answers plaintext at all is the plaintext check's question).
+    """
+
+    def verdict(seen: HttpObservation) -> Outcome:
+        if _served_data(seen):
+            return Outcome.FAILED
+        return Outcome.PASSED if classify(seen) is Answer.TLS_REFUSED else Outcome.INCONCLUSIVE
+
+    judged = [_judged(o, verdict(o)) for o in tls] + [
+        _judged(o, Outcome.FAILED) for o in plaintext if _served_data(o)
+    ]
+    return _fold(
+        judged, what, "served a client without a certificate", "refused TLS clients without a certificate"
+    )
 
 
 def plaintext_refused(observations: Sequence[HttpObservation], what: str) -> Finding:
     """A plaintext HTTP request must get no data: a refused connection or an error status is fine."""
-    served = [o for o in observations if _served_data(o)]
-    if served:
-        return Finding(Outcome.FAILED, f"{what} served plaintext HTTP: {_doors(served)}")
-    looked = [o for o in observations if o.answered or classify(o) in (Answer.CLOSED, Answer.DROPPED)]
-    if not looked:
-        return Finding(Outcome.INCONCLUSIVE, f"could not reach {what}: {_doors(observations)}")
-    return Finding(Outcome.PASSED, f"{what} served no plaintext request: {_doors(looked)}")
+
+    def verdict(seen: HttpObservation) -> Outcome:
+        if _served_data(seen):
+            return Outcome.FAILED
+        looked = seen.answered or classify(seen) in (Answer.CLOSED, Answer.DROPPED)
+        return Outcome.PASSED if looked else Outcome.INCONCLUSIVE
+
+    judged = [_judged(o, verdict(o)) for o in observations]
+    return _fold(judged, what, "served plaintext HTTP", "served no plaintext request")
 
 
 def control_plane_addresses(

@@ -40,8 +40,6 @@ from pytest_k8sharden.vantage import AttackerPod, visiting_pods
 
 OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 DEFAULT_METADATA_NAMESPACES = ("default",)
-ATTEMPTS = 3
-"""How often a pair that differs from the expectation is probed in all before it counts."""
 CONTROL_ATTEMPTS = 6
 CONTROL_PAUSE_S = 3.0
 """The control pod's unanswered knocks are knocked again for about 15 s: a pod can lose its way out of the
@@ -61,7 +59,7 @@ def canary(
             labels = namespace_labels(model, ours({PROBE_LABEL: "true"}))
             meta = client.V1ObjectMeta(name=name, labels=labels)
             kube.core.create_namespace(client.V1Namespace(metadata=meta))
-        found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout, ATTEMPTS)
+        found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout)
         try:
             found.start(POD_START_TIMEOUT)
         except PodNotReady as exc:
@@ -131,6 +129,7 @@ def test_network_policies_are_enforced_as_declared(canary: Canary, evidence: Evi
 @pytest.mark.control("NETPOL-WORKLOADS")
 def test_workloads_are_isolated_as_their_policies_declare(
     kube: Kube,
+    attacker_pod: AttackerPod | None,
     live_namespaces: dict[str, Namespace],
     cluster_policies: tuple[NetworkPolicy, ...],
     probe_image: str,
@@ -138,7 +137,12 @@ def test_workloads_are_isolated_as_their_policies_declare(
     pytestconfig: pytest.Config,
     evidence: Evidence,
 ) -> None:
-    """Observed reachability of workloads matches their declared NetworkPolicies."""
+    """Observed reachability of workloads matches their declared NetworkPolicies.
+
+    The probe pod is the control: twins of the workloads' ingress policies admit it (and nobody else) to
+    the pods they isolate, and a visitor's timeout counts as blocked only where it heard the pod answer.
+    """
+    assert attacker_pod is not None  # the check is active: skipped under --read-only
     selected = configured_namespaces(pytestconfig, "workload")
     if not selected:
         pytest.skip("no --workload-namespaces given: the workloads' reachability is not compared")
@@ -148,23 +152,34 @@ def test_workloads_are_isolated_as_their_policies_declare(
     pods = kube.core.list_pod_for_all_namespaces(field_selector="status.phase=Running").items
     targets = workloads.workload_pods(pods, {ns: live_namespaces[ns] for ns in selected}, OURS)
     engine = PolicyEngine.of(cluster_policies)
-    with visitors(kube, selected, probe_image, k8sharden_settings) as pods_by_namespace:
-        sources = {
-            Source(f"{ns}/{v.pod.name}", ns, v.pod.name): model_of(v, live_namespaces)
-            for ns, v in pods_by_namespace.items()
-        }
+    declared = api.raw_network_policies(kube, selected)
+    control = Source.of(attacker_pod.pod)
+    twins = workloads.control_admissions(
+        declared, attacker_pod.pod, f"k8sh-control-{uuid.uuid4().hex[:8]}", ours()
+    )
+    with (
+        visitors(kube, selected, probe_image, k8sharden_settings) as pods_by_namespace,
+        api.applied_policies(kube, twins),
+    ):
+        sources = {Source.of(v.pod): model_of(v, live_namespaces) for v in pods_by_namespace.values()}
         expected = workloads.workload_tables(engine, list(sources.values()), targets)
-        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
         plan = workloads.workload_plan(sources, targets)
-        wanted = expectation(expected, refused_is_blocked=False)
-        results = probe_until_expected(prober.probe, plan, wanted, ATTEMPTS) if targets else ()
+        plan = {**plan, control: tuple(dict.fromkeys(t for doors in plan.values() for t in doors))}
+        wanted = workloads.control_expectation(control, expectation(expected, refused_is_blocked=False))
+        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
+        found = _knock(prober, plan, wanted) if targets else ()
+    controls = [r for r in found if r.source == control.key]
+    results = [r for r in found if r.source != control.key]
+    for result in controls:
+        evidence.record(workloads.knock_observation(result, None))
     outcome = compare(
         "workloads",
         f"workload pods of {', '.join(selected)} on their declared TCP ports, from a visiting pod in each",
-        api.raw_network_policies(kube, selected),
+        declared,
         expected,
         results,
         refused_is_blocked=False,
+        heard=workloads.heard_destinations(controls, results),
     )
     evidence.record(matrix_observation(outcome, "pods:visitors", ", ".join(selected)))
     evidence.conclude(workloads.workloads_finding(outcome, selected))
@@ -196,18 +211,13 @@ def _knock(prober: MatrixProber, plan: Plan, expected: Expectation) -> tuple[Con
     return probe_until_expected(prober.probe, plan, expected, CONTROL_ATTEMPTS, pause_s=CONTROL_PAUSE_S)
 
 
-def _control_source(attacker_pod: AttackerPod) -> Source:
-    """The probe pod, which no policy isolates, as the control of knocks whose timeouts are judged."""
-    pod = attacker_pod.pod
-    return Source(f"{pod.namespace}/{pod.name}", pod.namespace, pod.name)
-
-
 @pytest.mark.active
 @pytest.mark.control("METADATA-BLOCKED")
 def test_pods_cannot_obtain_cloud_metadata_credentials(
     kube: Kube,
     attacker_pod: AttackerPod | None,
     live_namespaces: dict[str, Namespace],
+    cluster_policies: tuple[NetworkPolicy, ...],
     probe_image: str,
     k8sharden_settings: Settings,
     pytestconfig: pytest.Config,
@@ -217,18 +227,26 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
     assert attacker_pod is not None  # the check is active: skipped under --read-only
     configured = configured_namespaces(pytestconfig, "metadata") or DEFAULT_METADATA_NAMESPACES
     namespaces = [ns for ns in configured if ns in live_namespaces]
-    control = _control_source(attacker_pod)
     doors = api.control_plane_doors(kube)
+    engine = PolicyEngine.of(cluster_policies)
     with visitors(kube, namespaces, probe_image, k8sharden_settings) as pods:
         vantages = [attacker_pod, *pods.values()]
         seen = [evidence.record(o) for o in metadata.probe_all(vantages, k8sharden_settings.probe_timeout)]
-    prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
-    expected = workloads.control_expectation(control)
-    plan = workloads.door_plan([control], doors)
-    controls = _knock(prober, plan, expected) if doors else ()
-    for result in controls:
+        on_nodes = [v.pod for v in vantages]
+        plan = metadata.control_plan(on_nodes, attacker_pod.pod, doors)
+        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
+        knocks = _knock(prober, plan, workloads.answered) if plan else ()
+        forbidden = {
+            (Source.of(v.pod).key, door.key): workloads.forbidden_by_policy(
+                engine, model_of(v, live_namespaces), door
+            )
+            for v in pods.values()
+            for door in doors
+        }
+    for result in knocks:
         evidence.record(workloads.knock_observation(result, None))
-    evidence.conclude(metadata.metadata_finding(seen, controls))
+    proven = metadata.controls(on_nodes, attacker_pod.pod, doors, knocks, forbidden)
+    evidence.conclude(metadata.metadata_finding(seen, proven))
 
 
 @pytest.mark.active
@@ -254,7 +272,7 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
     if not doors:
         raise Inconclusive("the API shows neither API server endpoints nor node addresses to knock on")
     engine = PolicyEngine.of(cluster_policies)
-    control = _control_source(attacker_pod)
+    control = Source.of(attacker_pod.pod)
     with visitors(kube, isolated, probe_image, k8sharden_settings) as pods:
         sources = {Source(f"{ns}/{v.pod.name}", ns, v.pod.name): v for ns, v in pods.items()}
         forbidden = {

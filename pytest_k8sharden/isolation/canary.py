@@ -1,8 +1,10 @@
 """The enforcement canary in a cluster: server pods in fresh namespaces x, y, z, scenario policies, matrices.
 
 Nothing here asserts or imports pytest: `Canary.run` applies one scenario's policies, probes the full
-matrix (every pod to every pod on every served port, one exec per source pod), retries the pairs that
-differ from the engine's expectation, removes the policies again and returns the comparison.
+matrix (every pod to every pod on every served port, one exec per source pod) in whole rounds until two
+consecutive rounds agree with each other and the engine (the policy has taken effect; how long that took
+is recorded) or a deadline passes, removes the policies again and returns the comparison of the last
+rounds with the engine's expectation.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pytest_k8sharden.probes.matrix import (
     Plan,
     Source,
     Target,
-    probe_until_expected,
+    probe_until_stable,
     server_manifest,
 )
 from pytest_k8sharden.probes.pods import PodProber
@@ -36,8 +38,9 @@ from pytest_k8sharden.probes.pods import PodProber
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
 
-ATTEMPTS: Final = 3
-"""How often a pair that differs from the expectation is probed in all before it counts."""
+SETTLE_DEADLINE_S: Final = 30.0
+"""How long a freshly applied scenario may take to settle (two consecutive rounds alike and as expected)
+before the matrix is judged as it stands: a connection where policy denies fails."""
 PORTS: Final = tuple(port for port, _ in TOPOLOGY.served)
 
 
@@ -56,7 +59,7 @@ class Canary:
         namespaces: Mapping[str, str],
         image: str,
         probe_timeout_s: float,
-        attempts: int = ATTEMPTS,
+        settle_deadline_s: float = SETTLE_DEADLINE_S,
     ) -> None:
         missing = set(TOPOLOGY.namespaces) - set(namespaces)
         if missing:
@@ -65,7 +68,7 @@ class Canary:
         self.namespaces = dict(namespaces)
         self.image = image
         self.prober = MatrixProber(kube, probe_timeout_s)
-        self.attempts = attempts
+        self.settle_deadline_s = settle_deadline_s
         self.pods: tuple[Pod, ...] = ()
 
     def start(self, start_timeout_s: float) -> tuple[Pod, ...]:
@@ -90,10 +93,11 @@ class Canary:
         return {Source(pod.key, self.namespaces[pod.namespace.name], pod.name): targets for pod in self.pods}
 
     def run(self, scenario: Scenario) -> MatrixOutcome:
-        """Apply the scenario's policies, probe the matrix (retrying differing pairs), remove the policies."""
+        """Apply the scenario's policies, probe the matrix until it settles, remove the policies."""
         with self.applied(scenario) as (manifests, expected):
-            results = probe_until_expected(self.prober.probe, self.plan, expectation(expected), self.attempts)
-        return compare(scenario.name, scenario.summary, manifests, expected, results)
+            wanted = expectation(expected)
+            settled = probe_until_stable(self.prober.probe, self.plan, wanted, self.settle_deadline_s)
+        return compare(scenario.name, scenario.summary, manifests, expected, settled.results, settled=settled)
 
     @contextlib.contextmanager
     def applied(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from kubernetes import client
 
 from pytest_k8sharden.isolation.workloads import Door
-from pytest_k8sharden.kube import KubeError
+from pytest_k8sharden.kube import KubeError, KubeNotFound
 from pytest_k8sharden.netpol import Namespace, NetworkPolicy, parse_network_policy_list
 
 if TYPE_CHECKING:
@@ -50,6 +51,23 @@ def raw_network_policies(kube: Kube, namespaces: Sequence[str]) -> list[dict[str
     for item in items:
         item.get("metadata", {}).pop("managedFields", None)
     return items
+
+
+@contextlib.contextmanager
+def applied_policies(kube: Kube, manifests: Sequence[Mapping[str, Any]]) -> Iterator[None]:
+    """The NetworkPolicy `manifests`, live in their namespaces until the block ends (deleted on any exit)."""
+    created: list[tuple[str, str]] = []
+    try:
+        for manifest in manifests:
+            meta = manifest["metadata"]
+            created.append((meta["namespace"], meta["name"]))  # before the call: it may reach the server
+            body: Any = dict(manifest)  # the client sends plain dicts as they are
+            kube.networking.create_namespaced_network_policy(meta["namespace"], body)
+        yield
+    finally:
+        for namespace, name in created:
+            with contextlib.suppress(KubeNotFound):
+                kube.networking.delete_namespaced_network_policy(name, namespace)
 
 
 def model_namespaces(live: Mapping[str, Mapping[str, str]]) -> dict[str, Namespace]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, final
 
@@ -12,33 +12,48 @@ from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.netpol import Reachability, TruthTable
 from pytest_k8sharden.netpol.reachability import PortSpec
-from pytest_k8sharden.probes.matrix import REFUSED, ConnectResult, Expectation
+from pytest_k8sharden.probes.matrix import REFUSED, ConnectResult, Expectation, Settled
 
 MISMATCHES_NAMED: Final = 4
 
 
-def observed_value(result: ConnectResult, refused_is_blocked: bool = True) -> bool | None:
-    """Allowed (connected), blocked (a connect error), or None: no result, or an ambiguous refusal.
+Heard = Callable[[ConnectResult], bool]
+"""Whether a control, at the same time, reached the destination of a result that did not connect."""
 
-    A refused connection reached the destination's network stack. For the canary, whose servers all
-    listen, it means blocked (as upstream counts it: some enforcers reject instead of dropping); for
-    workloads, whose declared ports may have no listener, ``refused_is_blocked=False`` leaves it unknown.
+
+def observed_value(
+    result: ConnectResult, refused_is_blocked: bool = True, heard: Heard | None = None
+) -> bool | None:
+    """Allowed (some attempt connected), blocked (a connect error), or None: no result, an ambiguous
+    refusal, or (with `heard`) a timeout no control stands behind.
+
+    A connection in any attempt is proof: a later timeout does not make the pair blocked. A refused
+    connection reached the destination's network stack. For the canary, whose servers all listen, it
+    means blocked (as upstream counts it: some enforcers reject instead of dropping); for workloads, whose
+    declared ports may have no listener, ``refused_is_blocked=False`` leaves it unknown. A timeout is
+    blocked only where `heard` says a control reached that destination (the canary, whose baseline
+    scenario is its control, passes None).
     """
-    if result.connected:
+    if result.ever_connected:
         return True
     if not result.probed or (result.outcome == REFUSED and not refused_is_blocked):
+        return None
+    if heard is not None and result.outcome != REFUSED and not heard(result):
         return None
     return False
 
 
 def observed_tables(
-    expected: Mapping[PortSpec, TruthTable], results: Sequence[ConnectResult], refused_is_blocked: bool = True
+    expected: Mapping[PortSpec, TruthTable],
+    results: Sequence[ConnectResult],
+    refused_is_blocked: bool = True,
+    heard: Heard | None = None,
 ) -> dict[PortSpec, TruthTable]:
     """Observed tables shaped like `expected` (TCP ports); pairs without a usable result stay unknown."""
     tables: dict[PortSpec, TruthTable] = {}
     for spec, table in expected.items():
         values = {
-            (r.source, r.destination): observed_value(r, refused_is_blocked)
+            (r.source, r.destination): observed_value(r, refused_is_blocked, heard)
             for r in results
             if (r.port, "TCP") == spec
         }
@@ -70,6 +85,8 @@ class MatrixOutcome:
     policies: tuple[Mapping[str, Any], ...]
     reachability: Mapping[PortSpec, Reachability]
     results: tuple[ConnectResult, ...]
+    settled: Settled | None = None
+    """How the matrix settled, when it was probed in rounds until it stood still."""
 
     @property
     def wrong(self) -> int:
@@ -89,15 +106,45 @@ class MatrixOutcome:
             for m in reach.mismatches()
         ]
 
+    @property
+    def unsettled(self) -> bool:
+        """Probed in rounds, and the rounds never agreed before the deadline."""
+        return self.settled is not None and not self.settled.converged
+
+    def unknown_pairs(self) -> list[str]:
+        """Every pair without an observation or expectation, as ``x/a -> y/b 80/TCP (TIMEOUT)``."""
+        outcomes = {(r.source, r.destination, r.port): r.outcome for r in self.results}
+        found = []
+        for (port, protocol), reach in self.reachability.items():
+            diff = reach.compare()
+            found += [
+                f"{src} -> {dst} {port}/{protocol} ({outcomes.get((src, dst, port), '?')})"
+                for src, dst in diff.pairs()
+                if src != dst and diff.get(src, dst) is None
+            ]
+        return found
+
     def describe(self) -> str:
-        """``name: N of M pairs differ (first few)`` or ``name: as declared``."""
+        """``name: N of M pairs differ (first few)`` or ``name: as declared``, and how it settled."""
         if self.wrong:
             named = self.mismatches()
             more = f" and {len(named) - MISMATCHES_NAMED} more" if len(named) > MISMATCHES_NAMED else ""
-            return f"{self.name}: {self.wrong} pairs differ ({'; '.join(named[:MISMATCHES_NAMED])}{more})"
-        if self.unknown:
-            return f"{self.name}: {self.unknown} pairs could not be probed"
-        return f"{self.name}: as declared"
+            found = f"{self.wrong} pairs differ ({'; '.join(named[:MISMATCHES_NAMED])}{more})"
+        elif self.unknown:
+            found = f"{self.unknown} pairs could not be probed"
+        else:
+            found = "as declared"
+        return f"{self.name}: {found}{self._settling()}"
+
+    def _settling(self) -> str:
+        if self.settled is None:
+            return ""
+        rounds, after = self.settled.rounds, f"{self.settled.settled_after_s:.0f} s"
+        if not self.settled.converged:
+            return f" (did not settle in {rounds} rounds, {after})"
+        if self.wrong:
+            return f" (still so after {after}, {rounds} rounds: the policy had time to take effect)"
+        return f" (settled after {after}, {rounds} rounds)"
 
 
 def compare(
@@ -107,15 +154,18 @@ def compare(
     expected: Mapping[PortSpec, TruthTable],
     results: Sequence[ConnectResult],
     refused_is_blocked: bool = True,
+    settled: Settled | None = None,
+    heard: Heard | None = None,
 ) -> MatrixOutcome:
     """Compare probe results with the expected tables, port by port."""
-    observed = observed_tables(expected, results, refused_is_blocked)
+    observed = observed_tables(expected, results, refused_is_blocked, heard)
     return MatrixOutcome(
         name,
         summary,
         tuple(policies),
         {spec: Reachability(expected[spec], observed[spec]) for spec in expected},
         tuple(results),
+        settled,
     )
 
 
@@ -125,10 +175,10 @@ def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Obs
         f"{port}/{protocol}": reach.render().splitlines()
         for (port, protocol), reach in outcome.reachability.items()
     }
-    retried = {
+    retried = {  # a settled matrix's rounds are in its settling record instead
         f"{r.source} -> {r.destination} {r.port}/TCP": [*r.history, r.outcome]
         for r in outcome.results
-        if r.attempts > 1
+        if r.attempts > 1 and outcome.settled is None
     }
     policies = yaml.safe_dump_all([dict(p) for p in outcome.policies], sort_keys=False).splitlines()
     details: dict[str, Any] = {
@@ -139,6 +189,13 @@ def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Obs
         "probes": len(outcome.results),
         "attempts": retried,
     }
+    if outcome.settled is not None:
+        details["settling"] = {
+            "rounds": outcome.settled.rounds,
+            "converged": outcome.settled.converged,
+            "enforcement_took_s": round(outcome.settled.settled_after_s, 1),
+            "changed": {pair: list(seen) for pair, seen in outcome.settled.settling.items()},
+        }
     return Observation(
         kind="matrix",
         summary=outcome.describe(),
@@ -149,7 +206,8 @@ def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Obs
 
 
 def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
-    """Failed when a scenario's matrix contradicts the engine; inconclusive if the canary cannot look.
+    """Failed when a scenario's matrix contradicts the engine; inconclusive if the canary cannot look or a
+    matrix never settled (a connection where policy denies fails even then).
 
     The `baseline` scenario (no policy) must match first: if the pods cannot reach each other without
     any policy, nothing the other scenarios show can be blamed on policy.
@@ -157,7 +215,7 @@ def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
     first = next((o for o in outcomes if o.name == baseline), None)
     if first is None:
         return Finding(Outcome.INCONCLUSIVE, f"the baseline scenario {baseline} did not run")
-    if first.wrong or first.unknown:
+    if first.wrong or first.unknown or first.unsettled:
         return Finding(
             Outcome.INCONCLUSIVE,
             "without any NetworkPolicy the canary pods do not reach each other as expected: "
@@ -170,7 +228,7 @@ def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
             f"NetworkPolicies are not enforced as declared in {len(failed)} of {len(outcomes)} scenarios: "
             + " | ".join(o.describe() for o in failed),
         )
-    unknown = [o for o in outcomes if o.unknown]
+    unknown = [o for o in outcomes if o.unknown or o.unsettled]
     if unknown:
         return Finding(Outcome.INCONCLUSIVE, " | ".join(o.describe() for o in unknown))
     return Finding(

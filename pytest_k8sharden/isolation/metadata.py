@@ -15,16 +15,17 @@ from typing import Final, final
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
-from pytest_k8sharden.isolation.workloads import describe_controls, heard_doors
+from pytest_k8sharden.isolation.workloads import Door, answered
 from pytest_k8sharden.probes.http import HttpObservation
-from pytest_k8sharden.probes.matrix import ConnectResult
+from pytest_k8sharden.probes.matrix import ConnectResult, Plan, Source, Target
+from pytest_k8sharden.probes.pods import ProbePod
 from pytest_k8sharden.vantage import AttackerPod
+from pytest_k8sharden.worstof import Judged, fold, named
 
 METADATA_HOST: Final = "169.254.169.254"
 METADATA_PORT: Final = 80
 AWS_TOKEN_HEADER: Final = "X-aws-ec2-metadata-token"
 AWS_CREDENTIALS_PATH: Final = "/latest/meta-data/iam/security-credentials/"
-ANSWERS_NAMED: Final = 6
 
 
 @final
@@ -112,15 +113,10 @@ def probe_all(vantages: Sequence[AttackerPod], timeout_s: float) -> list[Observa
         return [o for found in pool.map(lambda v: probe_from(v, timeout_s), vantages) for o in found]
 
 
-def _listed(observations: Sequence[Observation]) -> str:
-    def one(o: Observation) -> str:
-        outcome = o.status if isinstance(o, HttpObservation) and o.status is not None else None
-        if isinstance(o, HttpObservation):
-            return f"{o.details.get('method', 'GET')} {o.target} from {o.vantage} ({outcome or o.error})"
-        return o.summary
-
-    more = f" and {len(observations) - ANSWERS_NAMED} more" if len(observations) > ANSWERS_NAMED else ""
-    return ", ".join(one(o) for o in observations[:ANSWERS_NAMED]) + more
+def _named(o: Observation) -> str:
+    if isinstance(o, HttpObservation):
+        return f"{o.details.get('method', 'GET')} {o.target} from {o.vantage} ({o.status or o.error})"
+    return o.summary
 
 
 def _timed_out(observation: Observation) -> bool:
@@ -130,36 +126,102 @@ def _timed_out(observation: Observation) -> bool:
     return "TIMEOUT" in str(observation.details.get("output", ""))
 
 
-def metadata_finding(observations: Sequence[Observation], controls: Sequence[ConnectResult]) -> Finding:
-    """Failed if any credential path answered 2xx from any pod; passed if every probe was refused or
-    blocked; inconclusive if no pod could probe.
+@final
+@dataclass(frozen=True)
+class Control:
+    """Whether a vantage pod's timeouts towards the metadata endpoint may count as blocked, and why."""
 
-    `controls` are knocks from the probe pod on control-plane doors with the same timeout: a timeout
-    towards the metadata endpoint counts as blocked only if a control door answered within it.
+    vantage: str
+    """The pod, as observations name it (``pod:ns/name``)."""
+    proven: bool
+    """A control reached the equivalent door on the metadata endpoint's host at the same time."""
+    why: str
+
+
+def node_door(pod: ProbePod, doors: Sequence[Door]) -> Door | None:
+    """The kubelet door of the node `pod` runs on: the metadata endpoint answers on that node's link, so
+    its kubelet is the equivalent door a control must reach for a timeout to mean something."""
+    return next((d for d in doors if d.what == "kubelet" and d.host == pod.host_ip), None)
+
+
+def control_plan(vantages: Sequence[ProbePod], control: ProbePod, doors: Sequence[Door]) -> Plan:
+    """Each vantage knocks on its own node's kubelet; the control pod knocks on every one of those."""
+    plan: dict[Source, list[Target]] = {}
+    for pod in vantages:
+        door = node_door(pod, doors)
+        if door is not None:
+            target = Target(door.key, door.host, door.port)
+            for source in dict.fromkeys((Source.of(pod), Source.of(control))):
+                plan.setdefault(source, [])
+                if target not in plan[source]:
+                    plan[source].append(target)
+    return plan
+
+
+def controls(
+    vantages: Sequence[ProbePod],
+    control: ProbePod,
+    doors: Sequence[Door],
+    knocks: Sequence[ConnectResult],
+    forbidden: Mapping[tuple[str, str], bool],
+) -> dict[str, Control]:
+    """For each vantage: did a control reach its node's kubelet at the same time?
+
+    Its own knock, answered, proves it. Where its own policies deny it that door (`forbidden`, keyed by
+    source key and door key), the control pod's knock on the same door stands in.
     """
-    answers = [o for o in observations if isinstance(o, HttpObservation)]
-    credentials = [o for o in answers if gave_credentials(o)]
-    if credentials:
-        listed = _listed(credentials)
-        return Finding(Outcome.FAILED, f"pods obtained answers from metadata credential paths: {listed}")
-    connects = [o for o in observations if o.kind == "connect"]
-    probed = [o for o in connects if o.details.get("exit_code") is not None] + [
-        o for o in answers if o.answered or o.error
-    ]
-    timeouts_count = bool(heard_doors(controls))
-    looked = [o for o in probed if timeouts_count or not _timed_out(o)]
-    if not looked:
-        if probed:
-            return Finding(
-                Outcome.INCONCLUSIVE,
-                "every probe of the metadata endpoint timed out, and the control pod heard no control-plane "
-                f"door answer within the probe timeout either ({describe_controls(controls)})",
+    heard = {(k.source, k.destination): k for k in knocks}
+    found = {}
+    for pod in vantages:
+        door = node_door(pod, doors)
+        if door is None:
+            found[pod.vantage] = Control(
+                pod.vantage, False, f"no kubelet door on its node ({pod.host_ip or '?'})"
             )
-        return Finding(Outcome.INCONCLUSIVE, "no pod could probe the metadata endpoint")
-    reached = [o for o in connects if o.details.get("connected")]
-    how = f"reachable ({_listed(reached)}) but" if reached else "unreachable from pods:"
-    vantages = sorted({o.vantage for o in looked})
-    return Finding(
-        Outcome.PASSED,
-        f"cloud metadata endpoint {how} no credential path answered, from {', '.join(vantages)}",
+            continue
+        own = heard.get((Source.of(pod).key, door.key))
+        stand_in = heard.get((Source.of(control).key, door.key))
+        if own is not None and answered(own):
+            found[pod.vantage] = Control(pod.vantage, True, f"its own knock on {door.key}: {own.outcome}")
+        elif forbidden.get((Source.of(pod).key, door.key)) and stand_in is not None and answered(stand_in):
+            why = f"its policy denies it {door.key}, which {stand_in.source} reached ({stand_in.outcome})"
+            found[pod.vantage] = Control(pod.vantage, True, why)
+        else:
+            seen = own.outcome if own is not None else "not knocked"
+            found[pod.vantage] = Control(pod.vantage, False, f"its own knock on {door.key}: {seen}")
+    return found
+
+
+def metadata_finding(observations: Sequence[Observation], proven: Mapping[str, Control]) -> Finding:
+    """Failed if any credential path answered 2xx from any pod; each other probe answers for itself.
+
+    A refusal, an error status or a network error passes that probe; a timeout passes it only when a
+    control reached the equivalent door from that pod's vantage at the same time (`proven`); otherwise,
+    and for a probe that could not run, the check is inconclusive, naming the probe and why.
+    """
+
+    def judge(o: Observation) -> Judged:
+        if isinstance(o, HttpObservation) and gave_credentials(o):
+            return Judged(_named(o), Outcome.FAILED, o.vantage)
+        if _timed_out(o):
+            control = proven.get(o.vantage)
+            if control is not None and control.proven:
+                return Judged(_named(o), Outcome.PASSED, o.vantage)
+            why = control.why if control is not None else "no control"
+            return Judged(f"{_named(o)}, not judged: {why}", Outcome.INCONCLUSIVE, o.vantage)
+        if isinstance(o, HttpObservation):
+            looked = o.answered or bool(o.error)
+        else:
+            looked = o.details.get("exit_code") is not None
+        return Judged(_named(o), Outcome.PASSED if looked else Outcome.INCONCLUSIVE, o.vantage)
+
+    reached = [_named(o) for o in observations if o.kind == "connect" and o.details.get("connected")]
+    how = f"reachable ({named(reached)}) but" if reached else "unreachable from pods:"
+    return fold(
+        [judge(o) for o in observations],
+        failed="pods obtained answers from metadata credential paths",
+        inconclusive="not every probe of the metadata endpoint can be judged",
+        passed=f"cloud metadata endpoint {how} no credential path answered",
+        nothing="no pod could probe the metadata endpoint",
+        noun="probe",
     )

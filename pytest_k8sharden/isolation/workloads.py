@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, final
+from typing import Any, Final, final
 
 from kubernetes import client
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
-from pytest_k8sharden.isolation.matrices import MatrixOutcome
+from pytest_k8sharden.isolation.matrices import Heard, MatrixOutcome
 from pytest_k8sharden.netpol import (
     ContainerPort,
     ExternalIP,
@@ -36,8 +36,10 @@ from pytest_k8sharden.probes.matrix import (
     Source,
     Target,
 )
+from pytest_k8sharden.probes.pods import ProbePod
+from pytest_k8sharden.worstof import Judged, fold, named
 
-DOORS_NAMED: Final = 6
+NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
 
 
 def model_pod(pod: client.V1Pod, namespaces: Mapping[str, Namespace]) -> Pod | None:
@@ -90,19 +92,72 @@ def workload_plan(sources: Mapping[Source, Pod], targets: Sequence[Pod]) -> Plan
     return dict.fromkeys(sources, doors)
 
 
+def control_admissions(
+    policies: Sequence[Mapping[str, Any]], control: ProbePod, name_prefix: str, labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """NetworkPolicies that admit the control pod, and nobody else, to the pods workloads' policies isolate.
+
+    One twin per policy that isolates pods for ingress, selecting the same pods: those pods are isolated
+    already, so the twin changes nothing for anyone but the control pod (NetworkPolicies only add allows),
+    and the pods no policy isolates admit the control pod anyway. With it, the control can show that a
+    workload pod answers within the probe timeout, so a visitor's timeout there means blocked.
+    """
+    peer = {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: control.namespace}},
+        "podSelector": {"matchLabels": dict(control.labels)},
+    }
+    twins: list[dict[str, Any]] = []
+    for policy in policies:
+        meta, spec = policy.get("metadata") or {}, policy.get("spec") or {}
+        if "Ingress" not in (spec.get("policyTypes") or ["Ingress"]):
+            continue
+        twins.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {
+                    "name": f"{name_prefix}-{len(twins)}",
+                    "namespace": meta.get("namespace"),
+                    "labels": dict(labels),
+                },
+                "spec": {
+                    "podSelector": spec.get("podSelector") or {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [peer]}],
+                },
+            }
+        )
+    return twins
+
+
+def heard_destinations(controls: Sequence[ConnectResult], results: Sequence[ConnectResult]) -> Heard:
+    """A visitor's timeout towards a pod counts as blocked only when, in the same probing, the control pod
+    heard that pod answer (connected or refused, on any of its ports) or the visitor itself connected to
+    it on another port."""
+    by_control = heard_doors(controls)
+    by_source = {(r.source, r.destination) for r in results if r.ever_connected}
+    return lambda r: r.destination in by_control or (r.source, r.destination) in by_source
+
+
 def workloads_finding(outcome: MatrixOutcome, namespaces: Sequence[str]) -> Finding:
-    """Failed on any pair that contradicts the policies; inconclusive when nothing could be compared."""
+    """Failed on any pair that contradicts the policies; every pair answers for itself: one that cannot be
+    judged (refused: no listener?; a timeout no control stands behind; no result) makes it inconclusive."""
     where = ", ".join(namespaces)
     if not outcome.results:
         return Finding(Outcome.INCONCLUSIVE, f"no running workload pod declares a TCP port in {where}")
     if outcome.wrong:
         return Finding(Outcome.FAILED, f"workloads in {where} not isolated as declared: {outcome.describe()}")
-    compared = len(outcome.results) - outcome.unknown
-    if not compared:
-        return Finding(Outcome.INCONCLUSIVE, f"no workload connection in {where} gave a usable result")
-    unknown = f"; {outcome.unknown} refused or unanswered (no listener?)" if outcome.unknown else ""
+    if outcome.unknown:
+        return Finding(
+            Outcome.INCONCLUSIVE,
+            f"{outcome.unknown} of {len(outcome.results)} connections in {where} cannot be judged (refused: "
+            "no listener?; timed out where the control pod heard no door of that pod; or no result): "
+            + named(outcome.unknown_pairs()),
+        )
     return Finding(
-        Outcome.PASSED, f"{compared} connections in {where} behave as the policies declare{unknown}"
+        Outcome.PASSED,
+        f"{len(outcome.results)} connections in {where} behave as the policies declare (timeouts judged "
+        "only where the control pod heard the pod answer)",
     )
 
 
@@ -158,17 +213,17 @@ def heard_doors(controls: Sequence[ConnectResult]) -> frozenset[str]:
     return frozenset(c.destination for c in controls if answered(c))
 
 
-def control_expectation(control: Source) -> Expectation:
+def control_expectation(control: Source, others: Expectation = lambda result: None) -> Expectation:
     """For probe_until_expected: the control pod's knocks that heard nothing are knocked again (a busy
-    enforcer can drop a moment's packets); a visiting pod's never are, so a door it reached stays reached."""
-    return lambda result: answered(result) if result.source == control.key else None
+    enforcer can drop a moment's packets); other sources' knocks as `others` says (by default never)."""
+    return lambda result: answered(result) if result.source == control.key else others(result)
 
 
 def describe_controls(controls: Sequence[ConnectResult]) -> str:
     """The control knocks, for a finding that says why timeouts could not be judged."""
     if not controls:
         return "there was no control pod to knock from"
-    return "; ".join(f"{c.source} -> {c.destination}: {c.outcome}" for c in controls[:DOORS_NAMED])
+    return named([f"{c.source} -> {c.destination}: {c.outcome}" for c in controls])
 
 
 def control_plane_finding(
@@ -180,34 +235,30 @@ def control_plane_finding(
 
     `forbidden` maps (source key, door key) to whether policy denies it. `controls` are the same knocks
     from the probe pod, which no policy isolates: a visiting pod's timeout on a door counts as blocked
-    only when the control heard that door answer. Inconclusive when no knock can be judged.
+    only when the control heard that door answer. Every knock answers for itself: one that cannot be
+    judged makes the check inconclusive, naming it.
     """
-    reached = [r for r in results if r.connected]
-    violations = [r for r in reached if forbidden.get((r.source, r.destination), False)]
-
-    def listed(items: Sequence[ConnectResult]) -> str:
-        more = f" and {len(items) - DOORS_NAMED} more" if len(items) > DOORS_NAMED else ""
-        return "; ".join(f"{r.source} -> {r.destination}" for r in items[:DOORS_NAMED]) + more
-
-    if violations:
-        return Finding(
-            Outcome.FAILED,
-            f"pods of isolated namespaces reach control-plane ports policy denies: {listed(violations)}",
-        )
     heard = heard_doors(controls)
-    judged = [r for r in results if answered(r) or (r.probed and r.destination in heard)]
-    if not judged:
-        return Finding(
-            Outcome.INCONCLUSIVE,
-            "no knock from an isolated namespace can be judged: none answered, and the control pod heard "
-            f"no door answer within the probe timeout either ({describe_controls(controls)})",
+    controls_seen = describe_controls(controls)
+
+    def judge(r: ConnectResult) -> Judged:
+        name, vantage = f"{r.source} -> {r.destination}", f"pod:{r.source}"
+        if r.ever_connected:
+            if forbidden.get((r.source, r.destination), False):
+                return Judged(name, Outcome.FAILED, vantage)
+            return Judged(f"{name} (reached, as its policies allow: informational)", Outcome.PASSED, vantage)
+        if answered(r) or (r.probed and r.destination in heard):
+            return Judged(f"{name} ({r.outcome})", Outcome.PASSED, vantage)
+        return Judged(
+            f"{name} ({r.outcome}, and the control pod heard no answer there)", Outcome.INCONCLUSIVE, vantage
         )
-    if reached:
-        return Finding(Outcome.PASSED, f"reached, as their policies allow (informational): {listed(reached)}")
-    sources = sorted({r.source for r in judged})
-    doors = sorted({r.destination for r in judged})
-    return Finding(
-        Outcome.PASSED,
-        f"no control-plane port reachable from {', '.join(sources)} ({', '.join(doors)}: each answered "
-        "the control pod within the probe timeout)",
+
+    return fold(
+        [judge(r) for r in results],
+        failed="pods of isolated namespaces reach control-plane ports policy denies",
+        inconclusive=f"not every knock from an isolated namespace can be judged ({controls_seen})",
+        passed="no control-plane port policy denies is reachable from isolated namespaces (timeouts judged "
+        "only on doors that answered the control pod)",
+        nothing="no knock from an isolated namespace",
+        noun="knock",
     )

@@ -3,7 +3,8 @@
 Each source runs a busybox ``sh`` script that starts ``agnhost connect`` for every target in the
 background and prints one result line per target, so a whole matrix takes about one probe timeout
 instead of one timeout per blocked pair. Pairs whose result differs from an expectation are probed
-again, a bounded number of times, and every attempt is kept.
+again, a bounded number of times, and every attempt is kept; a connection is never probed away. A matrix
+under a policy just applied is probed in whole rounds until it stands still.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Final, final
 
 from kubernetes import client
 
-from pytest_k8sharden.probes.pods import PodProber, pod_manifest
+from pytest_k8sharden.probes.pods import PodProber, ProbePod, pod_manifest
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
@@ -55,6 +56,11 @@ class Source:
     namespace: str
     pod: str
 
+    @classmethod
+    def of(cls, pod: ProbePod) -> Source:
+        """A running probe pod as a source, keyed ``namespace/name``."""
+        return cls(f"{pod.namespace}/{pod.name}", pod.namespace, pod.name)
+
 
 @final
 @dataclass(frozen=True)
@@ -76,6 +82,11 @@ class ConnectResult:
     def connected(self) -> bool:
         """The connection was established."""
         return self.outcome == CONNECTED
+
+    @property
+    def ever_connected(self) -> bool:
+        """Some attempt connected: proof that the pair is reachable, whatever later attempts saw."""
+        return CONNECTED in (*self.history, self.outcome)
 
     @property
     def probed(self) -> bool:
@@ -131,15 +142,19 @@ Expectation = Callable[[ConnectResult], bool | None]
 def probe_until_expected(
     probe: ProbeFn, plan: Plan, expected: Expectation, attempts: int, pause_s: float = 1.0
 ) -> tuple[ConnectResult, ...]:
-    """Probe `plan`; re-probe pairs not as expected or without a result, up to `attempts` in all.
+    """Probe `plan`; re-probe pairs without a result, or not as expected and not connected, up to
+    `attempts` in all.
 
-    A pair counts as expected as soon as one attempt is; each result keeps its earlier outcomes.
+    A connection is proof and is never probed again (a later timeout cannot erase it); a pair that did
+    not connect counts as expected as soon as one attempt is. Each result keeps its earlier outcomes.
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, not {attempts}")
     results = {r.pair: r for r in probe(plan)}
     for _ in range(attempts - 1):
-        again = {pair for pair, r in results.items() if not r.probed or expected(r) is False}
+        again = {
+            pair for pair, r in results.items() if not r.probed or (not r.connected and expected(r) is False)
+        }
         if not again:
             break
         time.sleep(pause_s)
@@ -152,6 +167,70 @@ def probe_until_expected(
             results[fresh.pair] = replace(fresh, history=(*earlier.history, earlier.outcome))
     order = [(s.key, t.key, t.port) for s, targets in plan.items() for t in targets]
     return tuple(results[pair] for pair in order)
+
+
+@final
+@dataclass(frozen=True)
+class Settled:
+    """A matrix probed in whole rounds until it stood still (or the time ran out)."""
+
+    results: tuple[ConnectResult, ...]
+    """The last round, each result with its outcomes in the stable rounds before it (its history)."""
+    rounds: int
+    """How many rounds were probed in all."""
+    settled_after_s: float
+    """Seconds from the first round to the first of the rounds judged: how long enforcement took."""
+    converged: bool
+    """Whether the rounds judged agreed on every pair."""
+    settling: Mapping[str, tuple[str, ...]]
+    """Pairs whose outcome changed from round to round: every outcome, oldest first."""
+
+
+def probe_until_stable(
+    probe: ProbeFn,
+    plan: Plan,
+    expected: Expectation,
+    deadline_s: float,
+    stable_rounds: int = 2,
+    pause_s: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Settled:
+    """Probe the whole of `plan` round after round until `stable_rounds` consecutive rounds agree on every
+    pair and match `expected`, or `deadline_s` has passed; judge on those last rounds only.
+
+    For a policy just applied: earlier rounds show it taking effect (kept in `settling`), not violations.
+    A matrix that stands still but differs from `expected` is probed on until the deadline (the policy
+    may still be on its way), then judged as it stands: `converged` says whether its last rounds agreed.
+    """
+    if stable_rounds < 1:
+        raise ValueError(f"stable_rounds must be at least 1, not {stable_rounds}")
+    started = clock()
+    rounds: list[tuple[ConnectResult, ...]] = []
+    starts: list[float] = []
+    while True:
+        starts.append(clock() - started)
+        rounds.append(tuple(probe(plan)))
+        window = rounds[-stable_rounds:]
+        converged = len(window) == stable_rounds and all(_outcomes(r) == _outcomes(window[0]) for r in window)
+        as_expected = all(expected(r) is not False for r in window[-1])
+        if (converged and as_expected) or clock() - started >= deadline_s:
+            break
+        time.sleep(pause_s)
+    last = [
+        replace(result, history=tuple(earlier[i].outcome for earlier in window[:-1]))
+        for i, result in enumerate(window[-1])
+    ]
+    changed = {
+        f"{r.source} -> {r.destination} {r.port}/TCP": tuple(found[i].outcome for found in rounds)
+        for i, r in enumerate(rounds[-1])
+        if len({found[i].outcome for found in rounds}) > 1
+    }
+    return Settled(tuple(last), len(rounds), starts[-len(window)], converged, changed)
+
+
+def _outcomes(results: Sequence[ConnectResult]) -> list[tuple[tuple[str, str, int], bool, bool]]:
+    """What a round says about each pair: connected or not, and whether a result came back at all."""
+    return [(r.pair, r.connected, r.probed) for r in results]
 
 
 @final

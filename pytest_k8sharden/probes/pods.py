@@ -39,6 +39,8 @@ class ProbePod:
     name: str
     ip: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    host_ip: str = ""
+    """The address of the node it runs on (``status.hostIP``), empty when unknown."""
 
     @property
     def vantage(self) -> str:
@@ -214,4 +216,4 @@ def _running_probe_pod(pod: client.V1Pod) -> ProbePod | None:
         return None
     if not any(c.type == "Ready" and c.status == "True" for c in status.conditions or []):
         return None
-    return ProbePod(meta.namespace, meta.name, status.pod_ip, dict(meta.labels or {}))
+    return ProbePod(meta.namespace, meta.name, status.pod_ip, dict(meta.labels or {}), status.host_ip or "")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pytest_k8sharden import exposure
-from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.exposure import Answer
 from pytest_k8sharden.probes.http import HttpObservation
 
@@ -136,3 +138,61 @@ def test_control_plane_addresses_keep_ips_once_in_order() -> None:
     )
     assert addresses == ["10.0.0.1", "10.0.0.2"]
     assert exposure.control_plane_addresses("https://192.0.2.7:6443", [], []) == ["192.0.2.7"]
+
+
+POD = "pod:k8sh/attacker"
+KUBELET = "https://10.0.0.2:10250/pods"
+TIMED_OUT_FROM_POD = seen(KUBELET, error="timed out", vantage=POD)
+
+
+@pytest.mark.parametrize(
+    ("judge", "answered_door"),
+    [
+        (lambda o: exposure.must_refuse(o, "the kubelet"), seen(KUBELET, 401)),
+        (
+            lambda o: exposure.must_refuse(o, "kcm", closed_is_refusal=True),
+            seen(KUBELET, error="connection refused"),
+        ),
+        (lambda o: exposure.must_be_closed(o, "ro"), seen(KUBELET, error="connection refused")),
+        (lambda o: exposure.plaintext_refused(o, "api"), seen(KUBELET, 400)),
+        (lambda o: exposure.anonymous_authentication(o), seen(f"{API}/api", 401)),
+        (lambda o: exposure.anonymous_reads(o), seen(f"{API}/api", 403)),
+        (
+            lambda o: exposure.tls_client_certificate_required([], o, "etcd"),
+            seen(KUBELET, error="TLS failure: TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+        ),
+    ],
+    ids=[
+        "must_refuse",
+        "must_refuse-closed",
+        "must_be_closed",
+        "plaintext",
+        "anon-auth",
+        "anon-read",
+        "etcd-cert",
+    ],
+)
+def test_one_good_door_does_not_pass_for_a_door_that_did_not_answer(
+    judge: Callable[[list[HttpObservation]], Finding], answered_door: HttpObservation
+) -> None:
+    """Issue 16 item 2: the runner's refusal passed the whole check although the pod vantage timed out."""
+    unanswered = seen(answered_door.target, error="timed out", vantage=POD)
+    finding = judge([answered_door, unanswered])
+    assert finding.outcome is Outcome.INCONCLUSIVE, finding.message
+    assert f"{answered_door.target} from {POD} (timed out)" in finding.message
+    assert "1 of 2 doors" in finding.message
+    alone = judge([answered_door])
+    assert alone.outcome is Outcome.PASSED
+    assert "1 door, from runner (1)" in alone.message, alone.message
+
+
+def test_a_pass_says_how_many_doors_were_examined_and_from_where() -> None:
+    observations = [
+        seen(KUBELET, 401),
+        seen(KUBELET, 403, vantage=POD),
+        seen(f"{KUBELET}x", 401, vantage=POD),
+    ]
+    finding = exposure.must_refuse(observations, "the kubelet")
+    assert finding.outcome is Outcome.PASSED
+    assert "3 doors, from runner (1) and pod:k8sh/attacker (2)" in finding.message
+    assert exposure.must_refuse([], "the kubelet").outcome is Outcome.INCONCLUSIVE

@@ -3,7 +3,7 @@ scenarios, default-deny coverage, workloads, control-plane doors, the metadata v
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 from kubernetes import client
@@ -11,7 +11,14 @@ from kubernetes import client
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
-from pytest_k8sharden.isolation.matrices import canary_finding, compare, expectation, observed_value
+from pytest_k8sharden.isolation.matrices import (
+    MatrixOutcome,
+    canary_finding,
+    compare,
+    expectation,
+    matrix_observation,
+    observed_value,
+)
 from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY, covering_network
 from pytest_k8sharden.netpol import (
     Namespace,
@@ -32,7 +39,9 @@ from pytest_k8sharden.probes.matrix import (
     parse_probe_output,
     probe_script,
     probe_until_expected,
+    probe_until_stable,
 )
+from pytest_k8sharden.probes.pods import ProbePod
 from pytest_k8sharden.seeds import SHOP_NAMESPACE, default_deny, shop
 
 PORTS = (80, 81)
@@ -127,6 +136,110 @@ def test_retries_are_bounded() -> None:
     assert len(calls) == 2 and found[0].attempts == 2 and not found[0].connected
     with pytest.raises(ValueError, match="at least 1"):
         probe_until_expected(probe, plan, lambda r: True, attempts=0)
+
+
+def scripted(outcomes: Sequence[str]) -> tuple[Plan, Callable[[Plan], list[ConnectResult]], list[int]]:
+    """One pair (v -> d, port 80) whose successive probes see `outcomes`; the list counts the calls."""
+    plan: Plan = {Source("v", "ns", "v"): [Target("d", "ip", 80)]}
+    answers = iter(outcomes)
+    calls: list[int] = []
+
+    def probe(asked: Plan) -> list[ConnectResult]:
+        calls.append(1)
+        return [ConnectResult("v", "d", 80, next(answers))]
+
+    return plan, probe, calls
+
+
+ONE_PAIR_BLOCKED: dict[PortSpec, TruthTable] = {(80, "TCP"): TruthTable(("v",), ("d",), {("v", "d"): False})}
+ONE_PAIR_ALLOWED: dict[PortSpec, TruthTable] = {(80, "TCP"): TruthTable(("v",), ("d",), {("v", "d"): True})}
+
+
+@pytest.mark.parametrize(
+    ("attempts", "expected", "wrong"),
+    [
+        (["connected", "TIMEOUT", "TIMEOUT"], ONE_PAIR_BLOCKED, 1),
+        (["connected", "REFUSED"], ONE_PAIR_BLOCKED, 1),
+        (["connected"], ONE_PAIR_BLOCKED, 1),
+        (["TIMEOUT"], ONE_PAIR_BLOCKED, 0),
+        (["TIMEOUT", "connected"], ONE_PAIR_ALLOWED, 0),
+        (["TIMEOUT", "TIMEOUT", "TIMEOUT"], ONE_PAIR_ALLOWED, 1),
+    ],
+    ids=[
+        "connected-then-timeouts",
+        "connected-then-refused",
+        "connected",
+        "timeout",
+        "late-connect",
+        "never",
+    ],
+)
+def test_a_connection_is_a_violation_that_no_later_attempt_erases(
+    attempts: list[str], expected: dict[PortSpec, TruthTable], wrong: int
+) -> None:
+    """Issue 16 item 3: a pair policy denies that connected, then timed out on a retry, counted as blocked."""
+    plan, probe, _ = scripted(attempts)
+    results = probe_until_expected(probe, plan, expectation(expected), attempts=3, pause_s=0)
+    outcome = compare("workloads", "", [], expected, results, refused_is_blocked=False)
+    assert outcome.wrong == wrong, outcome.describe()
+    if wrong and expected is ONE_PAIR_BLOCKED:
+        assert "v -> d 80/TCP: expected blocked, observed allowed" in outcome.describe()
+
+
+def test_a_connection_is_never_probed_again() -> None:
+    plan, probe, calls = scripted(["connected", "TIMEOUT"])
+    found = probe_until_expected(probe, plan, expectation(ONE_PAIR_BLOCKED), attempts=3, pause_s=0)
+    assert len(calls) == 1 and found[0].connected
+
+
+def clock(step: float) -> Callable[[], float]:
+    """A clock that advances `step` seconds each time it is read."""
+    now = [0.0]
+
+    def read() -> float:
+        now[0] += step
+        return now[0]
+
+    return read
+
+
+def test_the_canary_waits_for_its_own_policy_to_settle_and_records_how_long_it_took() -> None:
+    plan, probe, calls = scripted(["connected", "connected", "TIMEOUT", "TIMEOUT", "connected"])
+    wanted = expectation(ONE_PAIR_BLOCKED)
+    settled = probe_until_stable(probe, plan, wanted, deadline_s=100, pause_s=0, clock=clock(1.0))
+    assert settled.converged and settled.rounds == 4 and len(calls) == 4
+    assert settled.settled_after_s > 0
+    assert settled.settling == {"v -> d 80/TCP": ("connected", "connected", "TIMEOUT", "TIMEOUT")}
+    outcome = compare("deny", "", [], ONE_PAIR_BLOCKED, settled.results, settled=settled)
+    assert outcome.wrong == 0 and "settled after" in outcome.describe()
+    details = matrix_observation(outcome, "pods:canary", "x").details
+    assert details["settling"]["rounds"] == 4 and details["settling"]["converged"] is True
+    assert details["attempts"] == {}, "the rounds are in the settling record"
+
+
+def test_a_canary_matrix_that_never_settles_is_judged_on_its_last_rounds() -> None:
+    flapping = ["TIMEOUT", "connected"] * 10
+    plan, probe, _ = scripted(flapping)
+    wanted = expectation(ONE_PAIR_BLOCKED)
+    settled = probe_until_stable(probe, plan, wanted, deadline_s=5, pause_s=0, clock=clock(1.0))
+    assert not settled.converged
+    outcome = compare("deny", "", [], ONE_PAIR_BLOCKED, settled.results, settled=settled)
+    assert outcome.wrong == 1, "a connection in the rounds judged is a violation"
+    plan, probe, _ = scripted(["connected"] * 10)
+    stuck = probe_until_stable(probe, plan, wanted, deadline_s=5, pause_s=0, clock=clock(1.0))
+    assert stuck.converged and stuck.rounds > 2, (
+        "a steady matrix unlike the policy is probed until the deadline"
+    )
+    steady = compare("deny", "", [], ONE_PAIR_BLOCKED, stuck.results, settled=stuck)
+    assert "still so after" in steady.describe()
+    plan, probe, _ = scripted(flapping)
+    wanted = expectation(ONE_PAIR_ALLOWED)
+    settled = probe_until_stable(probe, plan, wanted, deadline_s=5, pause_s=0, clock=clock(1.0))
+    baseline = compare(BASELINE.name, "", [], ONE_PAIR_ALLOWED, [ConnectResult("v", "d", 80, "connected")])
+    unsettled = compare("allow", "", [], ONE_PAIR_ALLOWED, settled.results, settled=settled)
+    assert unsettled.wrong == 0
+    finding = canary_finding([baseline, unsettled], BASELINE.name)
+    assert finding.outcome is Outcome.INCONCLUSIVE and "did not settle" in finding.message
 
 
 # ------------------------------------------------------------------------------------- matrices
@@ -361,8 +474,12 @@ def test_metadata_fails_on_any_credential_answer_and_withholds_its_body() -> Non
     assert finding.outcome is Outcome.FAILED and "169.254.169.254" in finding.message
 
 
-HEARD = [ConnectResult("probe/attacker", "api-server/198.18.0.1:6443", 6443, "connected")]
-UNHEARD = [ConnectResult("probe/attacker", "api-server/198.18.0.1:6443", 6443, "TIMEOUT")]
+HEARD = {
+    "pod:ns/p": metadata.Control("pod:ns/p", True, "its own knock on kubelet/198.18.0.2:10250: connected")
+}
+UNHEARD = {
+    "pod:ns/p": metadata.Control("pod:ns/p", False, "its own knock on kubelet/198.18.0.2:10250: TIMEOUT")
+}
 
 
 def test_metadata_passes_when_blocked_or_refusing_and_is_inconclusive_when_nothing_probed() -> None:
@@ -375,9 +492,9 @@ def test_metadata_passes_when_blocked_or_refusing_and_is_inconclusive_when_nothi
 
 def test_metadata_timeouts_prove_nothing_when_the_control_pod_heard_nothing_either() -> None:
     timed_out = [connect(False, "TIMEOUT\n"), http(None, error="timed out")]
-    for controls in (UNHEARD, []):
+    for controls in (UNHEARD, {}):
         finding = metadata.metadata_finding(timed_out, controls)
-        assert finding.outcome is Outcome.INCONCLUSIVE and "control pod" in finding.message
+        assert finding.outcome is Outcome.INCONCLUSIVE and "not judged" in finding.message
     refused = metadata.metadata_finding([connect(False, "REFUSED\n")], UNHEARD)
     assert refused.outcome is Outcome.PASSED
 
@@ -386,3 +503,140 @@ def test_metadata_requests_cover_every_cloud() -> None:
     providers = {r.provider for r in metadata.CREDENTIAL_REQUESTS}
     assert providers == {"aws-imdsv1", "aws-imdsv2", "gcp", "azure"}
     assert all(r.url.startswith("http://169.254.169.254/") for r in metadata.CREDENTIAL_REQUESTS)
+
+
+NODE_A, NODE_B = "198.18.0.2", "198.18.0.3"
+DOORS = (
+    workloads.Door("api-server", "198.18.0.1", 6443),
+    workloads.Door("kubelet", NODE_A, 10250),
+    workloads.Door("kubelet", NODE_B, 10250),
+)
+CONTROL_POD = ProbePod("probe", "attacker", "10.0.0.9", host_ip=NODE_A)
+
+
+@pytest.mark.parametrize(
+    ("node", "own", "control_hears", "forbidden", "proven"),
+    [
+        (NODE_A, "connected", (), False, True),
+        (NODE_B, "REFUSED", (), False, True),
+        (NODE_B, "TIMEOUT", (f"kubelet/{NODE_B}:10250",), True, True),
+        (NODE_B, "TIMEOUT", ("api-server/198.18.0.1:6443", f"kubelet/{NODE_A}:10250"), True, False),
+        (NODE_B, "TIMEOUT", (f"kubelet/{NODE_B}:10250",), False, False),
+        ("198.18.0.99", "TIMEOUT", (f"kubelet/{NODE_B}:10250",), True, False),
+    ],
+    ids=[
+        "own-knock",
+        "own-refused",
+        "policy-denies-control-heard",
+        "other-doors-only",
+        "unexplained",
+        "no-door",
+    ],
+)
+def test_a_metadata_timeout_is_blocked_only_next_to_a_control_on_that_pods_node(
+    node: str, own: str, control_hears: tuple[str, ...], forbidden: bool, proven: bool
+) -> None:
+    """Issue 16 item 4: METADATA-BLOCKED counted every timeout as blocked once any control door answered
+    (the old metadata_finding took the control pod's knocks and passed when any of them answered)."""
+    visitor = ProbePod("default", "visitor", "10.0.0.5", host_ip=node)
+    plan = metadata.control_plan([CONTROL_POD, visitor], CONTROL_POD, DOORS)
+    own_doors = [t.key for t in plan.get(Source.of(visitor), [])]
+    assert own_doors == ([f"kubelet/{node}:10250"] if node != "198.18.0.99" else [])
+    door = f"kubelet/{node}:10250"
+    knocks = [ConnectResult("default/visitor", door, 10250, own)]
+    knocks += [ConnectResult("probe/attacker", d, 10250, "connected") for d in control_hears]
+    denied = {("default/visitor", d.key): forbidden for d in DOORS}
+    found = metadata.controls([CONTROL_POD, visitor], CONTROL_POD, DOORS, knocks, denied)
+    assert found[visitor.vantage].proven is proven, found[visitor.vantage].why
+    timed_out = Observation(
+        kind="http", summary="", vantage=visitor.vantage, target="http://169.254.169.254/x",
+    )  # fmt: skip
+    seen = [
+        HttpObservation(**{**timed_out.__dict__, "details": {"method": "GET"}}, error="timed out"),
+    ]
+    finding = metadata.metadata_finding(seen, found)
+    assert finding.outcome is (Outcome.PASSED if proven else Outcome.INCONCLUSIVE), finding.message
+    if not proven:
+        assert "pod:default/visitor" in finding.message and "not judged" in finding.message
+
+
+def shop_outcome(outcomes: dict[str, str], heard: Sequence[str]) -> MatrixOutcome:
+    """The visitor's knocks on the shop (outcome per tier) compared, with the control pod hearing `heard`."""
+    engine, visitor, targets = shop_world()
+    tables = workloads.workload_tables(engine, [visitor], targets)
+    plan = workloads.workload_plan({Source(visitor.key, SHOP_NAMESPACE, "visitor"): visitor}, targets)
+    results = [
+        ConnectResult(visitor.key, t.key, t.port, outcomes[t.key.split("/")[1].split("-")[0]])
+        for t in next(iter(plan.values()))
+    ]
+    controls = [ConnectResult("probe/attacker", f"{SHOP_NAMESPACE}/{pod}-1", 0, "connected") for pod in heard]
+    return compare(
+        "workloads", "", [], tables, results, refused_is_blocked=False,
+        heard=workloads.heard_destinations(controls, results),
+    )  # fmt: skip
+
+
+def tiers(frontend: str, backend: str, db: str) -> dict[str, str]:
+    return {"frontend": frontend, "backend": backend, "db": db}
+
+
+T, C = "TIMEOUT", "connected"
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "heard", "verdict"),
+    [
+        (tiers(C, T, T), (), Outcome.INCONCLUSIVE),
+        (tiers(C, T, T), ("backend",), Outcome.INCONCLUSIVE),
+        (tiers(C, T, T), ("backend", "db"), Outcome.PASSED),
+        (tiers(T, T, T), ("backend", "db"), Outcome.INCONCLUSIVE),
+        (tiers(T, T, T), ("frontend", "db"), Outcome.FAILED),
+        (tiers(C, C, T), (), Outcome.FAILED),
+    ],
+    ids=["no-control", "heard-one", "heard-all", "allowed-unheard", "allowed-pair-blocked", "violation"],
+)
+def test_a_workload_timeout_is_blocked_only_where_the_control_heard_that_pod(
+    outcomes: dict[str, str], heard: tuple[str, ...], verdict: Outcome
+) -> None:
+    """Issue 16 item 4: NETPOL-WORKLOADS had no control; pairs that should be blocked passed on timeouts."""
+    finding = workloads.workloads_finding(shop_outcome(outcomes, heard), [SHOP_NAMESPACE])
+    assert finding.outcome is verdict, finding.message
+    if verdict is Outcome.INCONCLUSIVE:
+        assert "(TIMEOUT)" in finding.message and "control pod heard no door" in finding.message
+
+
+def test_control_admissions_twin_every_ingress_policy_for_the_control_pod_only() -> None:
+    shop_policies = [m for m in shop() if m["kind"] == "NetworkPolicy"]
+    control = ProbePod("k8sh-probe-1", "attacker", "10.0.0.9", {"k8sharden.io/role": "attacker"})
+    twins = workloads.control_admissions(shop_policies, control, "k8sh-control-ab", {"owned": "yes"})
+    selected = [t["spec"]["podSelector"] for t in twins]
+    assert selected == [{}, {"matchLabels": {"tier": "frontend"}}, {"matchLabels": {"tier": "backend"}},
+                        {"matchLabels": {"tier": "db"}}], "egress-only policies get no twin"  # fmt: skip
+    (peer,) = twins[0]["spec"]["ingress"][0]["from"]
+    assert peer == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "k8sh-probe-1"}},
+        "podSelector": {"matchLabels": {"k8sharden.io/role": "attacker"}},
+    }
+    assert {t["metadata"]["name"] for t in twins} == {f"k8sh-control-ab-{i}" for i in range(4)}
+    assert all(t["metadata"]["labels"] == {"owned": "yes"} for t in twins)
+    engine, visitor, targets = shop_world()
+    with_twins = PolicyEngine.of(parse_network_policy(m) for m in [*shop_policies, *twins])
+    assert workloads.workload_tables(engine, [visitor], targets) == workloads.workload_tables(
+        with_twins, [visitor], targets
+    ), "the twins change nothing for anyone but the control pod"
+
+
+def test_one_unjudged_knock_makes_the_control_plane_check_inconclusive() -> None:
+    """Issue 16 item 2 for ISOLATED-NAMESPACE-CONTROL-PLANE: one judged knock passed the whole check."""
+    api, kubelet = "api-server/198.18.0.1:6443", f"kubelet/{NODE_A}:10250"
+    results = [
+        ConnectResult("default/v", api, 6443, "TIMEOUT"),
+        ConnectResult("default/v", kubelet, 10250, "TIMEOUT"),
+    ]
+    heard_api = [ConnectResult("probe/attacker", api, 6443, "connected")]
+    forbidden = {("default/v", api): True, ("default/v", kubelet): True}
+    finding = workloads.control_plane_finding(results, forbidden, heard_api)
+    assert finding.outcome is Outcome.INCONCLUSIVE and kubelet in finding.message
+    heard_both = [*heard_api, ConnectResult("probe/attacker", kubelet, 10250, "connected")]
+    finding = workloads.control_plane_finding(results, forbidden, heard_both)
+    assert finding.outcome is Outcome.PASSED and "2 knocks, from pod:default/v (2)" in finding.message
