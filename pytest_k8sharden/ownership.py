@@ -1,7 +1,7 @@
 """What marks an object as created by pytest-k8sharden, and the sweeper that removes crashed runs' leftovers.
 
-Every namespace and pod the plugin creates carries ``app.kubernetes.io/managed-by: pytest-k8sharden`` and
-``k8sharden.io/run: <run id>`` (one id per process). Objects the local profiles seed carry
+Every namespace, pod and NetworkPolicy the plugin creates carries ``app.kubernetes.io/managed-by:
+pytest-k8sharden`` and ``k8sharden.io/run: <run id>`` (one id per run). Objects the local profiles seed carry
 ``k8sharden.io/seeded-by`` instead and are never swept. Nothing here imports pytest.
 """
 
@@ -73,29 +73,41 @@ def _owned(kind: str, item: Any) -> Owned:
 
 
 def stale(objects: Iterable[Owned], now: datetime, older_than: timedelta, keep_run: str) -> list[Owned]:
-    """The objects of other runs created at least ``older_than`` before ``now`` (pods of stale namespaces
-    are left to the namespace's deletion)."""
+    """The objects of other runs created at least ``older_than`` before ``now`` (what lies in a stale
+    namespace is left to the namespace's deletion)."""
     chosen = [
         o for o in objects if o.run != keep_run and (o.created is None or now - o.created >= older_than)
     ]
     gone = {o.name for o in chosen if o.kind == "Namespace"}
-    return [o for o in chosen if not (o.kind == "Pod" and o.namespace in gone)]
+    return [o for o in chosen if o.kind == "Namespace" or o.namespace not in gone]
 
 
 def owned_objects(kube: Kube) -> list[Owned]:
-    """Every namespace and pod of the cluster labelled as ours (whatever run made it)."""
+    """Every namespace, pod and NetworkPolicy of the cluster labelled as ours (whatever run made it).
+
+    NetworkPolicies: the twins NETPOL-WORKLOADS puts into workload namespaces to admit its control pod,
+    which a run killed outright would leave behind.
+    """
     namespaces = kube.core.list_namespace(label_selector=OURS_SELECTOR).items
     pods = kube.core.list_pod_for_all_namespaces(label_selector=OURS_SELECTOR).items
-    return [_owned("Namespace", n) for n in namespaces] + [_owned("Pod", p) for p in pods]
+    policies = kube.networking.list_network_policy_for_all_namespaces(label_selector=OURS_SELECTOR).items
+    return [
+        *(_owned("Namespace", n) for n in namespaces),
+        *(_owned("Pod", p) for p in pods),
+        *(_owned("NetworkPolicy", p) for p in policies),
+    ]
 
 
 def sweep(kube: Kube, older_than: timedelta, now: datetime, keep_run: str = RUN_ID) -> list[Owned]:
-    """Delete the namespaces and pods of other runs older than ``older_than``; return what was deleted."""
+    """Delete the namespaces, pods and NetworkPolicies of other runs older than ``older_than``; return what
+    was deleted."""
     doomed = stale(owned_objects(kube), now, older_than, keep_run)
     for item in doomed:
         with contextlib.suppress(KubeNotFound):
             if item.kind == "Namespace":
                 kube.core.delete_namespace(item.name)
+            elif item.kind == "NetworkPolicy":
+                kube.networking.delete_namespaced_network_policy(item.name, str(item.namespace))
             else:
                 kube.core.delete_namespaced_pod(item.name, str(item.namespace), grace_period_seconds=0)
     return doomed

@@ -132,6 +132,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": items})
         elif (method, path) == ("GET", "/api/v1/pods"):
             self._send(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []})
+        elif (method, path) == ("GET", "/apis/networking.k8s.io/v1/networkpolicies"):
+            empty = {
+                "kind": "NetworkPolicyList",
+                "apiVersion": "networking.k8s.io/v1",
+                "metadata": {},
+                "items": [],
+            }
+            self._send(200, empty)
         elif (method, path) == ("POST", "/api/v1/namespaces"):
             body.setdefault("apiVersion", "v1")
             body.setdefault("kind", "Namespace")

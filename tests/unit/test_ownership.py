@@ -63,9 +63,16 @@ def test_stale_takes_other_runs_older_than_the_threshold() -> None:
         _owned("Namespace", "k8sh-probe-mine", 120, run="mine"),
         _owned("Pod", "inside-old", 120, namespace="k8sh-probe-old"),
         _owned("Pod", "visitor", 120, run=None, namespace="default"),
+        _owned("NetworkPolicy", "k8sh-control-1-0", 120, namespace="shop"),
+        _owned("NetworkPolicy", "k8sh-control-2-0", 120, run="mine", namespace="shop"),
+        _owned("NetworkPolicy", "scenario", 120, namespace="k8sh-probe-old"),
     ]
     chosen = stale(objects, NOW, timedelta(hours=1), keep_run="mine")
-    assert [o.describe() for o in chosen] == ["namespace/k8sh-probe-old", "pod/default/visitor"]
+    assert [o.describe() for o in chosen] == [
+        "namespace/k8sh-probe-old",
+        "pod/default/visitor",
+        "networkpolicy/shop/k8sh-control-1-0",
+    ]
 
 
 def test_session_start_sweeps_old_leftovers_and_spares_young_ones(
