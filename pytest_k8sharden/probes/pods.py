@@ -125,17 +125,24 @@ class PodProber:
         self.kube.core.create_namespaced_pod(self.namespace, manifest)
 
     def wait_running(self, names: Sequence[str], timeout_s: float) -> dict[str, ProbePod]:
-        """Wait until every named pod is Running and Ready; raise PodNotReady naming the laggards."""
+        """Wait until every named pod is Running and Ready; raise PodNotReady naming the laggards.
+
+        A pod whose image the kubelet cannot pull ends the wait at once (see `image_never_comes`).
+        """
         deadline = time.monotonic() + timeout_s
         ready: dict[str, ProbePod] = {}
         while True:
-            for pod in self.kube.core.list_namespaced_pod(self.namespace).items:
+            pods = self.kube.core.list_namespaced_pod(self.namespace).items
+            for pod in pods:
                 seen = _running_probe_pod(pod)
                 if seen is not None and seen.name in names:
                     ready[seen.name] = seen
             missing = [n for n in names if n not in ready]
             if not missing:
                 return ready
+            unpullable = image_never_comes(pods, missing)
+            if unpullable:
+                raise PodNotReady(f"the image cannot be pulled: {'; '.join(unpullable)}")
             if time.monotonic() > deadline:
                 raise PodNotReady(f"pods not ready after {timeout_s:.0f} s: {self._describe(missing)}")
             time.sleep(0.5)
@@ -205,6 +212,26 @@ def exit_code(status: str) -> int | None:
     causes = message.get("details", {}).get("causes", [])
     codes = [c.get("message") for c in causes if c.get("reason") == "ExitCode"]
     return int(codes[0]) if codes and str(codes[0]).isdigit() else None
+
+
+UNPULLABLE: Final = frozenset({"ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"})
+"""Container waiting reasons that mean the image will not come while we wait: the kubelet refuses the
+image's name or its pull policy, or has already failed to pull it and backs off before trying again."""
+
+
+def image_never_comes(pods: Sequence[client.V1Pod], names: Sequence[str]) -> list[str]:
+    """``pod (reason: message)`` for each named pod with a container waiting for an image that will not
+    come."""
+    found = []
+    for pod in pods:
+        name = pod.metadata.name if pod.metadata else None
+        if name not in names:
+            continue
+        for container in (pod.status and pod.status.container_statuses) or []:
+            waiting = container.state and container.state.waiting
+            if waiting and waiting.reason in UNPULLABLE:
+                found.append(f"{name} ({waiting.reason}: {waiting.message or 'no message'})")
+    return found
 
 
 def _running_probe_pod(pod: client.V1Pod) -> ProbePod | None:

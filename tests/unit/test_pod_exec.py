@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from kubernetes import client
 
-from pytest_k8sharden.probes.pods import exit_code
+from pytest_k8sharden.probes.pods import exit_code, image_never_comes
 
 FAILED_WITH_1 = {
     "status": "Failure",
@@ -29,3 +30,30 @@ NOT_STARTED = {"status": "Failure", "reason": "InternalError", "message": 'exec:
 )
 def test_exit_code(status: str, code: int | None) -> None:
     assert exit_code(status) == code
+
+
+def _pod(name: str, reason: str | None, message: str | None = None) -> client.V1Pod:
+    waiting = client.V1ContainerStateWaiting(reason=reason, message=message) if reason else None
+    state = client.V1ContainerState(waiting=waiting)
+    container = client.V1ContainerStatus(
+        name="probe", image="i", image_id="", ready=False, restart_count=0, state=state
+    )
+    status = client.V1PodStatus(phase="Pending", container_statuses=[container])
+    return client.V1Pod(metadata=client.V1ObjectMeta(name=name), status=status)
+
+
+@pytest.mark.parametrize(
+    ("reason", "unpullable"),
+    [
+        ("ImagePullBackOff", True),
+        ("ErrImageNeverPull", True),
+        ("InvalidImageName", True),
+        ("ErrImagePull", False),  # the first failed pull: the kubelet tries again
+        ("ContainerCreating", False),
+        (None, False),
+    ],
+)
+def test_a_pod_whose_image_will_not_come_ends_the_wait(reason: str | None, unpullable: bool) -> None:
+    pods = [_pod("attacker", reason, "Back-off pulling image"), _pod("ready", None), _pod("not-ours", reason)]
+    found = image_never_comes(pods, ["attacker", "ready"])
+    assert found == ([f"attacker ({reason}: Back-off pulling image)"] if unpullable else [])
