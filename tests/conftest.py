@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import trustme
 from fake_apiserver import FakeApi, serve, write_kubeconfig
-from local_clusters import Running
-from user_install import UserInstall, install_wheel
+from local_clusters import Running, ShippedRun, run_installed_suites
+from user_install import UserInstall, install_wheel, plant_stray_configuration
 
 from pytest_k8sharden.clusters.base import ClusterAccess
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
@@ -102,6 +102,37 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 def user_install(tmp_path_factory: pytest.TempPathFactory) -> UserInstall:
     """The plugin's wheel, built from this checkout and installed into a fresh virtualenv (once a session)."""
     return install_wheel(tmp_path_factory.mktemp("user-install"))
+
+
+@pytest.fixture(scope="session")
+def installed_suite_run(
+    local_cluster: Callable[[str], Running],
+    user_install: UserInstall,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str], ShippedRun]:
+    """``installed_suite_run(profile)``: every shipped suite run once a session against the profile's
+    cluster from the installed wheel, in a directory unrelated to the checkout; shared by the tests that
+    judge a plain run (verdicts per profile, the clean side of the API-fault comparison, xdist).
+
+    hardened runs through ``k8sharden run`` beside a stray pytest.ini, conftest.py and tests/ folder that
+    must change nothing; insecure through ``pytest --pyargs pytest_k8sharden.suites``.
+    """
+    runs: dict[str, ShippedRun] = {}
+
+    def get(profile: str) -> ShippedRun:
+        if profile not in runs:
+            local_cluster(profile)
+            directory = tmp_path_factory.mktemp(f"suites-{profile}")
+            runner: list[str | Path]
+            if profile == "hardened":
+                plant_stray_configuration(directory)
+                runner = [user_install.k8sharden, "run"]
+            else:
+                runner = [user_install.python, "-m", "pytest", "--pyargs", "pytest_k8sharden.suites"]
+            runs[profile] = run_installed_suites(profile, directory, runner)
+        return runs[profile]
+
+    return get
 
 
 @pytest.fixture

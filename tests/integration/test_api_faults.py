@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faultproxy import FAULTS, FaultProxy, Shares
-from local_clusters import Running, run_shipped_suites
+from local_clusters import WORKLOAD_NAMESPACE, Running, ShippedRun, run_shipped_suites
 
 from benchmarks import audit
 from pytest_k8sharden.clusters.base import ClusterAccess
@@ -58,6 +59,19 @@ class SuiteRun:
     ended: datetime
     retries: list[str]
 
+    @classmethod
+    def of(
+        cls,
+        results: list[dict[str, Any]],
+        wall_s: float,
+        started: datetime,
+        ended: datetime,
+        retries: list[str],
+    ) -> SuiteRun:
+        """A run from its evidence.json results."""
+        outcomes = {r["check"]: r["outcome"] for r in results}
+        return cls(outcomes, {r["check"]: r["message"] for r in results}, wall_s, started, ended, retries)
+
 
 def _run(running: Running, directory: Path, *options: str, timeout: float) -> SuiteRun:
     directory.mkdir()
@@ -68,7 +82,7 @@ def _run(running: Running, directory: Path, *options: str, timeout: float) -> Su
     done = run_shipped_suites(
         running.profile,
         directory,
-        "--workload-namespaces=k8sharden-shop",
+        f"--workload-namespaces={WORKLOAD_NAMESPACE}",
         *("-o", f"log_file={log}", "-o", "log_file_level=WARNING"),
         *options,
         env=env,
@@ -78,9 +92,12 @@ def _run(running: Running, directory: Path, *options: str, timeout: float) -> Su
     evidence = directory / "evidence.json"
     assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     results = json.loads(evidence.read_text())["results"]
-    retries = [line for line in log.read_text().splitlines() if RETRY in line] if log.exists() else []
-    outcomes = {r["check"]: r["outcome"] for r in results}
-    return SuiteRun(outcomes, {r["check"]: r["message"] for r in results}, wall, started, ended, retries)
+    return SuiteRun.of(results, wall, started, ended, _retries(log))
+
+
+def _retries(log: Path) -> list[str]:
+    """The retry lines of a run's log file."""
+    return [line for line in log.read_text().splitlines() if RETRY in line] if log.exists() else []
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +107,10 @@ def running(local_cluster: Callable[[str], Running]) -> Running:
 
 
 @pytest.fixture(scope="module")
-def clean(running: Running, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
-    """The suites straight to the API server."""
-    return _run(running, tmp_path_factory.mktemp("faults") / "clean", timeout=HANG_GUARD_S)
+def clean(running: Running, installed_suite_run: Callable[[str], ShippedRun]) -> SuiteRun:
+    """The suites straight to the API server: the session's plain run of the installed suites."""
+    run = installed_suite_run(PROFILE)
+    return SuiteRun.of(run.results, run.wall_s, run.started, run.ended, _retries(run.log))
 
 
 @pytest.fixture(scope="module")

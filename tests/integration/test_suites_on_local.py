@@ -1,10 +1,11 @@
 """The shipped suites against the real local cluster: every check fails on insecure and passes on hardened.
 
-Each profile's suites run once, in a subprocess exactly as a user runs them after ``pip install`` of the
-wheel into a fresh virtualenv, from a directory unrelated to the checkout, reusing the session's kept
-cluster: hardened through ``k8sharden run`` (in a directory holding a stray pytest.ini, conftest.py and
-tests/ folder that must change nothing), insecure through ``pytest --pyargs pytest_k8sharden.suites``.
-The tests then read the verdicts from the evidence.json that run wrote. Hardened's run once more under
+Each profile's suites run once a session (the ``installed_suite_run`` fixture), in a subprocess exactly as
+a user runs them after ``pip install`` of the wheel into a fresh virtualenv, from a directory unrelated to
+the checkout, reusing the session's kept cluster: hardened through ``k8sharden run`` (in a directory
+holding a stray pytest.ini, conftest.py and tests/ folder that must change nothing), insecure through
+``pytest --pyargs pytest_k8sharden.suites``. The tests then read the verdicts from the evidence.json that
+run wrote. Hardened's run once more under
 ``-n 4`` (pytest-xdist) must give every check the serial verdict.
 """
 
@@ -12,17 +13,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from local_clusters import Running, run_shipped_suites
-from user_install import UserInstall, plant_stray_configuration
+from local_clusters import WORKLOAD_NAMESPACE, Running, ShippedRun, run_shipped_suites
 
 from pytest_k8sharden.evidence.bundle import verify_manifest
-from pytest_k8sharden.fixtures import MANAGED_BY, MANAGED_BY_LABEL
 from pytest_k8sharden.isolation.scenarios import SCENARIOS
+from pytest_k8sharden.ownership import RUN_LABEL
 from pytest_k8sharden.profiles import INGRESS_DOMAIN
 
 pytestmark = pytest.mark.cluster
@@ -109,8 +108,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
     ),
 }
 EXPOSURE_CHECKS = ("API-", "KUBELET-", "ETCD-", "CONTROLLER-MANAGER-", "SCHEDULER-", "CONTROL-PLANE-")
-WORKLOAD_NAMESPACE = "k8sharden-shop"
-"""The namespace of workloads both profiles seed, whose isolation NETPOL-WORKLOADS compares."""
 PROFILES = ("hardened", "insecure")
 # Ingress checks on insecure: the sites each must name in its failure, and the valid site it must not.
 INGRESS_FAILING_SITES: dict[str, tuple[str, ...]] = {
@@ -122,35 +119,15 @@ INGRESS_FAILING_SITES: dict[str, tuple[str, ...]] = {
 }
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
-STARTED: dict[str, datetime] = {}
-"""When each profile's suite run started (what existed before is not that run's to clean up)."""
+RUNS: dict[str, ShippedRun] = {}
+"""Each profile's run (its run id names what it created)."""
 
 
 @pytest.fixture(scope="module", params=PROFILES)
-def suite_run(
-    request: pytest.FixtureRequest,
-    local_cluster: Callable[[str], Running],
-    tmp_path_factory: pytest.TempPathFactory,
-    user_install: UserInstall,
-) -> SuiteRun:
-    """Run the shipped suites against the profile's cluster; return the profile and results by check."""
-    profile = request.param
-    local_cluster(profile)
-    evidence_dir = tmp_path_factory.mktemp(f"evidence-{profile}")
-    runner: list[str | Path]
-    if profile == "hardened":
-        plant_stray_configuration(evidence_dir)
-        runner = [user_install.k8sharden, "run"]
-    else:
-        runner = [user_install.python, "-m", "pytest", "--pyargs", "pytest_k8sharden.suites"]
-    STARTED[profile] = datetime.now(UTC).replace(microsecond=0)
-    done = run_shipped_suites(
-        profile, evidence_dir, f"--workload-namespaces={WORKLOAD_NAMESPACE}", runner=runner
-    )
-    evidence = evidence_dir / "evidence.json"
-    assert evidence.exists(), f"no evidence.json; pytest said:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
-    results = json.loads(evidence.read_text())["results"]
-    return profile, {r["check"]: r for r in results}
+def suite_run(request: pytest.FixtureRequest, installed_suite_run: Callable[[str], ShippedRun]) -> SuiteRun:
+    """The session's run of the shipped suites on the profile's cluster: the profile and results by check."""
+    run = RUNS[request.param] = installed_suite_run(request.param)
+    return request.param, {r["check"]: r for r in run.results}
 
 
 @pytest.mark.parametrize("check", sorted(EXPECTED))
@@ -232,17 +209,16 @@ def test_no_probe_pod_or_namespace_is_left_behind(
 ) -> None:
     profile, _ = suite_run
     kube = local_cluster(profile).kube
-    ours = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+    its_own = f"{RUN_LABEL}={RUNS[profile].run_id}"
     found = [
-        *(n.metadata for n in kube.core.list_namespace(label_selector=ours).items),
-        *(p.metadata for p in kube.core.list_pod_for_all_namespaces(label_selector=ours).items),
+        *(n.metadata for n in kube.core.list_namespace(label_selector=its_own).items),
+        *(p.metadata for p in kube.core.list_pod_for_all_namespaces(label_selector=its_own).items),
+        *(
+            p.metadata
+            for p in kube.networking.list_network_policy_for_all_namespaces(label_selector=its_own).items
+        ),
     ]
-    since = STARTED[profile]
-    left = [
-        f"{meta.namespace or 'namespace'}/{meta.name}"
-        for meta in found
-        if meta and meta.creation_timestamp and meta.creation_timestamp >= since
-    ]
+    left = [f"{meta.namespace or 'namespace'}/{meta.name}" for meta in found if meta]
     assert left == [], f"the suite run left behind on {profile}: {left}"
 
 
