@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -14,10 +13,10 @@ from types import ModuleType
 from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
 from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE
 from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
+from pytest_k8sharden.shipped import suites_directory
 
 DEFAULT_LOCAL_NAME = "k8sharden"
 LIFECYCLE_MODULE = "pytest_k8sharden.clusters.local.lifecycle"
-SUITES_PACKAGE = "pytest_k8sharden.suites"
 RUN_INI = Path(__file__).with_name("run.ini")
 """The pytest configuration of `k8sharden run`: no pytest.ini, tox.ini or pyproject.toml is looked for."""
 EXIT_USAGE = 2
@@ -123,14 +122,6 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"deleted {item.describe()} (run {item.run or 'unknown'})")
     print(f"k8sharden: swept {len(swept)} objects of pytest-k8sharden runs older than {args.older_than}")
     return 0
-
-
-def suites_directory() -> Path:
-    """Where the installed shipped suites are (the package pytest_k8sharden.suites)."""
-    spec = importlib.util.find_spec(SUITES_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"k8sharden: the shipped suites ({SUITES_PACKAGE}) are not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def pytest_command(suites: Path, pytest_args: Sequence[str]) -> list[str]:

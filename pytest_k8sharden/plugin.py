@@ -11,11 +11,11 @@ import pytest
 from pytest_k8sharden.catalog import SEVERITIES, CatalogError, load_catalog
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.disposition import load_disposition
-from pytest_k8sharden.evidence.gate import FAIL_ON, BaselineError
+from pytest_k8sharden.evidence.gate import BaselineError
 from pytest_k8sharden.evidence.html import render_run, render_summary
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.waivers import WaiverError
-from pytest_k8sharden.profiles import PROFILE_NAMES
+from pytest_k8sharden.options import add_options
 from pytest_k8sharden.runstate import (
     EVIDENCE_KEY,
     META_KEY,
@@ -27,36 +27,22 @@ from pytest_k8sharden.runstate import (
     check_meta,
     check_result,
     is_worker,
+    judge_phase,
     junit_properties,
-    phase_of,
     scrub_report,
     stop_worker,
 )
 from pytest_k8sharden.settings import (
-    CLUSTER_PROVIDERS,
-    DEFAULT_EVIDENCE_DIR,
-    DEFAULT_INGRESS_CERT_DAYS,
-    DEFAULT_PROBE_TIMEOUT,
-    UPSTREAM_PROBE_IMAGE,
     SettingsError,
     build_settings,
 )
+from pytest_k8sharden.shipped import suites_directory
 from pytest_k8sharden.signals import install_sigterm_handler, restore_sigterm_handler
 
 pytest_plugins = ("pytest_k8sharden.fixtures", "pytest_k8sharden.parallel")
 
 READ_ONLY_REASON = "--read-only: this check creates resources in the cluster or probes from pods"
 CHECK_FIXTURES = frozenset({"cluster", "evidence"})
-NAMESPACE_OPTIONS = {
-    "workload": "namespaces whose workloads' observed reachability is compared with their NetworkPolicies "
-    "(NETPOL-WORKLOADS is skipped when none are given)",
-    "isolation": "namespaces the default-deny and isolated-namespace checks cover (default: every namespace "
-    "but kube-system, kube-public, kube-node-lease and pytest-k8sharden's own)",
-    "metadata": "namespaces from which a fresh pod probes the cloud metadata endpoint, besides a fresh "
-    "probe namespace (default: default)",
-}
-"""The ``--<name>-namespaces`` options and what they choose."""
-
 MARKERS = (
     "cluster: the test needs a live Kubernetes cluster (run the unit tests alone with -m 'not cluster')",
     "control(*ids): the check id and/or control ids (CIS-..., NSA-CISA:...) this check gives evidence for; "
@@ -64,6 +50,12 @@ MARKERS = (
     f"severity(level): severity of a failed check, one of {', '.join(SEVERITIES)} (default: the catalog's)",
     "active: the check creates resources or sends probes from pods (skipped under --read-only)",
 )
+SUITES_DIR = suites_directory()
+"""Where the shipped suites are: their checks must end with a verdict (see CheckMeta.shipped)."""
+RESULT_WORDS = (
+    ("k8sharden_inconclusive", "Inconclusive"), ("k8sharden_waived", "Waived"), ("k8sharden_error", "Error"),
+)  # fmt: skip
+"""Report attribute -> the word the HTML results table shows for it."""
 STATE_PLUGIN = "k8sharden-runstate"
 """The session's RunState is also a plugin: it collects verdicts from pytest_runtest_logreport."""
 SIGTERM_KEY = pytest.StashKey[Any]()
@@ -72,172 +64,7 @@ SIGTERM_KEY = pytest.StashKey[Any]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The option group of the command-line contract, with ini equivalents where they make sense."""
-    group = parser.getgroup("k8sharden", "pytest-k8sharden: Kubernetes security conformance")
-    group.addoption(
-        "--cluster",
-        dest="k8sharden_cluster",
-        metavar="PROVIDER",
-        choices=CLUSTER_PROVIDERS,
-        help="how to obtain the cluster: existing (kubeconfig or in-cluster; default), kind, or local "
-        "(the embedded real cluster). ini: k8sharden_cluster",
-    )
-    group.addoption(
-        "--cluster-profile",
-        dest="k8sharden_cluster_profile",
-        metavar="PROFILE",
-        choices=PROFILE_NAMES,
-        help=f"profile of a kind/local cluster: {', '.join(PROFILE_NAMES)} (default: hardened). "
-        "ini: k8sharden_cluster_profile",
-    )
-    group.addoption(
-        "--kubeconfig",
-        dest="k8sharden_kubeconfig",
-        metavar="PATH",
-        help="kubeconfig of an existing cluster (default: $KUBECONFIG, ~/.kube/config, or the "
-        "in-cluster configuration inside a pod)",
-    )
-    group.addoption(
-        "--kube-context",
-        dest="k8sharden_kube_context",
-        metavar="CONTEXT",
-        help="kubeconfig context to use (default: its current-context)",
-    )
-    group.addoption(
-        "--keep-cluster",
-        dest="k8sharden_keep_cluster",
-        action="store_true",
-        default=False,
-        help="leave a kind/local cluster running after the session; the next run reuses it",
-    )
-    group.addoption(
-        "--evidence-dir",
-        dest="k8sharden_evidence_dir",
-        metavar="DIR",
-        help=f"where evidence.json and manifest.sha256 are written (default: ./{DEFAULT_EVIDENCE_DIR}). "
-        "ini: k8sharden_evidence_dir",
-    )
-    group.addoption(
-        "--read-only",
-        dest="k8sharden_read_only",
-        action="store_true",
-        default=False,
-        help="create nothing in the cluster: checks marked 'active' are skipped. ini: k8sharden_read_only",
-    )
-    group.addoption(
-        "--probe-image",
-        dest="k8sharden_probe_image",
-        metavar="IMAGE",
-        help="image of probe and server pods (default: the local cluster's own image with --cluster=local, "
-        f"else {UPSTREAM_PROBE_IMAGE}). ini: k8sharden_probe_image",
-    )
-    group.addoption(
-        "--probe-timeout",
-        dest="k8sharden_probe_timeout",
-        metavar="SECONDS",
-        help=f"seconds one probe may take (default: {DEFAULT_PROBE_TIMEOUT:g}). ini: k8sharden_probe_timeout",
-    )
-    group.addoption(
-        "--ingress-ca",
-        dest="k8sharden_ingress_ca",
-        metavar="PEM",
-        help="CA bundle that Ingress/Gateway certificates must verify against (default: the local cluster's "
-        "ingress CA with --cluster=local, else the system roots). ini: k8sharden_ingress_ca",
-    )
-    group.addoption(
-        "--ingress-cert-days",
-        dest="k8sharden_ingress_cert_days",
-        metavar="DAYS",
-        help=f"an Ingress/Gateway certificate expiring within DAYS is a finding (default: "
-        f"{DEFAULT_INGRESS_CERT_DAYS}). ini: k8sharden_ingress_cert_days",
-    )
-    group.addoption(
-        "--ingress-address",
-        dest="k8sharden_ingress_address",
-        metavar="HOST[:PORT]",
-        help="where the ingress controller answers HTTPS (plain HTTP: port 80 of HOST); default: the address "
-        "in each Ingress/Gateway status",
-    )
-    for option, purpose in NAMESPACE_OPTIONS.items():
-        group.addoption(
-            f"--{option}-namespaces",
-            dest=f"k8sharden_{option}_namespaces",
-            metavar="NS[,NS...]",
-            help=f"{purpose}. ini: k8sharden_{option}_namespaces (one per line)",
-        )
-    group.addoption(
-        "--waivers",
-        dest="k8sharden_waivers",
-        metavar="FILE",
-        help="YAML file of accepted failures (check or control id, optional scope, reason, owner, "
-        "expires): a matching failure is reported as waived; an expired waiver no longer applies. "
-        "ini: k8sharden_waivers",
-    )
-    group.addoption(
-        "--baseline",
-        dest="k8sharden_baseline",
-        metavar="EVIDENCE_JSON",
-        help="evidence.json of an earlier run: every failure is marked new or known",
-    )
-    group.addoption(
-        "--fail-on",
-        dest="k8sharden_fail_on",
-        metavar="WHICH",
-        choices=FAIL_ON,
-        help="which failed checks fail the run: any (default) or new (not failing in --baseline). "
-        "Inconclusive and erroring checks always do. ini: k8sharden_fail_on",
-    )
-    group.addoption(
-        "--fail-severity",
-        dest="k8sharden_fail_severity",
-        metavar="LEVEL",
-        choices=SEVERITIES,
-        help=f"least severity of a failed check that fails the run: {', '.join(SEVERITIES)} (default: info, "
-        "every failure). ini: k8sharden_fail_severity",
-    )
-    group.addoption(
-        "--sarif",
-        dest="k8sharden_sarif",
-        metavar="PATH",
-        help="also write a SARIF 2.1.0 log of failed, waived and inconclusive checks to PATH",
-    )
-    parser.addini("k8sharden_waivers", "default for --waivers", default="")
-    parser.addini("k8sharden_fail_on", "default for --fail-on", default="")
-    parser.addini("k8sharden_fail_severity", "default for --fail-severity", default="")
-    parser.addini("k8sharden_cluster", "default for --cluster", default="")
-    parser.addini("k8sharden_cluster_profile", "default for --cluster-profile", default="")
-    parser.addini("k8sharden_evidence_dir", "default for --evidence-dir", default="")
-    parser.addini("k8sharden_read_only", "default for --read-only", type="bool", default=False)
-    parser.addini("k8sharden_probe_image", "default for --probe-image", default="")
-    parser.addini("k8sharden_probe_timeout", "default for --probe-timeout", default="")
-    parser.addini("k8sharden_ingress_ca", "default for --ingress-ca", default="")
-    parser.addini("k8sharden_ingress_cert_days", "default for --ingress-cert-days", default="")
-    parser.addini(
-        "k8sharden_probe_concurrency",
-        "probes one check sends at the same time (default: 8; 1 sends them one after another)",
-        default="",
-    )
-    parser.addini(
-        "k8sharden_sweep_older_than",
-        "at session start, delete namespaces and pods left by other runs of pytest-k8sharden older than "
-        "this (30s, 10m, 1h, 2d; never: do not sweep; default: 1h; never under --read-only)",
-        default="",
-    )
-    parser.addini(
-        "k8sharden_anonymous_allowed_paths",
-        "API server paths an anonymous client may read without a finding (default: /healthz /livez /readyz "
-        "/version)",
-        type="linelist",
-        default=[],
-    )
-    for option in NAMESPACE_OPTIONS:
-        name = f"k8sharden_{option}_namespaces"
-        parser.addini(name, f"default for --{option}-namespaces", type="linelist", default=[])
-    parser.addini(
-        "k8sharden_catalog",
-        "extra controls catalog files (same format as controls.yaml)",
-        type="paths",
-        default=[],
-    )
+    add_options(parser)
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -305,7 +132,7 @@ def _meta(state: RunState, item: pytest.Item) -> CheckMeta | None:
         return None
     doc = getattr(getattr(item, "function", None), "__doc__", None)
     title = doc.strip().splitlines()[0] if doc and doc.strip() else item.name
-    return check_meta(state.catalog, ids, severities, title)
+    return check_meta(state.catalog, ids, severities, title, shipped=item.path.is_relative_to(SUITES_DIR))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -353,11 +180,11 @@ def pytest_runtest_makereport(
     meta = item.stash.get(META_KEY, None)
     if meta is None:
         return report
-    phase = phase_of(report, call.excinfo)
+    evidence = item.stash.get(EVIDENCE_KEY, Evidence())
+    phase = judge_phase(report, call.excinfo, evidence, meta.shipped)
     phases = item.stash.setdefault(PHASES_KEY, [])
     phases.append(phase)
     scrub_report(report, phase)
-    evidence = item.stash.get(EVIDENCE_KEY, Evidence())
     item.config.stash[STATE_KEY].mark_report(report, check_result(item.nodeid, meta, phases, evidence))
     return report
 
@@ -365,7 +192,10 @@ def pytest_runtest_makereport(
 def pytest_report_teststatus(
     report: pytest.TestReport,
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-    """Show inconclusive checks as such: letter I, word INCONCLUSIVE, counted apart from failures."""
+    """Show inconclusive checks as such (letter I, word INCONCLUSIVE), and checks that crashed as errors (E,
+    ERROR), counted apart from failures."""
+    if getattr(report, "k8sharden_error", None) is not None:
+        return "error", "E", ("ERROR", {"red": True})
     if getattr(report, "k8sharden_inconclusive", None) is not None:
         return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
     if getattr(report, "k8sharden_waived", None) is not None:
@@ -375,8 +205,8 @@ def pytest_report_teststatus(
 
 @pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    """Name inconclusive and waived checks as such in the HTML results table."""
-    for attribute, word in (("k8sharden_inconclusive", "Inconclusive"), ("k8sharden_waived", "Waived")):
+    """Name inconclusive, waived and erroring checks as such in the HTML results table."""
+    for attribute, word in RESULT_WORDS:
         if getattr(report, attribute, None) is not None:
             cells[0] = f'<td class="col-result">{word}</td>'
 

@@ -52,10 +52,16 @@ class CheckMeta:
     title: str
     controls: tuple[str, ...]
     severity: str | None
+    shipped: bool = False
+    """A check of the shipped suites: it ends with evidence.conclude, and anything else is an error."""
 
 
 def check_meta(
-    catalog: Catalog, control_ids: Sequence[str], severities: Sequence[str], fallback_title: str
+    catalog: Catalog,
+    control_ids: Sequence[str],
+    severities: Sequence[str],
+    fallback_title: str,
+    shipped: bool = False,
 ) -> CheckMeta:
     """Resolve a test's `control` and `severity` marks against the catalog. Raises ValueError."""
     classified = classify(catalog, control_ids)
@@ -67,35 +73,79 @@ def check_meta(
     check = classified.check
     severity = severities[0] if severities else (check.severity if check else None)
     title = check.title if check else fallback_title
-    return CheckMeta(check.id if check else None, title, classified.controls, severity)
+    return CheckMeta(check.id if check else None, title, classified.controls, severity, shipped)
 
 
 def _message(text: str) -> str:
     return redact_text(text.strip())[:_MESSAGE_LIMIT]
 
 
-def phase_of(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException] | None) -> Phase:
-    """Summarise one phase's report; an inconclusive error marks the phase inconclusive."""
-    if excinfo is not None and excinfo.errisinstance(INCONCLUSIVE_ERRORS):
-        reason = excinfo.value.reason if isinstance(excinfo.value, Inconclusive) else str(excinfo.value)
-        return Phase(report.when, report.outcome, _message(reason), inconclusive=True)
+NO_VERDICT = "the check ended without a verdict (a shipped check must end with evidence.conclude)"
+USER_FAILURES: tuple[type[BaseException], ...] = (AssertionError, pytest.fail.Exception)
+"""How a user's own check may fail besides evidence.conclude: a plain assert or pytest.fail."""
+
+
+def _crash_text(report: pytest.TestReport) -> str:
     longrepr: Any = report.longrepr
-    if report.skipped and isinstance(longrepr, tuple):
-        return Phase(report.when, report.outcome, _message(str(longrepr[2])))
     crash = getattr(longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(longrepr or "")
-    return Phase(report.when, report.outcome, _message(text))
+    return str(crash.message if crash is not None else longrepr or "")
+
+
+def judge_phase(
+    report: pytest.TestReport,
+    excinfo: pytest.ExceptionInfo[BaseException] | None,
+    evidence: Evidence,
+    shipped: bool,
+) -> Phase:
+    """One phase's verdict, from values: the finding the check concluded, the exception's type, the skip.
+
+    A failed or inconclusive finding counts only through the exception `conclude` raised for it; could-not-
+    look errors (Inconclusive, Forbidden, unreachable) are inconclusive; a user's own check may fail with a
+    plain assert; every other exception is an error (never a finding), and so is a shipped check that
+    returns without concluding.
+    """
+    when = report.when
+    if report.skipped:
+        longrepr: Any = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else longrepr or ""
+        return Phase(when, Outcome.SKIPPED, _message(str(reason)))
+    finding = evidence.finding
+    if excinfo is None:
+        if when != "call":
+            return Phase(when, Outcome.PASSED)
+        if finding is not None:
+            return Phase(when, finding.outcome, _message(finding.message))
+        return Phase(when, Outcome.ERROR, NO_VERDICT) if shipped else Phase(when, Outcome.PASSED)
+    if finding is not None and evidence.ended_the_check(excinfo.value):
+        return Phase(when, finding.outcome, _message(finding.message))
+    if excinfo.errisinstance(INCONCLUSIVE_ERRORS):
+        reason = excinfo.value.reason if isinstance(excinfo.value, Inconclusive) else str(excinfo.value)
+        return Phase(when, Outcome.INCONCLUSIVE, _message(reason))
+    if when == "call" and not shipped and excinfo.errisinstance(USER_FAILURES):
+        return Phase(when, Outcome.FAILED, _message(_crash_text(report)))
+    return Phase(when, Outcome.ERROR, _message(_crash_text(report)))
 
 
 def scrub_report(report: pytest.TestReport, phase: Phase) -> None:
-    """Mark an inconclusive phase on its report; redact failure text and captured output of a check."""
-    if phase.inconclusive:
+    """Mark an inconclusive phase, or a check's own error, on its report; redact failure text and captured
+    output of a check."""
+    if phase.outcome is Outcome.INCONCLUSIVE:
         report.longrepr = f"inconclusive: {phase.message}"
         report.k8sharden_inconclusive = phase.message  # type: ignore[attr-defined]
-    elif report.failed:
+        return _scrub_sections(report)
+    if phase.outcome is Outcome.ERROR and phase.when == "call":
+        report.k8sharden_error = phase.message  # type: ignore[attr-defined]
+        if report.passed:  # a shipped check that returned without a verdict
+            report.outcome = "failed"
+            report.longrepr = phase.message
+    if report.failed:
         text = str(report.longrepr)
         if redact_text(text) != text:  # keep pytest's rich failure report unless it carries a secret
             report.longrepr = redact_text(text)
+    _scrub_sections(report)
+
+
+def _scrub_sections(report: pytest.TestReport) -> None:
     report.sections = [(title, redact_text(content)) for title, content in report.sections]
 
 

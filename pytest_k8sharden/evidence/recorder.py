@@ -30,7 +30,8 @@ class Evidence:
 
     def __init__(self) -> None:
         self._observations: list[Observation] = []
-        self._subjects: tuple[str, ...] = ()
+        self._finding: Finding | None = None
+        self._raised: BaseException | None = None
         self._lock = threading.Lock()
 
     def record(self, observation: _O) -> _O:
@@ -45,17 +46,31 @@ class Evidence:
         raise Inconclusive(reason)
 
     def conclude(self, finding: Finding) -> None:
-        """The one place a check's verdict is decided: fail, end inconclusive, or return (passed)."""
-        self._subjects = finding.subjects
-        if finding.outcome is Outcome.INCONCLUSIVE:
-            raise Inconclusive(finding.message)
-        if finding.outcome is not Outcome.PASSED:
-            raise AssertionError(finding.message)
+        """The one place a check's verdict is decided: the finding is kept as the check's verdict (the
+        report reads it from here); a failed or inconclusive one also ends the check, so pytest shows it."""
+        self._finding = finding
+        if finding.outcome is Outcome.PASSED:
+            return
+        self._raised = (
+            Inconclusive(finding.message)
+            if finding.outcome is Outcome.INCONCLUSIVE
+            else AssertionError(finding.message)
+        )
+        raise self._raised
+
+    @property
+    def finding(self) -> Finding | None:
+        """The concluded finding (None until `conclude`)."""
+        return self._finding
+
+    def ended_the_check(self, error: BaseException) -> bool:
+        """Whether `error` is the exception `conclude` raised to end the check with its finding."""
+        return error is self._raised
 
     @property
     def subjects(self) -> tuple[str, ...]:
         """The objects the concluded finding is about (empty until `conclude`, or when it names none)."""
-        return self._subjects
+        return self._finding.subjects if self._finding is not None else ()
 
     @property
     def observations(self) -> tuple[Observation, ...]:

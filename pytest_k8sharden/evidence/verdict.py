@@ -51,24 +51,31 @@ def subject(kind: str, name: str, namespace: str | None = None) -> str:
 @final
 @dataclass(frozen=True)
 class Phase:
-    """What one pytest phase (setup, call, teardown) of a check ended with."""
+    """What one pytest phase (setup, call, teardown) of a check ended with, judged."""
 
     when: str
-    outcome: str
-    """pytest's outcome: passed, failed or skipped."""
+    outcome: Outcome
+    """PASSED, FAILED, INCONCLUSIVE, SKIPPED or ERROR."""
     message: str = ""
-    inconclusive: bool = False
+
+
+PRECEDENCE: tuple[Outcome, ...] = (Outcome.ERROR, Outcome.FAILED, Outcome.INCONCLUSIVE, Outcome.SKIPPED)
+"""Which phase outcome decides the check: a crash first (it is never hidden), then an observed failure (what
+happened after it does not erase it), then could-not-look, then skipped; else passed."""
 
 
 def verdict(phases: Sequence[Phase]) -> tuple[Outcome, str]:
-    """The check's outcome and its message from its phases; inconclusive wins over everything."""
-    for phase in phases:
-        if phase.inconclusive:
-            return Outcome.INCONCLUSIVE, phase.message
-    for phase in phases:
-        if phase.outcome == "failed":
-            return (Outcome.FAILED if phase.when == "call" else Outcome.ERROR), phase.message
-    for phase in phases:
-        if phase.outcome == "skipped":
-            return Outcome.SKIPPED, phase.message
-    return Outcome.PASSED, ""
+    """The check's outcome and its message from its judged phases (see PRECEDENCE).
+
+    An error after a failure keeps the failure's message beside the error's; a pass keeps its message
+    (what the check examined).
+    """
+    for outcome in PRECEDENCE:
+        deciding = [phase for phase in phases if phase.outcome is outcome]
+        if deciding:
+            message = deciding[0].message
+            failed = [p.message for p in phases if p.outcome is Outcome.FAILED]
+            if outcome is Outcome.ERROR and failed:
+                message = f"{message} (after the check had failed: {failed[0]})"
+            return outcome, message
+    return Outcome.PASSED, next((phase.message for phase in phases if phase.message), "")

@@ -23,8 +23,13 @@ from pytest_k8sharden.evidence.bundle import (
 )
 from pytest_k8sharden.evidence.html import render_result, render_summary
 from pytest_k8sharden.evidence.redact import REDACTED
-from pytest_k8sharden.evidence.verdict import Phase, verdict
+from pytest_k8sharden.evidence.verdict import Finding, Phase, verdict
+from pytest_k8sharden.kube import KubeForbidden
 from pytest_k8sharden.probes.http import HttpObservation
+from pytest_k8sharden.runstate import NO_VERDICT, judge_phase
+
+PASSED, FAILED, INCONCLUSIVE = Outcome.PASSED, Outcome.FAILED, Outcome.INCONCLUSIVE
+SKIPPED, ERROR = Outcome.SKIPPED, Outcome.ERROR
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -134,20 +139,108 @@ def test_check_result_survives_its_json_form_with_every_observation_field() -> N
 @pytest.mark.parametrize(
     ("phases", "expected"),
     [
-        ([Phase("setup", "passed"), Phase("call", "passed"), Phase("teardown", "passed")], Outcome.PASSED),
-        ([Phase("setup", "passed"), Phase("call", "failed", "boom")], Outcome.FAILED),
-        ([Phase("setup", "failed", "fixture")], Outcome.ERROR),
-        ([Phase("setup", "passed"), Phase("call", "passed"), Phase("teardown", "failed")], Outcome.ERROR),
-        ([Phase("setup", "skipped", "read-only")], Outcome.SKIPPED),
-        ([Phase("setup", "failed", "no pod", inconclusive=True)], Outcome.INCONCLUSIVE),
         (
-            [Phase("call", "failed", "x", inconclusive=True), Phase("teardown", "failed")],
-            Outcome.INCONCLUSIVE,
+            [Phase("setup", PASSED), Phase("call", PASSED, "3 doors"), Phase("teardown", PASSED)],
+            (PASSED, "3 doors"),
+        ),
+        ([Phase("setup", PASSED), Phase("call", FAILED, "boom")], (FAILED, "boom")),
+        ([Phase("setup", ERROR, "fixture")], (ERROR, "fixture")),
+        ([Phase("setup", SKIPPED, "read-only")], (SKIPPED, "read-only")),
+        ([Phase("setup", INCONCLUSIVE, "no pod")], (INCONCLUSIVE, "no pod")),
+        # a crash is never hidden behind could-not-look, and keeps the failure it followed
+        ([Phase("call", INCONCLUSIVE, "x"), Phase("teardown", ERROR, "crash")], (ERROR, "crash")),
+        (
+            [Phase("call", FAILED, "violation"), Phase("teardown", ERROR, "crash")],
+            (ERROR, "crash (after the check had failed: violation)"),
+        ),
+        # an observed violation is not erased by a teardown that could not look
+        (
+            [Phase("call", FAILED, "violation"), Phase("teardown", INCONCLUSIVE, "slow")],
+            (FAILED, "violation"),
         ),
     ],
 )
-def test_verdict(phases: list[Phase], expected: Outcome) -> None:
-    assert verdict(phases)[0] is expected
+def test_verdict(phases: list[Phase], expected: tuple[Outcome, str]) -> None:
+    assert verdict(phases) == expected
+
+
+def _report(when: str, outcome: str, longrepr: object = None) -> pytest.TestReport:
+    return pytest.TestReport("suites/test_x.py::test_y", ("x.py", 1, "y"), {}, outcome, longrepr, when)  # type: ignore[arg-type]
+
+
+def _raised(error: BaseException) -> pytest.ExceptionInfo[BaseException]:
+    try:
+        raise error
+    except BaseException as raised:  # raised, so it has a traceback as in a real check
+        return pytest.ExceptionInfo.from_exception(raised)
+
+
+def _concluded(finding: Finding) -> tuple[Evidence, pytest.ExceptionInfo[BaseException] | None]:
+    evidence = Evidence()
+    try:
+        evidence.conclude(finding)
+    except (AssertionError, Inconclusive) as raised:
+        return evidence, _raised(raised)
+    return evidence, None
+
+
+@pytest.mark.parametrize("shipped", [True, False], ids=["shipped", "own"])
+@pytest.mark.parametrize(
+    ("case", "shipped_outcome", "own_outcome"),
+    [
+        ("a KeyError in the check", ERROR, ERROR),
+        ("a plain assert", ERROR, FAILED),
+        ("pytest.fail", ERROR, FAILED),
+        ("a failed finding", FAILED, FAILED),
+        ("an inconclusive finding", INCONCLUSIVE, INCONCLUSIVE),
+        ("a passed finding", PASSED, PASSED),
+        ("returned without a finding", ERROR, PASSED),
+        ("Forbidden for the scanner", INCONCLUSIVE, INCONCLUSIVE),
+        ("an assert after a passed finding", ERROR, FAILED),
+    ],
+)
+def test_a_phase_is_judged_from_values_never_from_text(
+    case: str, shipped_outcome: Outcome, own_outcome: Outcome, shipped: bool
+) -> None:
+    evidence, excinfo = Evidence(), None
+    if case == "a KeyError in the check":
+        excinfo = _raised(KeyError("items"))
+    elif case == "a plain assert":
+        excinfo = _raised(AssertionError("refused every request"))  # reads like a verdict; is not one
+    elif case == "pytest.fail":
+        excinfo = _raised(pytest.fail.Exception("no"))
+    elif case == "a failed finding":
+        evidence, excinfo = _concluded(Finding(FAILED, "kubelet served /pods"))
+    elif case == "an inconclusive finding":
+        evidence, excinfo = _concluded(Finding(INCONCLUSIVE, "no answer"))
+    elif case in ("a passed finding", "an assert after a passed finding"):
+        evidence, excinfo = _concluded(Finding(PASSED, "3 doors"))
+        if case == "an assert after a passed finding":
+            excinfo = _raised(AssertionError("later"))
+    elif case == "Forbidden for the scanner":
+        excinfo = _raised(KubeForbidden("GET", "/api/v1/pods", 403, "Forbidden", "", None))
+    report = _report("call", "passed" if excinfo is None else "failed", None if excinfo is None else case)
+    phase = judge_phase(report, excinfo, evidence, shipped)
+    assert phase.outcome is (shipped_outcome if shipped else own_outcome), case
+
+
+def test_a_shipped_check_without_a_verdict_says_so() -> None:
+    phase = judge_phase(_report("call", "passed"), None, Evidence(), shipped=True)
+    assert phase == Phase("call", ERROR, NO_VERDICT)
+
+
+def test_fixture_phases_are_judged_too() -> None:
+    inconclusive = _raised(Inconclusive("the probe pod could not start"))
+    setup = judge_phase(_report("setup", "failed", "x"), inconclusive, Evidence(), shipped=True)
+    assert setup == Phase("setup", INCONCLUSIVE, "the probe pod could not start")
+    crash = judge_phase(
+        _report("teardown", "failed", "OSError: gone"), _raised(OSError("gone")), Evidence(), False
+    )
+    assert crash == Phase("teardown", ERROR, "OSError: gone")
+    skipped = judge_phase(
+        _report("setup", "skipped", ("x.py", 1, "Skipped: read-only")), None, Evidence(), True
+    )
+    assert skipped == Phase("setup", SKIPPED, "Skipped: read-only")
 
 
 def test_recorder_redacts_before_storing_and_declares_inconclusive() -> None:
