@@ -12,12 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pytest_k8sharden import tlspolicy
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 
 COMPONENTS: Final = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
-STRONG_TLS_VERSIONS: Final = frozenset({"VersionTLS12", "VersionTLS13"})
-WEAK_CIPHER_MARKERS: Final = ("_CBC_", "3DES", "RC4", "TLS_RSA_WITH_")
-"""CBC mode, 3DES, RC4, and RSA key exchange without forward secrecy."""
 ENCRYPTION_PREFIX: Final = b"k8s:enc:"
 
 
@@ -137,13 +135,14 @@ def encryption_config(flags: Mapping[str, str]) -> str | None:
 
 
 def tls_settings(flags: Mapping[str, str]) -> str | None:
-    """CIS 1.2.29: --tls-min-version TLS 1.2+ and only strong --tls-cipher-suites (set explicitly)."""
+    """CIS 1.2.29: --tls-min-version TLS 1.2+ and only strong --tls-cipher-suites (set explicitly), both
+    judged by the one TLS policy (``pytest_k8sharden.tlspolicy``)."""
     problems = []
     version = flags.get("tls-min-version", "not set")
-    if version not in STRONG_TLS_VERSIONS:
+    if tlspolicy.legacy_protocol(version):
         problems.append(f"--tls-min-version is {version}")
     suites = _list(flags, "tls-cipher-suites")
-    weak = [s for s in suites if any(marker in s for marker in WEAK_CIPHER_MARKERS)]
+    weak = tlspolicy.weak_suites(suites)
     if not suites:
         problems.append("--tls-cipher-suites is not set")
     elif weak:
