@@ -150,6 +150,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"{DEFAULT_INGRESS_CERT_DAYS}). ini: k8sharden_ingress_cert_days",
     )
     group.addoption(
+        "--release-table",
+        dest="k8sharden_release_table",
+        metavar="FILE",
+        help="YAML release table the version checks judge by (format: the shipped posture/releases.yaml); "
+        "default: the shipped table. ini: k8sharden_release_table",
+    )
+    group.addoption(
         "--ingress-address",
         dest="k8sharden_ingress_address",
         metavar="HOST[:PORT]",
@@ -210,6 +217,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("k8sharden_probe_timeout", "default for --probe-timeout", default="")
     parser.addini("k8sharden_ingress_ca", "default for --ingress-ca", default="")
     parser.addini("k8sharden_ingress_cert_days", "default for --ingress-cert-days", default="")
+    parser.addini("k8sharden_release_table", "default for --release-table", default="")
     parser.addini(
         "k8sharden_probe_concurrency",
         "probes one check sends at the same time (default: 8; 1 sends them one after another)",
@@ -267,6 +275,7 @@ def pytest_configure(config: pytest.Config) -> None:
             ingress_cert_days=_option(config, "ingress_cert_days"),
             ingress_address=config.getoption("k8sharden_ingress_address"),
             sweep_older_than=config.getini("k8sharden_sweep_older_than"),
+            release_table=_option(config, "release_table"),
         )
         catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
         disposition = load_disposition(

@@ -1,7 +1,8 @@
 """Posture suite, versions and images: supported, patched Kubernetes; images pinned by digest.
 
-Versions are judged against the release table shipped in pytest_k8sharden.posture.versions (each
-finding names the table's date).
+Versions are judged against the release table (``--release-table FILE``, else the one shipped in
+pytest_k8sharden/posture/releases.yaml); each finding names the table's date, and a pass from a table older
+than its max_age_days is inconclusive.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
 from pytest_k8sharden.posture import podsecurity, versions
 from pytest_k8sharden.posture.objects import PlainObject, object_observation
+from pytest_k8sharden.settings import Settings
 
 
 def _today() -> datetime.date:
@@ -22,21 +24,33 @@ def _today() -> datetime.date:
 
 
 @pytest.mark.control("VERSION-APISERVER-SUPPORTED")
-def test_api_server_runs_a_supported_patched_version(cluster: Cluster, evidence: Evidence) -> None:
+def test_api_server_runs_a_supported_patched_version(
+    cluster: Cluster, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
     evidence.record(
         object_observation("/version", f"GET /version -> {cluster.version}", {"gitVersion": cluster.version})
     )
-    evidence.conclude(versions.judge("the API server", cluster.version, _today()))
+    table = k8sharden_settings.release_table
+    evidence.conclude(versions.judge("the API server", cluster.version, _today(), table))
 
 
 @pytest.mark.control("VERSION-KUBELET-SUPPORTED")
-def test_every_kubelet_runs_a_supported_patched_version(cluster: Cluster, evidence: Evidence) -> None:
+def test_every_kubelet_runs_a_supported_patched_version(
+    cluster: Cluster, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
     if not cluster.nodes:
         raise Inconclusive("the scanner may not list nodes, or there are none")
     findings = []
     for node in cluster.nodes:
         evidence.record(object_observation(f"Node/{node.name}", f"kubeletVersion {node.kubelet_version}"))
-        findings.append(versions.judge(f"the kubelet on Node/{node.name}", node.kubelet_version, _today()))
+        findings.append(
+            versions.judge(
+                f"the kubelet on Node/{node.name}",
+                node.kubelet_version,
+                _today(),
+                k8sharden_settings.release_table,
+            )
+        )
     for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
         if any(f.outcome is outcome for f in findings):
             evidence.conclude(
