@@ -7,6 +7,7 @@ kube-system (the control plane's own, exempt from Pod Security Admission) are ou
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -19,6 +20,8 @@ EXEMPT_NAMESPACES: Final = frozenset({"kube-system"})
 ALLOWED_ADDED_CAPABILITIES: Final = frozenset({"NET_BIND_SERVICE"})
 """The one capability the restricted level lets a container add."""
 CONFINED_SECCOMP: Final = frozenset({"RuntimeDefault", "Localhost"})
+POD_SECURITY_REFUSAL: Final = re.compile(r'\bviolates PodSecurity "[a-z]+:[^"]+"')
+"""How the PodSecurity admission plugin words a refusal (k8s.io/pod-security-admission/admission)."""
 
 Obj = Mapping[str, Any]
 
@@ -174,7 +177,9 @@ def workload_violations(
 def admission_verdict(accepted: bool, status: int | None, message: str) -> Finding:
     """ADMISSION-REJECTS-PRIVILEGED: a privileged pod dry-run into a namespace enforcing restricted.
 
-    A 403 whose message says the scanner may not create pods at all is RBAC, not admission: inconclusive.
+    Only a 403 whose Status message says Pod Security refused it (``violates PodSecurity "<level>:<ver>"``)
+    is a pass: a quota, a webhook, RBAC or a validation error refusing the pod says nothing about Pod
+    Security, so any other refusal is inconclusive with the server's message.
     """
     if accepted:
         return Finding(
@@ -182,11 +187,14 @@ def admission_verdict(accepted: bool, status: int | None, message: str) -> Findi
             "the API server admitted a privileged pod into a namespace labelled enforce=restricted "
             "(server-side dry run, nothing persisted)",
         )
-    if status == 403 and "cannot create resource" in message:
-        return Finding(Outcome.INCONCLUSIVE, f"the scanner may not create pods: {message}")
-    if status in (400, 403, 422):
-        return Finding(Outcome.PASSED, f"admission rejected the privileged pod ({status}): {message}")
-    return Finding(Outcome.INCONCLUSIVE, f"the dry run failed for another reason ({status}): {message}")
+    if status == 403 and POD_SECURITY_REFUSAL.search(message):
+        return Finding(
+            Outcome.PASSED, f"Pod Security admission rejected the privileged pod ({status}): {message}"
+        )
+    return Finding(
+        Outcome.INCONCLUSIVE,
+        f"the dry run was refused ({status}), not by Pod Security (so it proves nothing about it): {message}",
+    )
 
 
 def mutable_tag(c: Container) -> str | None:

@@ -126,22 +126,44 @@ def test_only_unfinished_pods_in_scoped_namespaces_are_running_workloads() -> No
     assert [p["metadata"]["name"] for p in ps.running_pods(pods, namespaces)] == ["live"]
 
 
+PSA_REFUSAL = (
+    'pods "p" is forbidden: violates PodSecurity "restricted:latest": privileged (container "c" must not set '
+    "securityContext.privileged=true)"
+)
+
+
 @pytest.mark.parametrize(
     ("accepted", "status", "message", "outcome"),
     [
         (True, 201, "admitted", Outcome.FAILED),
+        (False, 403, PSA_REFUSAL, Outcome.PASSED),
+        (False, 403, 'pods is forbidden: User "x" cannot create resource "pods"', Outcome.INCONCLUSIVE),
+        (False, 500, "etcd timeout", Outcome.INCONCLUSIVE),
+        # Refusals that are not Pod Security: main passed each of these.
         (
             False,
             403,
-            'pods "p" is forbidden: violates PodSecurity "restricted:latest": privileged',
-            Outcome.PASSED,
+            'pods "p" is forbidden: exceeded quota: compute, requested: pods=1',
+            Outcome.INCONCLUSIVE,
         ),
-        (False, 403, 'pods is forbidden: User "x" cannot create resource "pods"', Outcome.INCONCLUSIVE),
-        (False, 500, "etcd timeout", Outcome.INCONCLUSIVE),
+        (
+            False,
+            400,
+            'admission webhook "deny.example.com" denied the request: images must be signed',
+            Outcome.INCONCLUSIVE,
+        ),
+        (False, 422, 'Pod "p" is invalid: spec.containers[0].image: Required value', Outcome.INCONCLUSIVE),
+        (
+            False,
+            403,
+            "pods \"p\" is forbidden: ValidatingAdmissionPolicy 'no-priv' with binding 'b' denied request",
+            Outcome.INCONCLUSIVE,
+        ),
+        (False, 422, "violates PodSecurity in a webhook's own words", Outcome.INCONCLUSIVE),
     ],
 )
 def test_admission_verdict(accepted: bool, status: int, message: str, outcome: Outcome) -> None:
     finding = ps.admission_verdict(accepted, status, message)
-    assert finding.outcome is outcome
-    if outcome is Outcome.PASSED:
-        assert "violates PodSecurity" in finding.message
+    assert finding.outcome is outcome, finding.message
+    if outcome is not Outcome.FAILED:
+        assert message in finding.message, "the server's message is kept"
