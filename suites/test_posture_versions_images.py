@@ -15,7 +15,8 @@ from pytest_k8sharden.clusters import Cluster
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
 from pytest_k8sharden.posture import podsecurity, versions
-from pytest_k8sharden.posture.objects import PlainObject, object_observation
+from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, object_observation
+from pytest_k8sharden.posture.scope import running_pods
 from pytest_k8sharden.settings import Settings
 
 
@@ -63,11 +64,6 @@ def test_every_kubelet_runs_a_supported_patched_version(
 def test_workloads_pull_images_by_digest(
     cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
 ) -> None:
-    running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
-    flagged, finding = podsecurity.workload_violations(
-        running, "pull by mutable tag", podsecurity.mutable_tag
-    )
-    for line in flagged:
-        evidence.record(object_observation(line.split(":", 1)[0], line))
-    evidence.record(object_observation("v1/pods", finding.message, {"running pods in scope": len(running)}))
-    evidence.conclude(finding)
+    scope = running_pods(cluster_pods, cluster_namespaces)
+    flagged, finding = podsecurity.workload_violations(scope, "pull by mutable tag", podsecurity.mutable_tag)
+    conclude_listing(evidence, "v1/pods", flagged, finding, {"running pods in scope": len(scope.running)})
