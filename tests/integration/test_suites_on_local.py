@@ -118,6 +118,15 @@ INGRESS_FAILING_SITES: dict[str, tuple[str, ...]] = {
     "INGRESS-CERT-STRENGTH": ("weak-key",),
     "INGRESS-CERT-MATCHES-SECRET": ("wrong-name",),
 }
+POSTURE_PASSES_SAY = {
+    "RBAC-CLUSTER-ADMIN": "ClusterRoleBindings and",
+    "WORKLOAD-PRIVILEGED": "namespaces in scope (",
+    "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read)",
+    "DASHBOARD-SKIP-LOGIN": "Deployments read (names, labels and images searched for",
+    "ADMISSION-REJECTS-PRIVILEGED": 'Pod Security admission rejected the privileged pod (403): pods "',
+    "CONFIG-APISERVER-ANONYMOUS-AUTH": "1 instance(s): process/kube-apiserver",
+}
+"""On hardened: what each posture pass must say it examined."""
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
 STARTED: dict[str, datetime] = {}
@@ -189,6 +198,9 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
         assert "RBAC lacks Node" in results["CONFIG-APISERVER-AUTHORIZATION-MODE"]["message"]
         for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
             assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
+    else:  # a pass names what it examined, and how many
+        for check, says in POSTURE_PASSES_SAY.items():
+            assert says in results[check]["message"], f"{check}: {results[check]['message']}"
 
 
 def test_every_suite_check_is_covered_here(suite_run: SuiteRun) -> None:
