@@ -47,7 +47,9 @@ def _conclude(
     evidence: Evidence, lines: config.CommandLines, components: tuple[str, ...], what: str, rule: config.Rule
 ) -> None:
     _record_flags(evidence, lines, components)
-    evidence.conclude(config.judge_all(lines, components, what, rule))
+    finding = config.judge_all(lines, components, what, rule)
+    evidence.record(object_observation(", ".join(components), finding.message))  # what was judged, and how
+    evidence.conclude(finding)
 
 
 CHECKS = [

@@ -51,7 +51,9 @@ def test_admission_rejects_a_privileged_pod_where_restricted_is_enforced(
         details = {"message": exc.message}
     else:
         seen, finding, details = "admitted", podsecurity.admission_verdict(True, 201, "admitted"), {}
-    evidence.record(object_observation(target, f"dry-run create -> {seen}", details, "dry-run"))
+    evidence.record(
+        object_observation(target, f"dry-run create -> {seen}: {finding.message}", details, "dry-run")
+    )
     evidence.conclude(finding)
 
 

@@ -28,11 +28,12 @@ def _today() -> datetime.date:
 def test_api_server_runs_a_supported_patched_version(
     cluster: Cluster, k8sharden_settings: Settings, evidence: Evidence
 ) -> None:
+    finding = versions.judge("the API server", cluster.version, _today(), k8sharden_settings.release_table)
+    details = {"gitVersion": cluster.version}
     evidence.record(
-        object_observation("/version", f"GET /version -> {cluster.version}", {"gitVersion": cluster.version})
+        object_observation("/version", f"GET /version -> {cluster.version}: {finding.message}", details)
     )
-    table = k8sharden_settings.release_table
-    evidence.conclude(versions.judge("the API server", cluster.version, _today(), table))
+    evidence.conclude(finding)
 
 
 @pytest.mark.control("VERSION-KUBELET-SUPPORTED")
@@ -43,15 +44,14 @@ def test_every_kubelet_runs_a_supported_patched_version(
         raise Inconclusive("the scanner may not list nodes, or there are none")
     findings = []
     for node in cluster.nodes:
-        evidence.record(object_observation(f"Node/{node.name}", f"kubeletVersion {node.kubelet_version}"))
-        findings.append(
-            versions.judge(
-                f"the kubelet on Node/{node.name}",
-                node.kubelet_version,
-                _today(),
-                k8sharden_settings.release_table,
+        what = f"the kubelet on Node/{node.name}"
+        finding = versions.judge(what, node.kubelet_version, _today(), k8sharden_settings.release_table)
+        evidence.record(
+            object_observation(
+                f"Node/{node.name}", f"kubeletVersion {node.kubelet_version}: {finding.message}"
             )
         )
+        findings.append(finding)
     for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
         if any(f.outcome is outcome for f in findings):
             evidence.conclude(
