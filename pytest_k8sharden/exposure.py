@@ -15,8 +15,9 @@ from enum import StrEnum
 from typing import Final
 from urllib.parse import urlsplit
 
+from pytest_k8sharden import tlspolicy
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
-from pytest_k8sharden.probes.handshake import LEGACY_VERSIONS, CertificateFacts, TlsObservation, weak_accepted
+from pytest_k8sharden.probes.handshake import CertificateFacts, TlsObservation
 from pytest_k8sharden.probes.http import HttpObservation
 from pytest_k8sharden.worstof import Judged, fold, named
 
@@ -247,16 +248,14 @@ def _path(seen: HttpObservation) -> str:
     return urlsplit(seen.target).path or "/"
 
 
-MIN_KEY_BITS: Final = {"RSA": 2048, "EC": 256}
 EXPIRY_HORIZON_DAYS: Final = 30
 """A serving certificate that expires sooner is a finding: its rotation is already overdue."""
-WEAK_SIGNATURE_HASHES: Final = ("sha1", "md5")
 
 
 def tls_protocols(observations: Sequence[TlsObservation], what: str) -> Finding:
-    """TLS 1.0 and 1.1 must be refused and TLS 1.2 or newer accepted."""
+    """Every version older than the TLS policy's minimum (TLS 1.2) must be refused, and a newer accepted."""
     accepted = {o.version for o in observations if o.accepted and o.version}
-    legacy = sorted(v for v in accepted if v in LEGACY_VERSIONS)
+    legacy = sorted(v for v in accepted if tlspolicy.legacy_protocol(v))
     if legacy:
         return Finding(Outcome.FAILED, f"{what} accepts {', '.join(legacy)}")
     if not accepted:
@@ -266,11 +265,11 @@ def tls_protocols(observations: Sequence[TlsObservation], what: str) -> Finding:
 
 
 def tls_cipher_suites(observations: Sequence[TlsObservation], what: str) -> Finding:
-    """No weak cipher suite may be accepted; the accepted list is reported either way."""
+    """No suite the TLS policy calls weak may be accepted; the accepted list is reported either way."""
     accepted = sorted({o.cipher for o in observations if o.accepted and o.cipher})
     if not accepted:
         return Finding(Outcome.INCONCLUSIVE, f"no TLS 1.2 handshake with {what} succeeded")
-    weak = weak_accepted(observations)
+    weak = tlspolicy.weak_suites(accepted)
     if weak:
         return Finding(
             Outcome.FAILED, f"{what} accepts weak suites: {', '.join(weak)} (of {len(accepted)} accepted)"
@@ -279,13 +278,8 @@ def tls_cipher_suites(observations: Sequence[TlsObservation], what: str) -> Find
 
 
 def weak_key_or_signature(facts: CertificateFacts) -> list[str]:
-    """What is weak about a certificate's key (RSA < 2048, EC < 256, others) and signature (SHA-1, MD5)."""
-    problems = []
-    if facts.key_bits < MIN_KEY_BITS.get(facts.key_type, 0) or facts.key_type not in MIN_KEY_BITS:
-        problems.append(f"weak key ({facts.key_type} {facts.key_bits} bits)")
-    if facts.signature_hash is None or facts.signature_hash in WEAK_SIGNATURE_HASHES:
-        problems.append(f"weak signature ({facts.signature_hash})")
-    return problems
+    """What the TLS policy finds weak about a certificate's key and signature."""
+    return tlspolicy.key_problems(facts.key_type, facts.key_bits, facts.signature_hash)
 
 
 def serving_certificate(

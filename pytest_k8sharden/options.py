@@ -107,6 +107,13 @@ def add_options(parser: pytest.Parser) -> None:
         f"{DEFAULT_INGRESS_CERT_DAYS}). ini: k8sharden_ingress_cert_days",
     )
     group.addoption(
+        "--release-table",
+        dest="k8sharden_release_table",
+        metavar="FILE",
+        help="YAML release table the version checks judge by (format: the shipped posture/releases.yaml); "
+        "default: the shipped table. ini: k8sharden_release_table",
+    )
+    group.addoption(
         "--ingress-address",
         dest="k8sharden_ingress_address",
         metavar="HOST[:PORT]",
@@ -167,6 +174,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("k8sharden_probe_timeout", "default for --probe-timeout", default="")
     parser.addini("k8sharden_ingress_ca", "default for --ingress-ca", default="")
     parser.addini("k8sharden_ingress_cert_days", "default for --ingress-cert-days", default="")
+    parser.addini("k8sharden_release_table", "default for --release-table", default="")
     parser.addini(
         "k8sharden_probe_concurrency",
         "probes one check sends at the same time (default: 8; 1 sends them one after another)",

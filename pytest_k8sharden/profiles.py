@@ -18,25 +18,19 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from pytest_k8sharden import seeds
+from pytest_k8sharden import seeds, tlspolicy
 from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED, Component
 
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
 
-STRONG_CIPHER_SUITES: Final = (
-    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-)
+STRONG_CIPHER_SUITES: Final = tlspolicy.RECOMMENDED_SUITES
 WEAK_CIPHER_SUITES: Final = (
     "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
     "TLS_RSA_WITH_AES_128_CBC_SHA",
     "TLS_RSA_WITH_AES_256_CBC_SHA",
     "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
 )
+"""Suites the TLS policy calls weak that the insecure profile offers besides the strong ones."""
 
 AUDIT_POLICY: Final[Mapping[str, Any]] = MappingProxyType(
     {

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import final
 
 from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE, parse_age
+from pytest_k8sharden.posture.versions import RELEASES, ReleaseTable, ReleaseTableError, load_release_table
 from pytest_k8sharden.profiles import PROFILE_NAMES
 
 CLUSTER_PROVIDERS: tuple[str, ...] = ("existing", "kind", "local")
@@ -56,6 +57,8 @@ class Settings:
     """(host, HTTPS port) of the ingress controller; None: the address in the Ingress/Gateway status."""
     sweep_older_than: timedelta | None = None
     """At session start, delete namespaces and pods of other runs older than this; None: never."""
+    release_table: ReleaseTable = field(default=RELEASES, repr=False)
+    """What the version checks judge by: --release-table FILE, else the shipped table."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -101,6 +104,15 @@ def _sweep_age(value: str | None) -> timedelta | None:
         raise SettingsError(f"k8sharden_sweep_older_than: {exc} (or never)") from None
 
 
+def _release_table(value: str | None) -> ReleaseTable:
+    if not value:
+        return RELEASES
+    try:
+        return load_release_table(Path(value).expanduser())
+    except ReleaseTableError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def build_settings(
     *,
     cluster: str | None = None,
@@ -116,6 +128,7 @@ def build_settings(
     ingress_cert_days: str | int | None = None,
     ingress_address: str | None = None,
     sweep_older_than: str | None = None,
+    release_table: str | None = None,
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -141,4 +154,5 @@ def build_settings(
         ingress_cert_days=_cert_days(ingress_cert_days),
         ingress_address=_ingress_address(ingress_address),
         sweep_older_than=_sweep_age(sweep_older_than),
+        release_table=_release_table(release_table),
     )

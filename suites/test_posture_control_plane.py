@@ -1,7 +1,9 @@
 """Posture suite, control-plane configuration: the components' real command lines and the kubelet's config.
 
-Command lines come from kube-system mirror pods, else from the provider's view of the running processes
-(the local cluster reads /proc/<pid>/cmdline); where neither is visible each check is inconclusive.
+Command lines come from the provider's view of the running processes (the local cluster reads
+/proc/<pid>/cmdline), else from kube-system mirror pods (only pods the kubelet mirrored, with the
+kubernetes.io/config.mirror annotation); every instance (several API servers) is judged and the worst
+verdict wins; where neither is visible each check is inconclusive.
 """
 
 from __future__ import annotations
@@ -26,30 +28,28 @@ APISERVER = "kube-apiserver"
 
 @pytest.fixture(scope="module")
 def command_lines(cluster: Cluster, cluster_pods: list[PlainObject]) -> config.CommandLines:
-    """The components' flags from mirror pods, else from the provider's view of the processes."""
-    mirrored = config.mirror_pod_command_lines(cluster_pods)
-    if mirrored:
-        found, source = mirrored, "mirror pods in kube-system"
-    elif cluster.access.control_plane is not None:
-        found, source = cluster.access.control_plane.command_lines(), cluster.access.control_plane.source
-    else:
-        found, source = (
-            {},
-            "no mirror pods in kube-system and no view of the processes (managed control plane?)",
-        )
-    return config.CommandLines(source, {name: config.parse_flags(argv) for name, argv in found.items()})
+    """The components' flags from the provider's view of the real processes, else from mirror pods."""
+    view = cluster.access.control_plane
+    if view is None:
+        return config.command_lines(cluster_pods, None, "")
+    return config.command_lines(cluster_pods, view.command_lines(), view.source)
+
+
+def _record_flags(evidence: Evidence, lines: config.CommandLines, components: tuple[str, ...]) -> None:
+    for component in components:
+        for instance in lines.instances.get(component, ()):
+            evidence.record(
+                object_observation(instance.name, f"{component} flags ({lines.source})", instance.flags)
+            )
 
 
 def _conclude(
     evidence: Evidence, lines: config.CommandLines, components: tuple[str, ...], what: str, rule: config.Rule
 ) -> None:
-    for component in components:
-        flags = lines.flags.get(component)
-        if flags is not None:
-            evidence.record(
-                object_observation(f"process/{component}", f"{component} flags ({lines.source})", flags)
-            )
-    evidence.conclude(config.judge_all(lines, components, what, rule))
+    _record_flags(evidence, lines, components)
+    finding = config.judge_all(lines, components, what, rule)
+    evidence.record(object_observation(", ".join(components), finding.message))  # what was judged, and how
+    evidence.conclude(finding)
 
 
 CHECKS = [
@@ -91,9 +91,8 @@ def test_api_server_admits_through_node_restriction_and_pod_security(
     command_lines: config.CommandLines, evidence: Evidence
 ) -> None:
     """AlwaysPullImages is recorded beside the verdict as information; it never changes the verdict."""
-    flags = command_lines.flags.get(APISERVER)
-    if flags is not None:
-        evidence.record(object_observation(f"process/{APISERVER}", config.always_pull_images(flags)))
+    for instance in command_lines.instances.get(APISERVER, ()):
+        evidence.record(object_observation(instance.name, config.always_pull_images(instance.flags)))
     _conclude(
         evidence, command_lines, (APISERVER,), "admits through NodeRestriction and PodSecurity",
         config.admission_plugins,

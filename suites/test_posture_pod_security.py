@@ -16,6 +16,7 @@ from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.kube import Kube, KubeApiError
 from pytest_k8sharden.posture import podsecurity
 from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, object_observation
+from pytest_k8sharden.posture.scope import running_pods
 
 Violation = Callable[[podsecurity.Container], "str | None"]
 
@@ -50,7 +51,9 @@ def test_admission_rejects_a_privileged_pod_where_restricted_is_enforced(
         details = {"message": exc.message}
     else:
         seen, finding, details = "admitted", podsecurity.admission_verdict(True, 201, "admitted"), {}
-    evidence.record(object_observation(target, f"dry-run create -> {seen}", details, "dry-run"))
+    evidence.record(
+        object_observation(target, f"dry-run create -> {seen}: {finding.message}", details, "dry-run")
+    )
     evidence.conclude(finding)
 
 
@@ -61,9 +64,9 @@ def _workloads(
     what: str,
     violation: Violation,
 ) -> None:
-    running = podsecurity.running_pods(pods, namespaces)
-    flagged, finding = podsecurity.workload_violations(running, what, violation)
-    conclude_listing(evidence, "v1/pods", flagged, finding, {"running pods in scope": len(running)})
+    scope = running_pods(pods, namespaces)
+    flagged, finding = podsecurity.workload_violations(scope, what, violation)
+    conclude_listing(evidence, "v1/pods", flagged, finding, {"running pods in scope": len(scope.running)})
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ control plane's own identities (system:masters, system:* users, kube-system Serv
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -16,25 +17,35 @@ from pytest_k8sharden.posture import rbac
 from pytest_k8sharden.posture.objects import object_observation, plain_items
 
 
+@dataclass(frozen=True)
+class Grants:
+    """Every (binding, role, subject) of the cluster and what was read to find them."""
+
+    grants: list[rbac.Grant]
+    read: str
+
+
 @pytest.fixture(scope="module")
-def grants(kube: Kube) -> list[rbac.Grant]:
-    """Every (binding, role, subject) of the cluster (a Forbidden list makes the checks inconclusive)."""
-    return rbac.grants(
+def grants(kube: Kube) -> Grants:
+    """Every grant of the cluster (a Forbidden, partial or empty read makes the checks inconclusive)."""
+    roles = (
         plain_items(kube, kube.rbac.list_cluster_role),
         plain_items(kube, kube.rbac.list_role_for_all_namespaces),
+    )
+    bindings = (
         plain_items(kube, kube.rbac.list_cluster_role_binding),
         plain_items(kube, kube.rbac.list_role_binding_for_all_namespaces),
     )
+    return Grants(rbac.grants(*roles, *bindings), rbac.describe_read(*bindings, *roles))
 
 
-def _conclude(
-    evidence: Evidence, grants: list[rbac.Grant], what: str, flag: Callable[[rbac.Grant], bool]
-) -> None:
-    evaluation = rbac.evaluate(grants, what, flag)
+def _conclude(evidence: Evidence, read: Grants, what: str, flag: Callable[[rbac.Grant], bool]) -> None:
+    grants = read.grants
+    evaluation = rbac.evaluate(grants, what, flag, read.read)
     evidence.record(
         object_observation(
             "rbac.authorization.k8s.io/v1",
-            f"read {len(grants)} grants from all bindings; {len(evaluation.flagged)} {what}",
+            f"read {len(grants)} grants from {read.read}; {len(evaluation.flagged)} {what}",
             {"grants": len(grants), "bindings": len({g.binding for g in grants})},
         )
     )
@@ -45,27 +56,23 @@ def _conclude(
 
 
 @pytest.mark.control("RBAC-ANONYMOUS-BINDINGS")
-def test_nothing_is_granted_to_anonymous_or_unauthenticated(
-    grants: list[rbac.Grant], evidence: Evidence
-) -> None:
+def test_nothing_is_granted_to_anonymous_or_unauthenticated(grants: Grants, evidence: Evidence) -> None:
     _conclude(evidence, grants, "give system:anonymous or system:unauthenticated access", rbac.anonymous)
 
 
 @pytest.mark.control("RBAC-AUTHENTICATED-BINDINGS")
-def test_authenticated_users_hold_only_the_defaults(grants: list[rbac.Grant], evidence: Evidence) -> None:
+def test_authenticated_users_hold_only_the_defaults(grants: Grants, evidence: Evidence) -> None:
     _conclude(evidence, grants, "give every authenticated client more than the defaults", rbac.authenticated)
 
 
 @pytest.mark.control("RBAC-CLUSTER-ADMIN")
-def test_cluster_admin_is_bound_only_to_system_components(
-    grants: list[rbac.Grant], evidence: Evidence
-) -> None:
+def test_cluster_admin_is_bound_only_to_system_components(grants: Grants, evidence: Evidence) -> None:
     _conclude(evidence, grants, "bind cluster-admin outside the system components", rbac.cluster_admin)
 
 
 @pytest.mark.control("RBAC-WILDCARDS")
 def test_no_role_with_wildcards_is_bound_outside_system_components(
-    grants: list[rbac.Grant], evidence: Evidence
+    grants: Grants, evidence: Evidence
 ) -> None:
     _conclude(
         evidence, grants, "bind wildcard verbs or resources outside the system components", rbac.wildcard
@@ -73,24 +80,20 @@ def test_no_role_with_wildcards_is_bound_outside_system_components(
 
 
 @pytest.mark.control("RBAC-SECRETS-READERS")
-def test_only_system_components_read_secrets_cluster_wide(
-    grants: list[rbac.Grant], evidence: Evidence
-) -> None:
+def test_only_system_components_read_secrets_cluster_wide(grants: Grants, evidence: Evidence) -> None:
     _conclude(evidence, grants, "let others read Secrets cluster-wide", rbac.secrets_reader)
 
 
 @pytest.mark.control("RBAC-POD-CREATE-EXEC")
-def test_only_system_components_create_pods_or_exec(grants: list[rbac.Grant], evidence: Evidence) -> None:
+def test_only_system_components_create_pods_or_exec(grants: Grants, evidence: Evidence) -> None:
     _conclude(evidence, grants, "let others create pods or exec into them", rbac.pod_creator)
 
 
 @pytest.mark.control("RBAC-ESCALATE-BIND-IMPERSONATE")
-def test_only_system_components_escalate_bind_or_impersonate(
-    grants: list[rbac.Grant], evidence: Evidence
-) -> None:
+def test_only_system_components_escalate_bind_or_impersonate(grants: Grants, evidence: Evidence) -> None:
     _conclude(evidence, grants, "give others escalate, bind or impersonate", rbac.escalator)
 
 
 @pytest.mark.control("RBAC-DEFAULT-SERVICEACCOUNTS")
-def test_default_service_accounts_have_no_bindings(grants: list[rbac.Grant], evidence: Evidence) -> None:
+def test_default_service_accounts_have_no_bindings(grants: Grants, evidence: Evidence) -> None:
     _conclude(evidence, grants, "bind a role to default ServiceAccounts", rbac.default_service_account)

@@ -1,7 +1,8 @@
 """Posture suite, versions and images: supported, patched Kubernetes; images pinned by digest.
 
-Versions are judged against the release table shipped in pytest_k8sharden.posture.versions (each
-finding names the table's date).
+Versions are judged against the release table (``--release-table FILE``, else the one shipped in
+pytest_k8sharden/posture/releases.yaml); each finding names the table's date, and a pass from a table older
+than its max_age_days is inconclusive.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pytest_k8sharden.clusters import Cluster
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
 from pytest_k8sharden.posture import podsecurity, versions
-from pytest_k8sharden.posture.objects import PlainObject, object_observation
+from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, object_observation
+from pytest_k8sharden.posture.scope import running_pods
+from pytest_k8sharden.settings import Settings
 
 
 def _today() -> datetime.date:
@@ -22,21 +25,33 @@ def _today() -> datetime.date:
 
 
 @pytest.mark.control("VERSION-APISERVER-SUPPORTED")
-def test_api_server_runs_a_supported_patched_version(cluster: Cluster, evidence: Evidence) -> None:
+def test_api_server_runs_a_supported_patched_version(
+    cluster: Cluster, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    finding = versions.judge("the API server", cluster.version, _today(), k8sharden_settings.release_table)
+    details = {"gitVersion": cluster.version}
     evidence.record(
-        object_observation("/version", f"GET /version -> {cluster.version}", {"gitVersion": cluster.version})
+        object_observation("/version", f"GET /version -> {cluster.version}: {finding.message}", details)
     )
-    evidence.conclude(versions.judge("the API server", cluster.version, _today()))
+    evidence.conclude(finding)
 
 
 @pytest.mark.control("VERSION-KUBELET-SUPPORTED")
-def test_every_kubelet_runs_a_supported_patched_version(cluster: Cluster, evidence: Evidence) -> None:
+def test_every_kubelet_runs_a_supported_patched_version(
+    cluster: Cluster, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
     if not cluster.nodes:
         raise Inconclusive("the scanner may not list nodes, or there are none")
     findings = []
     for node in cluster.nodes:
-        evidence.record(object_observation(f"Node/{node.name}", f"kubeletVersion {node.kubelet_version}"))
-        findings.append(versions.judge(f"the kubelet on Node/{node.name}", node.kubelet_version, _today()))
+        what = f"the kubelet on Node/{node.name}"
+        finding = versions.judge(what, node.kubelet_version, _today(), k8sharden_settings.release_table)
+        evidence.record(
+            object_observation(
+                f"Node/{node.name}", f"kubeletVersion {node.kubelet_version}: {finding.message}"
+            )
+        )
+        findings.append(finding)
     for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
         if any(f.outcome is outcome for f in findings):
             evidence.conclude(
@@ -49,11 +64,6 @@ def test_every_kubelet_runs_a_supported_patched_version(cluster: Cluster, eviden
 def test_workloads_pull_images_by_digest(
     cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
 ) -> None:
-    running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
-    flagged, finding = podsecurity.workload_violations(
-        running, "pull by mutable tag", podsecurity.mutable_tag
-    )
-    for line in flagged:
-        evidence.record(object_observation(line.split(":", 1)[0], line))
-    evidence.record(object_observation("v1/pods", finding.message, {"running pods in scope": len(running)}))
-    evidence.conclude(finding)
+    scope = running_pods(cluster_pods, cluster_namespaces)
+    flagged, finding = podsecurity.workload_violations(scope, "pull by mutable tag", podsecurity.mutable_tag)
+    conclude_listing(evidence, "v1/pods", flagged, finding, {"running pods in scope": len(scope.running)})

@@ -10,8 +10,9 @@ import pytest
 
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.kube import Kube
-from pytest_k8sharden.posture import podsecurity, rbac, tokens
+from pytest_k8sharden.posture import rbac, tokens
 from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, plain_items
+from pytest_k8sharden.posture.scope import running_pods
 
 
 @pytest.mark.control("SA-AUTOMOUNT-DEFAULT")
@@ -28,14 +29,14 @@ def test_default_service_accounts_do_not_automount_tokens(
 def test_pods_that_never_call_the_api_mount_no_token(
     kube: Kube, cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
 ) -> None:
-    grants = rbac.grants(
-        [],
-        [],
+    bindings = (
         plain_items(kube, kube.rbac.list_cluster_role_binding),
         plain_items(kube, kube.rbac.list_role_binding_for_all_namespaces),
     )
-    running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
-    conclude_listing(evidence, "v1/pods", *tokens.idle_pods_mounting_tokens(running, grants))
+    read = rbac.describe_read(*bindings)  # inconclusive on an empty read: every account would look unbound
+    scope = running_pods(cluster_pods, cluster_namespaces)
+    flagged, finding = tokens.idle_pods_mounting_tokens(scope, rbac.grants([], [], *bindings))
+    conclude_listing(evidence, "v1/pods", flagged, finding, {"bindings read": read})
 
 
 @pytest.mark.control("SA-LEGACY-TOKEN-SECRETS")
@@ -47,12 +48,13 @@ def test_no_legacy_long_lived_token_secrets_exist(kube: Kube, evidence: Evidence
         {"type": kind, "metadata": {"name": m.name, "namespace": m.namespace, "annotations": m.annotations}}
         for kind, m in metadata
     ]
-    conclude_listing(evidence, "v1/secrets", *tokens.legacy_token_secrets(secrets))
+    searched = f"in any namespace (listed with the server-side field selector {selector})"
+    conclude_listing(evidence, "v1/secrets", *tokens.legacy_token_secrets(secrets, searched))
 
 
 @pytest.mark.control("SECRETS-AS-ENV")
 def test_no_workload_takes_secrets_into_its_environment(
     cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
 ) -> None:
-    running = podsecurity.running_pods(cluster_pods, cluster_namespaces)
-    conclude_listing(evidence, "v1/pods", *tokens.secrets_in_environment(running))
+    scope = running_pods(cluster_pods, cluster_namespaces)
+    conclude_listing(evidence, "v1/pods", *tokens.secrets_in_environment(scope))

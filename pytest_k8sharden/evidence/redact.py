@@ -43,7 +43,9 @@ _PEM_PRIVATE_KEY = re.compile(
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BASE64_PEM = re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/]+={0,2}")
-_SECRET_DATA_IN_TEXT = re.compile(r'"(data|stringData)"\s*:\s*\{[^{}]*\}?')
+_SECRET_DATA_KEY = re.compile(r'(?P<quote>\\*")(?P<key>data|stringData)(?P=quote)\s*:\s*\{')
+"""A ``"data": {`` or ``"stringData": {`` key at any JSON escape level: plain, or inside a JSON string
+(``\\"stringData\\": {`` in a ``last-applied-configuration`` annotation), or inside one nested deeper."""
 
 
 def _normal(key: str) -> str:
@@ -69,9 +71,49 @@ def _scrub(text: str) -> str:
     text = _BASE64_PEM.sub(_redact_base64_pem, text)
     text = _JWT.sub("[REDACTED JWT]", text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    if "Secret" in text:
-        text = _SECRET_DATA_IN_TEXT.sub(lambda m: f'"{m.group(1)}": "{REDACTED}"', text)
-    return text
+    return _scrub_data_objects(text)
+
+
+def _object_end(text: str, start: int, quote_run: int) -> int:
+    """Where the object opening at ``text[start]`` closes (after its ``}``), or the end of a cut-off text.
+
+    The object is JSON escaped ``quote_run`` backslashes deep (0 plain, 1 inside one JSON string, 3 inside
+    two ...): at that depth a quote preceded by ``r`` backslashes opens or closes a string exactly when
+    ``r % (2 * (quote_run + 1)) == quote_run``; any other quote is part of a value. Braces count only
+    outside strings, so a value such as ``"a}b"`` does not end the object early.
+    """
+    depth, in_string, backslashes = 0, False, 0
+    period = 2 * (quote_run + 1)
+    for index in range(start, len(text)):
+        char = text[index]
+        if char == "\\":
+            backslashes += 1
+            continue
+        if char == '"' and backslashes % period == quote_run:
+            in_string = not in_string
+        elif not in_string and char == "{":
+            depth += 1
+        elif not in_string and char == "}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        backslashes = 0
+    return len(text)
+
+
+def _scrub_data_objects(text: str) -> str:
+    """Replace the object of every ``data``/``stringData`` key in text that is not one whole JSON document
+    (a cut-off body, a log line, an escaped annotation): whose kind it belongs to cannot be known there, so
+    every such object is taken for a Secret's values. A cut-off object is replaced to the end of the text."""
+    pieces, position = [], 0
+    while match := _SECRET_DATA_KEY.search(text, position):
+        quote = match["quote"]
+        end = _object_end(text, match.end() - 1, len(quote) - 1)
+        pieces.append(
+            f"{text[position : match.start()]}{quote}{match['key']}{quote}: {quote}{REDACTED}{quote}"
+        )
+        position = end
+    return "".join(pieces) + text[position:]
 
 
 def redact_text(text: str) -> str:

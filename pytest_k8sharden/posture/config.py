@@ -12,12 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pytest_k8sharden import tlspolicy
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 
 COMPONENTS: Final = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
-STRONG_TLS_VERSIONS: Final = frozenset({"VersionTLS12", "VersionTLS13"})
-WEAK_CIPHER_MARKERS: Final = ("_CBC_", "3DES", "RC4", "TLS_RSA_WITH_")
-"""CBC mode, 3DES, RC4, and RSA key exchange without forward secrecy."""
 ENCRYPTION_PREFIX: Final = b"k8s:enc:"
 
 
@@ -36,27 +34,63 @@ def parse_flags(argv: Sequence[str]) -> dict[str, str]:
     return flags
 
 
+MIRROR_ANNOTATION: Final = "kubernetes.io/config.mirror"
+"""Set by the kubelet on the API object it mirrors a static pod into; a pod anyone creates has none."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One running instance of a component and its flags."""
+
+    name: str
+    """Where it was read: ``Pod/kube-system/<mirror pod>`` or ``process/<component>``."""
+    flags: Mapping[str, str]
+
+
 @dataclass(frozen=True)
 class CommandLines:
-    """The flags of each control-plane component and where they were read."""
+    """The flags of every instance of each control-plane component, and where they were read."""
 
     source: str
     """e.g. "mirror pods in kube-system" or "/proc/<pid>/cmdline of the local cluster's processes"."""
-    flags: Mapping[str, Mapping[str, str]]
-    """component name -> its flags."""
+    instances: Mapping[str, tuple[Instance, ...]]
+    """component name -> every instance seen (several API servers: several instances)."""
 
 
-def mirror_pod_command_lines(pods: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
-    """component -> command + args of its kube-system mirror pod (label ``component=<name>``)."""
-    found: dict[str, tuple[str, ...]] = {}
+def mirror_pod_command_lines(pods: Sequence[Mapping[str, Any]]) -> dict[str, list[Instance]]:
+    """component -> every kube-system mirror pod (label ``component=<name>`` and the kubelet's
+    ``kubernetes.io/config.mirror`` annotation) with the flags of its command + args."""
+    found: dict[str, list[Instance]] = {}
     for pod in pods:
         meta = pod.get("metadata") or {}
         component = (meta.get("labels") or {}).get("component")
-        if meta.get("namespace") != "kube-system" or component not in COMPONENTS:
+        mirrored = MIRROR_ANNOTATION in (meta.get("annotations") or {})
+        if meta.get("namespace") != "kube-system" or component not in COMPONENTS or not mirrored:
             continue
         containers = (pod.get("spec") or {}).get("containers") or [{}]
-        found[component] = (*(containers[0].get("command") or ()), *(containers[0].get("args") or ()))
+        argv = (*(containers[0].get("command") or ()), *(containers[0].get("args") or ()))
+        found.setdefault(component, []).append(
+            Instance(f"Pod/kube-system/{meta.get('name')}", parse_flags(argv))
+        )
     return found
+
+
+def command_lines(
+    pods: Sequence[Mapping[str, Any]], processes: Mapping[str, Sequence[str]] | None, process_source: str
+) -> CommandLines:
+    """The real processes where the provider sees them (``processes``: component -> argv), else the mirror
+    pods of ``pods``; with neither, nothing (every check inconclusive, naming why)."""
+    if processes:
+        return CommandLines(
+            process_source,
+            {name: (Instance(f"process/{name}", parse_flags(argv)),) for name, argv in processes.items()},
+        )
+    mirrored = mirror_pod_command_lines(pods)
+    if mirrored:
+        return CommandLines("mirror pods in kube-system", {n: tuple(i) for n, i in mirrored.items()})
+    return CommandLines(
+        "no mirror pods in kube-system and no view of the processes (managed control plane?)", {}
+    )
 
 
 Rule = Callable[[Mapping[str, str]], "str | None"]
@@ -64,14 +98,18 @@ Rule = Callable[[Mapping[str, str]], "str | None"]
 
 
 def judge(lines: CommandLines, component: str, what: str, rule: Rule) -> Finding:
-    """Apply ``rule`` to ``component``'s flags; inconclusive when its command line was not visible."""
-    flags = lines.flags.get(component)
-    if flags is None:
+    """Apply ``rule`` to every instance of ``component``: failed if any instance fails (each named),
+    inconclusive when no instance was visible, else passed naming every instance judged."""
+    instances = lines.instances.get(component, ())
+    if not instances:
         return Finding(Outcome.INCONCLUSIVE, f"the {component} command line is not visible ({lines.source})")
-    problem = rule(flags)
-    if problem:
-        return Finding(Outcome.FAILED, f"{component} ({lines.source}): {problem}")
-    return Finding(Outcome.PASSED, f"{component} ({lines.source}) {what}")
+    problems = [f"{i.name}: {problem}" for i in instances if (problem := rule(i.flags))]
+    if problems:
+        return Finding(Outcome.FAILED, f"{component} ({lines.source}): {'; '.join(problems)}")
+    names = ", ".join(i.name for i in instances)
+    return Finding(
+        Outcome.PASSED, f"{component} ({lines.source}; {len(instances)} instance(s): {names}) {what}"
+    )
 
 
 def judge_all(lines: CommandLines, components: Sequence[str], what: str, rule: Rule) -> Finding:
@@ -137,13 +175,14 @@ def encryption_config(flags: Mapping[str, str]) -> str | None:
 
 
 def tls_settings(flags: Mapping[str, str]) -> str | None:
-    """CIS 1.2.29: --tls-min-version TLS 1.2+ and only strong --tls-cipher-suites (set explicitly)."""
+    """CIS 1.2.29: --tls-min-version TLS 1.2+ and only strong --tls-cipher-suites (set explicitly), both
+    judged by the one TLS policy (``pytest_k8sharden.tlspolicy``)."""
     problems = []
     version = flags.get("tls-min-version", "not set")
-    if version not in STRONG_TLS_VERSIONS:
+    if tlspolicy.legacy_protocol(version):
         problems.append(f"--tls-min-version is {version}")
     suites = _list(flags, "tls-cipher-suites")
-    weak = [s for s in suites if any(marker in s for marker in WEAK_CIPHER_MARKERS)]
+    weak = tlspolicy.weak_suites(suites)
     if not suites:
         problems.append("--tls-cipher-suites is not set")
     elif weak:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_k8sharden.evidence.verdict import Finding
-from pytest_k8sharden.posture.tokens import listing
+from pytest_k8sharden.posture.scope import Examined, listing
 
 GUI_MARKERS: Final = ("dashboard", "headlamp", "kubeview", "kube-ops-view", "octant", "weave-scope")
 LOGIN_BYPASS_FLAGS: Final = ("--enable-skip-login", "--enable-insecure-login")
@@ -95,8 +95,18 @@ def _ingress_services(ingresses: Sequence[Obj]) -> set[tuple[str, str]]:
     return named
 
 
+def examined(guis: Sequence[Gui], deployments_read: int) -> Examined:
+    """What the dashboard checks searched, for their pass: how many Deployments, and for what."""
+    return Examined(
+        len(guis),
+        "dashboard-like Deployments",
+        f"among the {deployments_read} Deployments read (names, labels and images searched for "
+        f"{', '.join(GUI_MARKERS)}; arguments for {', '.join(LOGIN_BYPASS_FLAGS)})",
+    )
+
+
 def exposure(
-    guis: Sequence[Gui], services: Sequence[Obj], ingresses: Sequence[Obj]
+    guis: Sequence[Gui], services: Sequence[Obj], ingresses: Sequence[Obj], searched: Examined
 ) -> tuple[list[str], Finding]:
     """DASHBOARD-EXPOSED: no GUI's Service is a NodePort or LoadBalancer, or behind an Ingress."""
     behind_ingress = _ingress_services(ingresses)
@@ -109,16 +119,12 @@ def exposure(
                 flagged.append(f"{gui.name} is exposed by {name} of type {kind}")
             if (gui.namespace, str(_meta(service).get("name"))) in behind_ingress:
                 flagged.append(f"{gui.name} is exposed through an Ingress to {name}")
-    return flagged, listing(
-        flagged, "are exposed outside the cluster", len(guis), "dashboard-like Deployments"
-    )
+    return flagged, listing(flagged, "are exposed outside the cluster", searched)
 
 
-def login_bypass(guis: Sequence[Gui]) -> tuple[list[str], Finding]:
+def login_bypass(guis: Sequence[Gui], searched: Examined) -> tuple[list[str], Finding]:
     """DASHBOARD-SKIP-LOGIN: no GUI runs with --enable-skip-login or --enable-insecure-login."""
     flagged = [
         f"{gui.name} runs with {' '.join(_bypass(gui.arguments))}" for gui in guis if _bypass(gui.arguments)
     ]
-    return flagged, listing(
-        flagged, "let users skip or bypass login", len(guis), "dashboard-like Deployments"
-    )
+    return flagged, listing(flagged, "let users skip or bypass login", searched)

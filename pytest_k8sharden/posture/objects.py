@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_k8sharden.evidence.observation import RUNNER, Observation, ObservationKind
+from pytest_k8sharden.evidence.verdict import Inconclusive
 
 if TYPE_CHECKING:
     from pytest_k8sharden.evidence.recorder import Evidence
@@ -16,8 +17,20 @@ PlainObject = dict[str, Any]
 
 
 def plain_items(kube: Kube, list_call: Callable[[], Any]) -> list[PlainObject]:
-    """The items of a list call (e.g. ``kube.rbac.list_cluster_role``) as plain API dicts (camelCase keys)."""
-    items = list_call().items or []
+    """The items of a list call (e.g. ``kube.rbac.list_cluster_role``) as plain API dicts (camelCase keys).
+
+    Inconclusive when the server says the list is partial (a continue token or remaining items): a check
+    must not pass on the first page of a list.
+    """
+    listed = list_call()
+    meta = listed.metadata
+    if meta is not None and (meta._continue or meta.remaining_item_count):
+        more = f"{meta.remaining_item_count} more items" if meta.remaining_item_count else "a continue token"
+        raise Inconclusive(
+            f"the API server returned only part of a list ({len(listed.items or [])} items and {more}): "
+            "nothing can be judged on a partial read"
+        )
+    items = listed.items or []
     serialize: Callable[[Any], PlainObject] = kube.api_client.sanitize_for_serialization
     return [serialize(item) for item in items]
 

@@ -2,23 +2,26 @@
 
 Pure functions over plain API dicts. Each finding names the namespace or ``pod namespace/name`` and the
 container. Namespaces the scanner created for its own probes (labelled ``k8sharden.io/probe=true``) and
-kube-system (the control plane's own, exempt from Pod Security Admission) are out of scope.
+kube-system (the control plane's own, exempt from Pod Security Admission) are out of scope
+(``posture.scope``); a pass says how many namespaces, pods and containers it examined.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.posture.scope import Examined, PodScope, listing, namespaces_in_scope
 
 ENFORCE_LABEL: Final = "pod-security.kubernetes.io/enforce"
-PROBE_LABEL: Final = "k8sharden.io/probe"
-EXEMPT_NAMESPACES: Final = frozenset({"kube-system"})
 ALLOWED_ADDED_CAPABILITIES: Final = frozenset({"NET_BIND_SERVICE"})
 """The one capability the restricted level lets a container add."""
 CONFINED_SECCOMP: Final = frozenset({"RuntimeDefault", "Localhost"})
+POD_SECURITY_REFUSAL: Final = re.compile(r'\bviolates PodSecurity "[a-z]+:[^"]+"')
+"""How the PodSecurity admission plugin words a refusal (k8s.io/pod-security-admission/admission)."""
 
 Obj = Mapping[str, Any]
 
@@ -35,14 +38,9 @@ def _namespace(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("namespace"))
 
 
-def in_scope(namespace: Obj) -> bool:
-    """Not kube-system and not one of the scanner's own probe namespaces."""
-    return _name(namespace) not in EXEMPT_NAMESPACES and _labels(namespace).get(PROBE_LABEL) != "true"
-
-
 def namespace_enforcement(namespaces: Sequence[Obj]) -> tuple[list[str], Finding]:
     """PSA-ENFORCE-LABELS: every namespace in scope enforces baseline or restricted by its label."""
-    scoped = [ns for ns in namespaces if in_scope(ns)]
+    scoped = namespaces_in_scope(namespaces)
     flagged = []
     for ns in scoped:
         level = _labels(ns).get(ENFORCE_LABEL)
@@ -55,7 +53,9 @@ def namespace_enforcement(namespaces: Sequence[Obj]) -> tuple[list[str], Finding
             Outcome.FAILED, f"{len(flagged)} of {len(scoped)} namespaces: {'; '.join(flagged)}"
         )
     return flagged, Finding(
-        Outcome.PASSED, f"all {len(scoped)} namespaces in scope enforce baseline or restricted"
+        Outcome.PASSED,
+        f"all {len(scoped)} namespaces in scope enforce baseline or restricted ({len(namespaces)} namespaces "
+        "read; kube-system and the scanner's probe namespaces excluded)",
     )
 
 
@@ -81,16 +81,6 @@ class Container:
     def security(self) -> Obj:
         """The container's own securityContext."""
         return self.spec.get("securityContext") or {}
-
-
-def running_pods(pods: Sequence[Obj], namespaces: Sequence[Obj]) -> list[Obj]:
-    """Pods not finished (phase other than Succeeded/Failed) in namespaces in scope."""
-    scoped = {_name(ns) for ns in namespaces if in_scope(ns)}
-    return [
-        p
-        for p in pods
-        if _namespace(p) in scoped and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-    ]
 
 
 def containers(pods: Sequence[Obj]) -> Iterator[Container]:
@@ -158,23 +148,21 @@ def writable_root(c: Container) -> str | None:
 
 
 def workload_violations(
-    pods: Sequence[Obj], what: str, violation: Callable[[Container], str | None]
+    scope: PodScope, what: str, violation: Callable[[Container], str | None]
 ) -> tuple[list[str], Finding]:
-    """One check over every container of ``pods``: fail naming each pod, container and what it does."""
-    all_containers = list(containers(pods))
+    """One check over every container of the running pods in scope: fail naming each pod, container and
+    what it does; a pass names how many containers, pods and namespaces it examined."""
+    all_containers = list(containers(scope.running))
     flagged = [f"{c}: {reason}" for c in all_containers if (reason := violation(c))]
-    if flagged:
-        listed = "; ".join(flagged[:20]) + (f" (and {len(flagged) - 20} more)" if len(flagged) > 20 else "")
-        return flagged, Finding(Outcome.FAILED, f"{len(flagged)} container(s) {what}: {listed}")
-    return flagged, Finding(
-        Outcome.PASSED, f"none of {len(all_containers)} containers in {len(pods)} running pods {what}"
-    )
+    return flagged, listing(flagged, what, Examined(len(all_containers), "containers", scope.where()))
 
 
 def admission_verdict(accepted: bool, status: int | None, message: str) -> Finding:
     """ADMISSION-REJECTS-PRIVILEGED: a privileged pod dry-run into a namespace enforcing restricted.
 
-    A 403 whose message says the scanner may not create pods at all is RBAC, not admission: inconclusive.
+    Only a 403 whose Status message says Pod Security refused it (``violates PodSecurity "<level>:<ver>"``)
+    is a pass: a quota, a webhook, RBAC or a validation error refusing the pod says nothing about Pod
+    Security, so any other refusal is inconclusive with the server's message.
     """
     if accepted:
         return Finding(
@@ -182,11 +170,14 @@ def admission_verdict(accepted: bool, status: int | None, message: str) -> Findi
             "the API server admitted a privileged pod into a namespace labelled enforce=restricted "
             "(server-side dry run, nothing persisted)",
         )
-    if status == 403 and "cannot create resource" in message:
-        return Finding(Outcome.INCONCLUSIVE, f"the scanner may not create pods: {message}")
-    if status in (400, 403, 422):
-        return Finding(Outcome.PASSED, f"admission rejected the privileged pod ({status}): {message}")
-    return Finding(Outcome.INCONCLUSIVE, f"the dry run failed for another reason ({status}): {message}")
+    if status == 403 and POD_SECURITY_REFUSAL.search(message):
+        return Finding(
+            Outcome.PASSED, f"Pod Security admission rejected the privileged pod ({status}): {message}"
+        )
+    return Finding(
+        Outcome.INCONCLUSIVE,
+        f"the dry run was refused ({status}), not by Pod Security (so it proves nothing about it): {message}",
+    )
 
 
 def mutable_tag(c: Container) -> str | None:

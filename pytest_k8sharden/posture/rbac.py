@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
 
 BOOTSTRAP_LABEL: Final = "kubernetes.io/bootstrapping"
 PUBLIC_DEFAULTS: Final = frozenset(
@@ -186,14 +186,46 @@ class Evaluation:
     finding: Finding
 
 
-def evaluate(all_grants: Sequence[Grant], what: str, flag: Callable[[Grant], bool]) -> Evaluation:
-    """Flag the grants ``flag`` picks; fail naming each (binding -> role -> subject), else pass."""
+def describe_read(
+    cluster_role_bindings: Sequence[Mapping[str, Any]],
+    role_bindings: Sequence[Mapping[str, Any]],
+    cluster_roles: Sequence[Mapping[str, Any]] | None = None,
+    roles: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
+    """What was read, for a pass (``62 ClusterRoleBindings and 9 RoleBindings in 3 namespaces ...``).
+
+    Inconclusive when no ClusterRoleBinding (or, where roles were read, no ClusterRole) came back: the API
+    server creates and keeps upstream's bootstrap ones (cluster-admin, system:basic-user ...), so an empty
+    list is a view the scanner was not shown whole, and every grant would resolve to nothing.
+    """
+    empty = ["ClusterRoleBindings"] if not cluster_role_bindings else []
+    empty += ["ClusterRoles"] if cluster_roles is not None and not cluster_roles else []
+    if empty:
+        raise Inconclusive(
+            f"the API server listed no {' and no '.join(empty)}, though every cluster has upstream's "
+            "bootstrap ones: the scanner was shown a partial or filtered view, so no grant can be judged"
+        )
+    spread = len({_meta(b).get("namespace") for b in role_bindings})
+    read = (
+        f"{len(cluster_role_bindings)} ClusterRoleBindings and {len(role_bindings)} RoleBindings in {spread} "
+        "namespaces"
+    )
+    if cluster_roles is not None:
+        read += f", resolved against {len(cluster_roles)} ClusterRoles and {len(roles or ())} Roles"
+    return read
+
+
+def evaluate(all_grants: Sequence[Grant], what: str, flag: Callable[[Grant], bool], read: str) -> Evaluation:
+    """Flag the grants ``flag`` picks; fail naming each (binding -> role -> subject), else pass saying
+    how many grants of what ``read`` were examined."""
     flagged = tuple(g for g in all_grants if flag(g))
     if flagged:
         listed = "; ".join(str(g) for g in flagged[:20])
         more = f" (and {len(flagged) - 20} more)" if len(flagged) > 20 else ""
         return Evaluation(flagged, Finding(Outcome.FAILED, f"{len(flagged)} grant(s) {what}: {listed}{more}"))
-    return Evaluation(flagged, Finding(Outcome.PASSED, f"none of {len(all_grants)} grants {what}"))
+    return Evaluation(
+        flagged, Finding(Outcome.PASSED, f"none of {len(all_grants)} grants (from {read}) {what}")
+    )
 
 
 def anonymous(grant: Grant) -> bool:

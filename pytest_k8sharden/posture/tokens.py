@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from pytest_k8sharden.evidence.verdict import Finding, Outcome
-from pytest_k8sharden.posture.podsecurity import containers, in_scope
+from pytest_k8sharden.evidence.verdict import Finding, Inconclusive
+from pytest_k8sharden.posture.podsecurity import containers
 from pytest_k8sharden.posture.rbac import SERVICE_ACCOUNT_USER, Grant
+from pytest_k8sharden.posture.scope import Examined, PodScope, listing, namespaces_in_scope
 
 LEGACY_TOKEN_TYPE: Final = "kubernetes.io/service-account-token"
-_LISTED: Final = 20
 
 Obj = Mapping[str, Any]
 
@@ -23,32 +23,41 @@ def _meta(obj: Obj) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 
 
-def listing(flagged: Sequence[str], what: str, checked: int, noun: str) -> Finding:
-    """Fail naming the flagged objects (the first 20), else pass saying how many were checked."""
-    if flagged:
-        more = f" (and {len(flagged) - _LISTED} more)" if len(flagged) > _LISTED else ""
-        return Finding(Outcome.FAILED, f"{len(flagged)} {noun} {what}: {'; '.join(flagged[:_LISTED])}{more}")
-    return Finding(Outcome.PASSED, f"none of {checked} {noun} {what}")
-
-
 def default_accounts_automounting(
     service_accounts: Sequence[Obj], namespaces: Sequence[Obj]
 ) -> tuple[list[str], Finding]:
-    """SA-AUTOMOUNT-DEFAULT: default ServiceAccounts of namespaces in scope set automount to false."""
-    scoped = {str(_meta(ns).get("name")) for ns in namespaces if in_scope(ns)}
-    defaults = [
-        sa
-        for sa in service_accounts
-        if _meta(sa).get("name") == "default" and _meta(sa).get("namespace") in scoped
+    """SA-AUTOMOUNT-DEFAULT: default ServiceAccounts of namespaces in scope set automount to false.
+
+    Every namespace in scope has one (the controller-manager creates it): a namespace whose default
+    ServiceAccount is not in the read (and is not being deleted) makes the check inconclusive.
+    """
+    scoped = namespaces_in_scope(namespaces)
+    defaults = {
+        str(_meta(sa).get("namespace")): sa for sa in service_accounts if _meta(sa).get("name") == "default"
+    }
+    unseen = [
+        str(_meta(ns).get("name"))
+        for ns in scoped
+        if str(_meta(ns).get("name")) not in defaults
+        and (ns.get("status") or {}).get("phase") != "Terminating"
     ]
+    if unseen:
+        raise Inconclusive(
+            f"no default ServiceAccount was read for namespace(s) {', '.join(unseen)} "
+            f"({len(service_accounts)} ServiceAccounts read): the read is partial"
+        )
+    judged = [defaults[name] for ns in scoped if (name := str(_meta(ns).get("name"))) in defaults]
     flagged = [
         f"ServiceAccount/{_meta(sa).get('namespace')}/default automounts its token"
-        for sa in defaults
+        for sa in judged
         if sa.get("automountServiceAccountToken") is not False
     ]
-    return flagged, listing(
-        flagged, "mount their token into every pod", len(defaults), "default ServiceAccounts"
+    examined = Examined(
+        len(judged),
+        "default ServiceAccounts",
+        f"of the {len(scoped)} namespaces in scope ({len(service_accounts)} ServiceAccounts read)",
     )
+    return flagged, listing(flagged, "mount their token into every pod", examined)
 
 
 def _bound_accounts(grants: Iterable[Grant]) -> set[tuple[str | None, str]]:
@@ -73,35 +82,38 @@ def _mounts_token(pod: Obj) -> bool:
     ) or any((volume.get("secret") or {}).get("secretName", "").find("-token-") > 0 for volume in volumes)
 
 
-def idle_pods_mounting_tokens(pods: Sequence[Obj], grants: Iterable[Grant]) -> tuple[list[str], Finding]:
+def idle_pods_mounting_tokens(scope: PodScope, grants: Iterable[Grant]) -> tuple[list[str], Finding]:
     """SA-AUTOMOUNT-PODS: pods whose ServiceAccount no binding names (no API use) mount no token."""
     bound = _bound_accounts(grants)
     flagged = []
-    for pod in pods:
+    for pod in scope.running:
         account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
         namespace = str(_meta(pod).get("namespace"))
         if (namespace, account) not in bound and _mounts_token(pod):
             flagged.append(f"pod {namespace}/{_meta(pod).get('name')} mounts the token of unbound {account}")
-    return flagged, listing(
-        flagged, "mount a token their ServiceAccount has no use for", len(pods), "running pods"
-    )
+    examined = Examined(len(scope.running), "running pods", scope.namespaces_text())
+    return flagged, listing(flagged, "mount a token their ServiceAccount has no use for", examined)
 
 
-def legacy_token_secrets(secrets: Sequence[Obj]) -> tuple[list[str], Finding]:
-    """SA-LEGACY-TOKEN-SECRETS: no Secret of type kubernetes.io/service-account-token (long-lived tokens)."""
+def legacy_token_secrets(secrets: Sequence[Obj], searched: str) -> tuple[list[str], Finding]:
+    """SA-LEGACY-TOKEN-SECRETS: no Secret of type kubernetes.io/service-account-token (long-lived tokens).
+
+    ``searched`` says how the Secrets were listed (e.g. with a server-side field selector on the type)."""
     flagged = [
         f"Secret/{_meta(s).get('namespace')}/{_meta(s).get('name')} holds a long-lived token of "
         f"{(_meta(s).get('annotations') or {}).get('kubernetes.io/service-account.name', '?')}"
         for s in secrets
         if s.get("type") == LEGACY_TOKEN_TYPE
     ]
-    return flagged, listing(flagged, "are legacy service account tokens", len(secrets), "Secrets")
+    return flagged, listing(
+        flagged, "are legacy service account tokens", Examined(len(secrets), "Secrets", searched)
+    )
 
 
-def secrets_in_environment(pods: Sequence[Obj]) -> tuple[list[str], Finding]:
+def secrets_in_environment(scope: PodScope) -> tuple[list[str], Finding]:
     """SECRETS-AS-ENV: no container takes a Secret into its environment (env secretKeyRef or envFrom)."""
     flagged = []
-    all_containers = list(containers(pods))
+    all_containers = list(containers(scope.running))
     for c in all_containers:
         named = [
             f"{e.get('name')} <- Secret {e['valueFrom']['secretKeyRef'].get('name')}"
@@ -115,4 +127,5 @@ def secrets_in_environment(pods: Sequence[Obj]) -> tuple[list[str], Finding]:
         ]
         if named:
             flagged.append(f"{c}: {', '.join(named)}")
-    return flagged, listing(flagged, "take Secrets into their environment", len(all_containers), "containers")
+    examined = Examined(len(all_containers), "containers", scope.where())
+    return flagged, listing(flagged, "take Secrets into their environment", examined)

@@ -1,19 +1,12 @@
-"""Kubernetes versions against a dated table of release series shipped with the plugin.
+"""Kubernetes versions against a dated table of release series (shipped: ``releases.yaml`` beside this module;
+your own: ``--release-table FILE`` in the same format).
 
 The table lists, per minor, the newest patch release known when it was compiled (with its release date)
 and the end-of-life date. A version below the known patch is behind (at least one newer patch exists); a
 minor past its end of life, or older than every minor in the table, is unsupported. A minor newer than the
-table is inconclusive: the table is too old.
-
-Where each figure of the table compiled on 2026-11-23 comes from:
-
-- newest patch and its date: the Go module proxy (proxy.golang.org). ``go list -m -versions k8s.io/api``
-  lists the published tags; each ``v0.X.Y`` mirrors the Kubernetes release ``v1.X.Y`` (the staging
-  repositories are tagged with every release), and ``go list -m -json k8s.io/api@v0.X.Y`` gives its
-  ``Time`` (UTC date taken; the k8s.io/kubernetes tag itself can be a day earlier, e.g. v1.37.2 on
-  2026-10-27). The proxy knows no release newer than v1.37.2.
-- end of life: the "End Of Life Date" published on https://kubernetes.io/releases/<minor>/ (the patch
-  support period of about 14 months after a minor's .0 release, per the Kubernetes yearly support KEP).
+table is inconclusive: the table is too old. So is a version the table would pass once the table is older
+than its ``max_age_days``: patches released since are unknown to it. Where the shipped figures come from is
+written in ``releases.yaml``.
 """
 
 from __future__ import annotations
@@ -22,10 +15,15 @@ import datetime
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
+
+import yaml
 
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
+
+DEFAULT_MAX_AGE_DAYS: Final = 120
 
 
 @dataclass(frozen=True)
@@ -46,32 +44,124 @@ class ReleaseTable:
     """The day the figures were looked up (findings name it: nothing newer can be known to the table)."""
     series: Mapping[tuple[int, int], Series]
     """(major, minor) -> its series."""
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    """Older than this, a version the table would pass is inconclusive (newer patches may exist)."""
+    source: str = "the shipped release table"
+    """Where the table was read, for findings."""
+
+    def age(self, today: datetime.date) -> int:
+        """Days since the table was compiled."""
+        return (today - self.compiled).days
+
+    def stale(self, today: datetime.date) -> bool:
+        """Older than max_age_days."""
+        return self.age(today) > self.max_age_days
 
 
-def _series(patch: str, released: str, end_of_life: str) -> Series:
-    major, minor, micro = (int(part) for part in patch.split("."))
-    return Series(
-        (major, minor, micro), datetime.date.fromisoformat(released), datetime.date.fromisoformat(end_of_life)
-    )
+class ReleaseTableError(ValueError):
+    """A release table file that cannot be used; ``problems`` names each one."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"release table {source}: {'; '.join(problems)}")
+        self.problems = problems
 
 
-RELEASES: Final = ReleaseTable(
-    compiled=datetime.date(2026, 11, 23),
-    series=MappingProxyType(
-        {
-            (1, 37): _series("1.37.2", "2026-10-28", "2027-10-28"),
-            (1, 36): _series("1.36.6", "2026-10-28", "2027-06-28"),
-            (1, 35): _series("1.35.10", "2026-10-28", "2027-02-28"),
-            (1, 34): _series("1.34.13", "2026-10-28", "2026-10-27"),
-            (1, 33): _series("1.33.13", "2026-06-12", "2026-06-28"),
-        }
-    ),
-)
+_TOP_KEYS: Final = frozenset({"compiled", "max_age_days", "series"})
+_SERIES_KEYS: Final = frozenset({"latest_patch", "released", "end_of_life"})
+_PATCH = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
 
+def _date(value: Any, where: str, problems: list[str]) -> datetime.date | None:
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    problems.append(f"{where} must be a date (YYYY-MM-DD), got {value!r}")
+    return None
+
+
+def _one_series(index: int, entry: Any, compiled: datetime.date | None, problems: list[str]) -> Series | None:
+    where = f"series[{index}]"
+    if not isinstance(entry, Mapping):
+        problems.append(f"{where} must be a mapping with {', '.join(sorted(_SERIES_KEYS))}")
+        return None
+    unknown, missing = set(map(str, entry)) - _SERIES_KEYS, _SERIES_KEYS - set(map(str, entry))
+    problems += [f"{where}: unknown key {key!r}" for key in sorted(unknown)]
+    problems += [f"{where}: missing {key}" for key in sorted(missing)]
+    if missing:
+        return None
+    patch = _PATCH.match(str(entry["latest_patch"]))
+    if patch is None:
+        problems.append(f"{where}.latest_patch must be MAJOR.MINOR.PATCH, got {entry['latest_patch']!r}")
+    released = _date(entry["released"], f"{where}.released", problems)
+    end_of_life = _date(entry["end_of_life"], f"{where}.end_of_life", problems)
+    if released and compiled and released > compiled:
+        problems.append(f"{where}.released {released} is after the table was compiled ({compiled})")
+    if patch is None or released is None or end_of_life is None:
+        return None
+    major, minor, micro = (int(part) for part in patch.groups())
+    return Series((major, minor, micro), released, end_of_life)
+
+
+def parse_release_table(document: Any, source: str) -> ReleaseTable:
+    """A release table from its YAML document (format in ``releases.yaml``); every problem at once."""
+    if not isinstance(document, Mapping):
+        raise ReleaseTableError(source, ["must be a mapping with compiled, series and optional max_age_days"])
+    problems = [f"unknown key {key!r}" for key in sorted(set(map(str, document)) - _TOP_KEYS)]
+    compiled = _date(document.get("compiled"), "compiled", problems)
+    max_age = document.get("max_age_days", DEFAULT_MAX_AGE_DAYS)
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        problems.append(f"max_age_days must be a whole number of days, got {max_age!r}")
+    entries = document.get("series")
+    if not isinstance(entries, list) or not entries:
+        problems.append("series must be a non-empty list")
+        entries = []
+    series: dict[tuple[int, int], Series] = {}
+    for index, entry in enumerate(entries):
+        found = _one_series(index, entry, compiled, problems)
+        if found is not None and found.latest_patch[:2] in series:
+            problems.append(
+                f"series[{index}]: minor {'.'.join(map(str, found.latest_patch[:2]))} is listed twice"
+            )
+        elif found is not None:
+            series[found.latest_patch[:2]] = found
+    if problems or compiled is None:
+        raise ReleaseTableError(source, problems)
+    return ReleaseTable(compiled, MappingProxyType(series), int(max_age), source)
+
+
+def load_release_table(path: Path) -> ReleaseTable:
+    """Read a release table file (``--release-table FILE``)."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ReleaseTableError(str(path), [f"cannot be read: {exc}"]) from None
+    return parse_release_table(document, str(path))
+
+
+RELEASES: Final = parse_release_table(
+    yaml.safe_load(Path(__file__).with_name("releases.yaml").read_text(encoding="utf-8")),
+    "the shipped release table",
+)
+
+
 def judge(what: str, version: str, today: datetime.date, releases: ReleaseTable = RELEASES) -> Finding:
-    """Whether ``version`` (a gitVersion such as v1.36.3) is a supported minor at its newest known patch."""
+    """Whether ``version`` (a gitVersion such as v1.36.3) is a supported minor at its newest known patch.
+
+    A pass from a table older than its max_age_days is inconclusive instead; failures stand.
+    """
+    finding = _against_table(what, version, today, releases)
+    if finding.outcome is Outcome.PASSED and releases.stale(today):
+        return Finding(
+            Outcome.INCONCLUSIVE,
+            f"{what} runs {version}, but {releases.source} of {releases.compiled} is {releases.age(today)} "
+            f"days old (limit {releases.max_age_days}): patches released since are unknown to it. Refresh "
+            "it: pass --release-table FILE with current figures (format: pytest_k8sharden/posture/"
+            "releases.yaml, README 'Release table')",
+        )
+    return finding
+
+
+def _against_table(what: str, version: str, today: datetime.date, releases: ReleaseTable) -> Finding:
     table = f"release table of {releases.compiled}"
     match = _VERSION.match(version)
     if match is None:

@@ -2,7 +2,8 @@
 what its certificate says. Standard ``ssl`` for the handshakes, ``cryptography`` for the certificate.
 
 Protocol probes do not verify the certificate: they ask what the door accepts. To let this machine's
-OpenSSL 3 even offer TLS 1.0/1.1 and legacy suites, the client runs at ``@SECLEVEL=0``.
+OpenSSL 3 even offer TLS 1.0/1.1 and legacy suites, the client runs at ``@SECLEVEL=0``. The probes only
+report what was negotiated; what is weak is decided by ``pytest_k8sharden.tlspolicy``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import ipaddress
 import socket
 import ssl
 import warnings
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,22 +33,6 @@ with warnings.catch_warnings():
         "TLSv1.2": ssl.TLSVersion.TLSv1_2,
         "TLSv1.3": ssl.TLSVersion.TLSv1_3,
     }
-LEGACY_VERSIONS: Final = ("TLSv1", "TLSv1.1")
-_WEAK_MARKERS: Final = ("RC4", "DES", "NULL", "EXP", "ADH", "AECDH", "MD5", "PSK", "SRP", "IDEA", "SEED")
-_FORWARD_SECRET_PREFIXES: Final = ("ECDHE-", "DHE-", "TLS_")
-
-
-def is_weak_cipher(name: str) -> bool:
-    """OpenSSL suite names that the CIS benchmark and the NSA/CISA guidance rule out.
-
-    Weak: RC4, (3)DES, NULL, export, anonymous, MD5; no forward secrecy (static RSA key exchange);
-    CBC with SHA-1 MACs (``...-SHA`` suites).
-    """
-    if any(marker in name for marker in _WEAK_MARKERS):
-        return True
-    if not name.startswith(_FORWARD_SECRET_PREFIXES):
-        return True
-    return name.endswith("-SHA")
 
 
 @dataclass(frozen=True)
@@ -247,8 +231,3 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "timed out"
     return str(error) or type(error).__name__
-
-
-def weak_accepted(observations: Sequence[TlsObservation]) -> list[str]:
-    """The weak suites among the accepted ones."""
-    return sorted({o.cipher for o in observations if o.accepted and o.cipher and is_weak_cipher(o.cipher)})

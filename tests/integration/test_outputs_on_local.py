@@ -3,7 +3,10 @@ them, and waivers applied to real findings within their scope.
 
 On the insecure local cluster anonymous clients read /api/v1/secrets, so the exposure suites really
 receive the planted Secret (its name is in the evidence) and must redact its values everywhere: the
-evidence.json, the HTML report, the SARIF log, the JUnit XML, the log file and pytest's own output.
+evidence.json, the HTML report, the SARIF log, the JUnit XML, the log file and pytest's own output. A
+second Secret is applied with client-side ``kubectl apply``: kubectl keeps its manifest, stringData in
+plaintext, in the ``last-applied-configuration`` annotation, which the cut-off SecretList excerpt shows as
+escaped JSON.
 """
 
 from __future__ import annotations
@@ -21,16 +24,40 @@ import yaml
 from kubernetes import client
 from local_clusters import Running, run_shipped_suites
 
+from pytest_k8sharden.clusters.local import binaries
+from pytest_k8sharden.profiles import get_profile
+
 pytestmark = pytest.mark.cluster
 
 NAMESPACE = "a-k8sh-planted"
-"""Sorted before every other namespace, so the planted Secret leads the anonymous SecretList excerpt."""
+"""Sorted before every other namespace, so the planted Secrets lead the anonymous SecretList excerpt."""
 SECRET_NAME = "k8sh-planted-credentials"
+APPLIED_NAME = "a"
+"""Sorted first in its namespace, and short: its annotation's stringData falls inside the 512-byte excerpt."""
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
+_ESCAPED_STRING_DATA_REDACTED = re.compile(r'\\+"stringData\\+": \\+"\[REDACTED\]')
+"""stringData at least one escape deep (inside the annotation), redacted: the excerpt held the field."""
 
 
 def _encoded(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
+
+
+def _apply_client_side(running: Running, password: str) -> None:
+    """``kubectl apply`` (client-side: kubectl writes the last-applied-configuration annotation)."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": APPLIED_NAME, "namespace": NAMESPACE},
+        "stringData": {"p": password},
+    }
+    kubectl = binaries.ensure(get_profile(running.profile).kubernetes, print).paths["kubectl"]
+    done = running.cluster.kubectl(kubectl, "apply", "-f", "-", stdin=json.dumps(manifest))
+    assert done.returncode == 0, done.stderr
+    applied = running.kube.core.read_namespaced_secret(APPLIED_NAME, NAMESPACE)
+    assert applied.metadata is not None
+    annotations = applied.metadata.annotations or {}
+    assert password in annotations["kubectl.kubernetes.io/last-applied-configuration"], "not client-side"
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +82,16 @@ def planted(local_cluster: Callable[[str], Running]) -> Iterator[dict[str, str]]
                 string_data={"password": password, "token": token},
             ),
         )
+        applied_password = f"k8sh-applied-{secrets.token_hex(6)}"
+        _apply_client_side(running, applied_password)
         kubeconfig = yaml.safe_load(running.cluster.state.kubeconfig.read_text())
         key = kubeconfig["users"][0]["user"]["client-key-data"]
         key_body = base64.b64decode(key).decode().splitlines()[1]  # the first line of the PEM's body
         yield {
             "password": password,
             "password (base64)": _encoded(password),
+            "client-side-applied password": applied_password,
+            "client-side-applied password (base64)": _encoded(applied_password),
             "token": token,
             "token signature": token.rsplit(".", 1)[-1],
             "token (base64)": _encoded(token)[:60],
@@ -108,8 +139,11 @@ def test_planted_secrets_appear_in_no_output_file(
     assert {"evidence.json", "report.html", "junit.xml", "results.sarif", "pytest.log"} <= set(outputs), (
         f"missing outputs: {sorted(outputs)}\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     )
-    assert SECRET_NAME in outputs["evidence.json"], "the suites never saw the planted Secret: nothing proven"
-    assert SECRET_NAME in outputs["report.html"], "the HTML report does not show the response that held it"
+    assert NAMESPACE in outputs["evidence.json"], "the suites never saw the planted Secrets: nothing proven"
+    assert NAMESPACE in outputs["report.html"], "the HTML report does not show the response that held them"
+    assert _ESCAPED_STRING_DATA_REDACTED.search(outputs["evidence.json"]), (
+        "no excerpt showed the applied Secret's escaped stringData: the client-side apply proves nothing"
+    )
     outputs["pytest stdout"], outputs["pytest stderr"] = done.stdout, done.stderr
     for where, text in outputs.items():
         for what, value in planted.items():

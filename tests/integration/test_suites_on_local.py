@@ -117,6 +117,16 @@ INGRESS_FAILING_SITES: dict[str, tuple[str, ...]] = {
     "INGRESS-CERT-STRENGTH": ("weak-key",),
     "INGRESS-CERT-MATCHES-SECRET": ("wrong-name",),
 }
+POSTURE_PASSES_SAY = {
+    "RBAC-CLUSTER-ADMIN": "ClusterRoleBindings and",
+    "WORKLOAD-PRIVILEGED": "namespaces in scope (",
+    "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read)",
+    "DASHBOARD-SKIP-LOGIN": "Deployments read (names, labels and images searched for",
+    "ADMISSION-REJECTS-PRIVILEGED": 'Pod Security admission rejected the privileged pod (403): pods "',
+    "CONFIG-APISERVER-ANONYMOUS-AUTH": "1 instance(s): process/kube-apiserver",
+    "VERSION-APISERVER-SUPPORTED": "newest known patch 1.37.2 (release table of 2026-11-23)",
+}
+"""On hardened: what each posture pass must say it examined."""
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
 RUNS: dict[str, ShippedRun] = {}
@@ -168,6 +178,10 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
         assert "RBAC lacks Node" in results["CONFIG-APISERVER-AUTHORIZATION-MODE"]["message"]
         for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
             assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
+    else:  # a pass names what it examined, and how many, in its evidence
+        for check, says in POSTURE_PASSES_SAY.items():
+            summaries = [o["summary"] for o in results[check]["evidence"]]
+            assert any(says in summary for summary in summaries), f"{check}: {summaries}"
 
 
 def test_every_suite_check_is_covered_here(suite_run: SuiteRun) -> None:

@@ -14,7 +14,7 @@ import trustme
 
 from pytest_k8sharden import exposure
 from pytest_k8sharden.evidence.verdict import Outcome
-from pytest_k8sharden.probes.handshake import HandshakeProbe, is_weak_cipher
+from pytest_k8sharden.probes.handshake import HandshakeProbe
 
 
 @pytest.fixture(scope="module")
@@ -92,21 +92,6 @@ def test_weak_suites_are_found_and_named(legacy_port: int, modern_port: int) -> 
         exposure.tls_cipher_suites(probe.cipher_suites("127.0.0.1", modern_port), "m").outcome
         is Outcome.PASSED
     )
-
-
-@pytest.mark.parametrize(
-    ("suite", "weak"),
-    [
-        ("ECDHE-RSA-AES128-GCM-SHA256", False),
-        ("ECDHE-ECDSA-CHACHA20-POLY1305", False),
-        ("AES128-GCM-SHA256", True),  # static RSA key exchange: no forward secrecy
-        ("ECDHE-RSA-AES128-SHA", True),  # CBC with SHA-1
-        ("DES-CBC3-SHA", True),
-        ("ADH-AES128-SHA", True),
-    ],
-)
-def test_weak_cipher_classification(suite: str, weak: bool) -> None:
-    assert is_weak_cipher(suite) is weak
 
 
 def test_certificate_facts_and_verdicts(modern_port: int) -> None:

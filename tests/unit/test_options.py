@@ -127,6 +127,12 @@ def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
             "ERROR: k8sharden: k8sharden_sweep_older_than*",
         ),
         ([], "k8sharden_catalog = missing.yaml", "ERROR: k8sharden: *missing.yaml*"),
+        (
+            ["--release-table=missing.yaml"],
+            "",
+            "ERROR: k8sharden: release table missing.yaml: cannot be read*",
+        ),
+        ([], "k8sharden_release_table = gone.yaml", "ERROR: k8sharden: release table gone.yaml*"),
     ],
 )
 def test_bad_values_end_with_one_line_and_no_traceback(

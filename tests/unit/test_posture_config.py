@@ -32,7 +32,8 @@ def test_the_real_argv_of_a_process_is_read_from_proc() -> None:
 
 
 def _lines(profile_flags: Any, **extra: str) -> config.CommandLines:
-    return config.CommandLines("test", {"kube-apiserver": {**profile_flags, **extra}})
+    instance = config.Instance("process/kube-apiserver", {**profile_flags, **extra})
+    return config.CommandLines("test", {"kube-apiserver": (instance,)})
 
 
 RULES = [
@@ -47,7 +48,7 @@ def test_hardened_profile_flags_pass_and_insecure_ones_fail(rule: Any) -> None:
     insecure = config.judge(_lines(INSECURE.apiserver_flags), "kube-apiserver", "ok", rule)
     assert hardened.outcome is Outcome.PASSED, hardened.message
     assert insecure.outcome is Outcome.FAILED, insecure.message
-    assert insecure.message.startswith("kube-apiserver (test): --") or "Pod" in insecure.message
+    assert insecure.message.startswith("kube-apiserver (test): process/kube-apiserver: "), insecure.message
 
 
 @pytest.mark.parametrize(
@@ -99,23 +100,67 @@ def test_the_profiles_state_always_pull_images_absent() -> None:
 
 
 def test_a_component_not_visible_is_inconclusive_with_the_source() -> None:
-    lines = config.CommandLines("no mirror pods", {"kube-apiserver": {"profiling": "false"}})
+    instance = config.Instance("process/kube-apiserver", {"profiling": "false"})
+    lines = config.CommandLines("no mirror pods", {"kube-apiserver": (instance,)})
     finding = config.judge_all(lines, ("kube-apiserver", "kube-scheduler"), "ok", config.profiling_off)
     assert finding.outcome is Outcome.INCONCLUSIVE
     assert "kube-scheduler" in finding.message and "no mirror pods" in finding.message
 
 
-def test_mirror_pods_give_command_and_args_of_kube_system_components_only() -> None:
-    pods = [
-        {
-            "metadata": {"namespace": "kube-system", "labels": {"component": "kube-apiserver"}},
-            "spec": {"containers": [{"command": ["kube-apiserver", "--profiling=false"], "args": ["--x=1"]}]},
-        },
-        {"metadata": {"namespace": "apps", "labels": {"component": "etcd"}}, "spec": {"containers": [{}]}},
-    ]
-    assert config.mirror_pod_command_lines(pods) == {
-        "kube-apiserver": ("kube-apiserver", "--profiling=false", "--x=1")
+def _pod(name: str, argv: list[str], namespace: str = "kube-system", mirror: bool = True) -> dict[str, Any]:
+    annotations = {config.MIRROR_ANNOTATION: "4f1c"} if mirror else {}
+    meta = {"name": name, "namespace": namespace, "labels": {"component": "kube-apiserver"}}
+    return {
+        "metadata": {**meta, "annotations": annotations},
+        "spec": {"containers": [{"command": argv[:1], "args": argv[1:]}]},
     }
+
+
+SECURE = ["kube-apiserver", "--anonymous-auth=false"]
+OPEN = ["kube-apiserver", "--anonymous-auth=true"]
+
+
+@pytest.mark.parametrize(
+    ("pods", "processes", "outcome", "says"),
+    [
+        pytest.param(
+            [_pod("kube-apiserver-a", SECURE), _pod("kube-apiserver-b", OPEN)], None, Outcome.FAILED,
+            "Pod/kube-system/kube-apiserver-b: --anonymous-auth is true", id="several: worst wins",
+        ),
+        pytest.param(
+            [_pod("kube-apiserver-b", OPEN), _pod("kube-apiserver-a", SECURE)], None, Outcome.FAILED,
+            "Pod/kube-system/kube-apiserver-b", id="whatever their order",
+        ),
+        pytest.param(
+            [_pod("kube-apiserver-a", OPEN), _pod("decoy", SECURE, mirror=False)], None, Outcome.FAILED,
+            "kube-apiserver-a", id="a pod without the mirror annotation does not count",
+        ),
+        pytest.param(
+            [_pod("decoy", SECURE, mirror=False)], None, Outcome.INCONCLUSIVE, "not visible",
+            id="only an unmirrored look-alike: nothing seen",
+        ),
+        pytest.param(
+            [_pod("decoy", SECURE, namespace="apps")], None, Outcome.INCONCLUSIVE, "not visible",
+            id="outside kube-system",
+        ),
+        pytest.param(
+            [_pod("kube-apiserver-a", SECURE)], {"kube-apiserver": OPEN}, Outcome.FAILED,
+            "process/kube-apiserver: --anonymous-auth is true", id="the real process comes before any pod",
+        ),
+        pytest.param(
+            [_pod("kube-apiserver-a", SECURE), _pod("kube-apiserver-b", SECURE)], None, Outcome.PASSED,
+            "2 instance(s): Pod/kube-system/kube-apiserver-a, Pod/kube-system/kube-apiserver-b",
+            id="a pass names every instance",
+        ),
+    ],
+)  # fmt: skip
+def test_every_mirrored_api_server_is_judged(
+    pods: list[dict[str, Any]], processes: dict[str, list[str]] | None, outcome: Outcome, says: str
+) -> None:
+    lines = config.command_lines(pods, processes, "/proc of the test")
+    finding = config.judge(lines, "kube-apiserver", "refuses anonymous clients", config.anonymous_auth)
+    assert finding.outcome is outcome, finding.message
+    assert says in finding.message
 
 
 def test_kubelet_configuration_problems_are_named_per_node() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.posture import podsecurity as ps
+from pytest_k8sharden.posture import scope
 
 RESTRICTED_CONTAINER = {
     "name": "app",
@@ -31,9 +32,14 @@ def pod(spec: dict[str, Any], name: str = "web", ns: str = "apps", phase: str = 
     return {"metadata": {"name": name, "namespace": ns}, "spec": spec, "status": {"phase": phase}}
 
 
+def _scoped(*pods: dict[str, Any]) -> scope.PodScope:
+    return scope.PodScope(pods, 1, len(pods))
+
+
 def test_namespaces_without_enforcement_or_enforcing_privileged_are_named() -> None:
     namespaces = [
         namespace("kube-system"),
+        namespace("default", **{ps.ENFORCE_LABEL: "restricted"}),
         namespace("k8sh-probe-1", **{"k8sharden.io/probe": "true"}),
         namespace("good", **{ps.ENFORCE_LABEL: "restricted"}),
         namespace("base", **{ps.ENFORCE_LABEL: "baseline"}),
@@ -46,14 +52,21 @@ def test_namespaces_without_enforcement_or_enforcing_privileged_are_named() -> N
         f"Namespace/bare has no {ps.ENFORCE_LABEL} label",
         "Namespace/open enforces 'privileged'",
     ]
-    assert "2 of 4 namespaces" in finding.message
+    assert "2 of 5 namespaces" in finding.message
 
 
 def test_namespaces_all_enforcing_pass() -> None:
     _, finding = ps.namespace_enforcement(
-        [namespace("a", **{ps.ENFORCE_LABEL: "baseline"}), namespace("kube-system")]
+        [
+            namespace("a", **{ps.ENFORCE_LABEL: "baseline"}),
+            namespace("default", **{ps.ENFORCE_LABEL: "restricted"}),
+            namespace("kube-system"),
+        ]
     )
     assert finding.outcome is Outcome.PASSED
+    assert finding.message.startswith(
+        "all 2 namespaces in scope enforce baseline or restricted (3 namespaces read"
+    )
 
 
 CHECKS = [
@@ -64,7 +77,7 @@ CHECKS = [
 
 @pytest.mark.parametrize("violation", CHECKS, ids=lambda f: f.__name__)
 def test_a_restricted_pod_passes_every_check(violation: Any) -> None:
-    flagged, finding = ps.workload_violations([pod(RESTRICTED_POD_SPEC)], "violate", violation)
+    flagged, finding = ps.workload_violations(_scoped(pod(RESTRICTED_POD_SPEC)), "violate", violation)
     assert finding.outcome is Outcome.PASSED and not flagged, finding.message
 
 
@@ -96,7 +109,7 @@ INSECURE_SPEC = {
     ],
 )
 def test_each_violation_names_pod_container_and_reason(violation: Any, reason: str) -> None:
-    flagged, finding = ps.workload_violations([pod(INSECURE_SPEC)], "violate", violation)
+    flagged, finding = ps.workload_violations(_scoped(pod(INSECURE_SPEC)), "violate", violation)
     assert flagged == [f"pod apps/web container agent: {reason}"]
     assert finding.outcome is Outcome.FAILED and flagged[0] in finding.message
 
@@ -107,41 +120,65 @@ def test_container_settings_override_the_pod_and_init_containers_count() -> None
         "initContainers": [{"name": "init", "securityContext": {"seccompProfile": {"type": "Unconfined"}}}],
         "containers": [{"name": "app", "securityContext": {"runAsNonRoot": False}}],
     }
-    assert ps.workload_violations([pod(spec)], "x", ps.no_seccomp)[0] == [
+    assert ps.workload_violations(_scoped(pod(spec)), "x", ps.no_seccomp)[0] == [
         "pod apps/web container init: seccompProfile is Unconfined"
     ]
-    assert ps.workload_violations([pod(spec)], "x", ps.runs_as_root)[0] == [
+    assert ps.workload_violations(_scoped(pod(spec)), "x", ps.runs_as_root)[0] == [
         "pod apps/web container app: runAsNonRoot is not true"
     ]
 
 
 def test_only_unfinished_pods_in_scoped_namespaces_are_running_workloads() -> None:
-    namespaces = [namespace("apps"), namespace("kube-system")]
+    namespaces = [namespace("apps"), namespace("default"), namespace("kube-system")]
     pods = [
         pod({}, "live"),
         pod({}, "done", phase="Succeeded"),
         pod({}, "proxy", ns="kube-system"),
         pod({}, "elsewhere", ns="gone"),
     ]
-    assert [p["metadata"]["name"] for p in ps.running_pods(pods, namespaces)] == ["live"]
+    running = scope.running_pods(pods, namespaces)
+    assert [p["metadata"]["name"] for p in running.running] == ["live"]
+    assert running.where().startswith("in 1 running pods in 1 of the 2 namespaces in scope (4 pods read;")
+
+
+PSA_REFUSAL = (
+    'pods "p" is forbidden: violates PodSecurity "restricted:latest": privileged (container "c" must not set '
+    "securityContext.privileged=true)"
+)
 
 
 @pytest.mark.parametrize(
     ("accepted", "status", "message", "outcome"),
     [
         (True, 201, "admitted", Outcome.FAILED),
+        (False, 403, PSA_REFUSAL, Outcome.PASSED),
+        (False, 403, 'pods is forbidden: User "x" cannot create resource "pods"', Outcome.INCONCLUSIVE),
+        (False, 500, "etcd timeout", Outcome.INCONCLUSIVE),
+        # Refusals that are not Pod Security: main passed each of these.
         (
             False,
             403,
-            'pods "p" is forbidden: violates PodSecurity "restricted:latest": privileged',
-            Outcome.PASSED,
+            'pods "p" is forbidden: exceeded quota: compute, requested: pods=1',
+            Outcome.INCONCLUSIVE,
         ),
-        (False, 403, 'pods is forbidden: User "x" cannot create resource "pods"', Outcome.INCONCLUSIVE),
-        (False, 500, "etcd timeout", Outcome.INCONCLUSIVE),
+        (
+            False,
+            400,
+            'admission webhook "deny.example.com" denied the request: images must be signed',
+            Outcome.INCONCLUSIVE,
+        ),
+        (False, 422, 'Pod "p" is invalid: spec.containers[0].image: Required value', Outcome.INCONCLUSIVE),
+        (
+            False,
+            403,
+            "pods \"p\" is forbidden: ValidatingAdmissionPolicy 'no-priv' with binding 'b' denied request",
+            Outcome.INCONCLUSIVE,
+        ),
+        (False, 422, "violates PodSecurity in a webhook's own words", Outcome.INCONCLUSIVE),
     ],
 )
 def test_admission_verdict(accepted: bool, status: int, message: str, outcome: Outcome) -> None:
     finding = ps.admission_verdict(accepted, status, message)
-    assert finding.outcome is outcome
-    if outcome is Outcome.PASSED:
-        assert "violates PodSecurity" in finding.message
+    assert finding.outcome is outcome, finding.message
+    if outcome is not Outcome.FAILED:
+        assert message in finding.message, "the server's message is kept"

@@ -102,7 +102,7 @@ CHECKS = [
 
 @pytest.mark.parametrize("flag", CHECKS, ids=lambda f: f.__name__)
 def test_upstream_defaults_and_system_components_pass_every_check(flag: Any) -> None:
-    evaluation = rbac.evaluate(analyse(), "match", flag)
+    evaluation = rbac.evaluate(analyse(), "match", flag, "the test's bindings")
     assert evaluation.finding.outcome is Outcome.PASSED, evaluation.finding.message
     assert not evaluation.flagged
 
@@ -141,7 +141,7 @@ def test_upstream_defaults_and_system_components_pass_every_check(flag: Any) -> 
     ],
 )
 def test_each_finding_names_binding_role_and_subject(flag: Any, extra: dict[str, Any], named: str) -> None:
-    evaluation = rbac.evaluate(analyse(extra), "match", flag)
+    evaluation = rbac.evaluate(analyse(extra), "match", flag, "the test's bindings")
     assert evaluation.finding.outcome is Outcome.FAILED
     assert len(evaluation.flagged) == 1
     grant = evaluation.flagged[0]
@@ -152,7 +152,7 @@ def test_each_finding_names_binding_role_and_subject(flag: Any, extra: dict[str,
 def test_a_default_binding_name_with_another_role_is_no_default() -> None:
     hijacked = binding("system:discovery", "cluster-admin", group("system:unauthenticated"), labels=BOOTSTRAP)
     grants = rbac.grants(CLUSTER_ROLES, [], [hijacked], [])
-    assert rbac.evaluate(grants, "x", rbac.anonymous).finding.outcome is Outcome.FAILED
+    assert rbac.evaluate(grants, "x", rbac.anonymous, "the test's bindings").finding.outcome is Outcome.FAILED
 
 
 def test_role_binding_resolves_its_namespaced_role_and_is_not_cluster_wide() -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import pytest
+import yaml
 
 from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.posture import podsecurity, versions
+from pytest_k8sharden.posture.scope import PodScope
+from pytest_k8sharden.settings import SettingsError, build_settings
 
 TODAY = datetime.date(2026, 11, 23)
+SHIPPED = Path(versions.__file__).with_name("releases.yaml")
 
 
 @pytest.mark.parametrize(
@@ -65,6 +70,87 @@ def test_images_by_tag_are_named_and_digests_pass() -> None:
             {"name": "pinned", "image": "nginx@sha256:" + "0" * 64},
         ]}},
     ]  # fmt: skip
-    flagged, finding = podsecurity.workload_violations(pods, "pull by tag", podsecurity.mutable_tag)
+    running = PodScope(tuple(pods), 1, 1)
+    flagged, finding = podsecurity.workload_violations(running, "pull by tag", podsecurity.mutable_tag)
     assert flagged == ["pod n/a container tagged: image nginx:1.27 is pulled by tag, not by digest"]
     assert finding.outcome is Outcome.FAILED
+
+
+@pytest.mark.parametrize(
+    ("today", "version", "outcome", "says"),
+    [
+        (datetime.date(2027, 3, 23), "v1.37.2", Outcome.PASSED, "supported until 2027-10-28"),  # 120 days
+        (datetime.date(2027, 3, 24), "v1.37.2", Outcome.INCONCLUSIVE, "is 121 days old (limit 120)"),
+        (datetime.date(2027, 6, 1), "v1.36.6", Outcome.INCONCLUSIVE, "--release-table FILE"),
+        (datetime.date(2027, 6, 1), "v1.36.3", Outcome.FAILED, "behind 1.36.6"),  # a failure stands
+        (datetime.date(2027, 6, 1), "v1.34.13", Outcome.FAILED, "reached end of life"),
+    ],
+)
+def test_a_stale_table_no_longer_passes_versions(
+    today: datetime.date, version: str, outcome: Outcome, says: str
+) -> None:
+    """The old judge passed v1.37.2 until its end of life (2027-10-28), whatever patches shipped since."""
+    finding = versions.judge("the API server", version, today)
+    assert finding.outcome is outcome, finding.message
+    assert says in finding.message
+
+
+def test_the_limit_comes_from_the_table() -> None:
+    table = versions.parse_release_table(
+        {**yaml.safe_load(SHIPPED.read_text()), "max_age_days": 7}, "a table of mine"
+    )
+    assert table.source == "a table of mine"
+    stale = versions.judge("x", "v1.37.2", datetime.date(2026, 12, 1), table)
+    assert (
+        stale.outcome is Outcome.INCONCLUSIVE
+        and "a table of mine of 2026-11-23 is 8 days old" in stale.message
+    )
+    assert versions.judge("x", "v1.37.2", datetime.date(2026, 11, 30), table).outcome is Outcome.PASSED
+
+
+def test_a_release_table_file_is_read_like_the_shipped_one(tmp_path: Path) -> None:
+    own = tmp_path / "releases.yaml"
+    own.write_text(SHIPPED.read_text().replace("compiled: 2026-11-23", "compiled: 2026-11-30"))
+    table = build_settings(release_table=str(own)).release_table
+    assert table.compiled == datetime.date(2026, 11, 30) and table.source == str(own)
+    assert table.series == versions.RELEASES.series and table.max_age_days == 120
+    assert build_settings().release_table is versions.RELEASES
+
+
+@pytest.mark.parametrize(
+    ("document", "problems"),
+    [
+        ("- 1.37.2", ["must be a mapping with compiled, series and optional max_age_days"]),
+        (
+            "compiled: soon\nmax_age_days: -1\nseries: []\nextra: 1",
+            [
+                "unknown key 'extra'",
+                "compiled must be a date (YYYY-MM-DD), got 'soon'",
+                "max_age_days must be a whole number of days, got -1",
+                "series must be a non-empty list",
+            ],
+        ),
+        (
+            "compiled: 2026-11-23\nseries:\n"
+            "  - {latest_patch: 1.37, released: 2026-12-01, end_of_life: 2027-10-28, note: x}\n"
+            "  - {latest_patch: 1.36.6, released: 2026-10-28}\n"
+            "  - {latest_patch: 1.35.1, released: 2026-10-28, end_of_life: 2027-02-28}\n"
+            "  - {latest_patch: 1.35.2, released: 2026-10-28, end_of_life: 2027-02-28}\n",
+            [
+                "series[0]: unknown key 'note'",
+                "series[0].latest_patch must be MAJOR.MINOR.PATCH, got 1.37",
+                "series[0].released 2026-12-01 is after the table was compiled (2026-11-23)",
+                "series[1]: missing end_of_life",
+                "series[3]: minor 1.35 is listed twice",
+            ],
+        ),
+    ],
+)
+def test_a_malformed_table_names_every_problem(tmp_path: Path, document: str, problems: list[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(document)
+    with pytest.raises(versions.ReleaseTableError) as caught:
+        versions.load_release_table(path)
+    assert caught.value.problems == problems
+    with pytest.raises(SettingsError, match=f"release table {path}: "):
+        build_settings(release_table=str(path))

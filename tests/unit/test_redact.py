@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 import trustme
 
 from pytest_k8sharden.evidence.redact import REDACTED, redact, redact_text
@@ -114,3 +115,67 @@ def test_scalars_bytes_and_idempotence() -> None:
     assert redact(f"Bearer {JWT}".encode()) == "Bearer [REDACTED JWT]"
     once = redact({"headers": {"Authorization": "Bearer x"}, "body": json.dumps(_secret())})
     assert redact(once) == once
+
+
+def _applied(secret: dict[str, object]) -> str:
+    """A Secret as a SecretList response shows it after a client-side ``kubectl apply``: its manifest,
+    stringData and all, in the last-applied-configuration annotation (kubectl sorts the keys)."""
+    manifest = json.dumps({k: secret[k] for k in sorted(secret) if k != "data"}, separators=(",", ":"))
+    item = {
+        "metadata": {
+            "name": "db",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": manifest},
+        },
+        "data": {"password": SECRET_VALUE},
+    }
+    return json.dumps({"kind": "SecretList", "items": [item]}, separators=(",", ":"))
+
+
+PLAIN = "admin-plain"
+"""The stringData value of _secret(): kubectl keeps it in plaintext in the annotation."""
+
+
+@pytest.mark.parametrize(
+    ("text", "leaks"),
+    [
+        pytest.param(
+            _applied(_secret())[:300], (PLAIN,), id="cut-off body, escaped stringData in annotation"
+        ),
+        pytest.param(
+            json.dumps({"log": _applied(_secret())[:300]}), (PLAIN,), id="the same escaped twice, whole JSON"
+        ),
+        pytest.param(
+            f"request failed: {json.dumps(_applied(_secret()))[:400]}", (PLAIN,), id="escaped twice, cut off"
+        ),
+        pytest.param(
+            '{"metadata":{"annotations":{"x":"{\\"apiVersion\\":\\"v1\\",\\"data\\":{\\"k\\":\\"c2VjcmV0LXRva2Vu',
+            ("c2VjcmV0LXRva2Vu",),
+            id="cut before the kind: no word Secret in the text",
+        ),
+        pytest.param(
+            '{"kind":"Secret","stringData":{"password":"ab}cd-tail-of-it","user":"u2-plain"},"type":"Opa',
+            ("cd-tail-of-it", "u2-plain"),
+            id="a brace inside a value",
+        ),
+        pytest.param(
+            '{"kind":"Secret","stringData":{"password":"quote\\"}still-secret","next":"n3-plain"}, "ty',
+            ("still-secret", "n3-plain"),
+            id="an escaped quote and brace inside a value",
+        ),
+    ],
+)
+def test_secret_values_in_escaped_or_cut_off_json_are_redacted(text: str, leaks: tuple[str, ...]) -> None:
+    assert all(value in text for value in leaks), "nothing to leak: the case proves nothing"
+    redacted = redact_text(text)
+    for value in leaks:
+        assert value not in redacted, redacted
+    assert REDACTED in redacted
+
+
+def test_what_follows_a_redacted_data_object_is_kept() -> None:
+    text = '{"kind":"Secret","data":{"a":"YQ=="},"metadata":{"name":"kept-name"},"type":"Opaque"'
+    assert redact_text(text) == (
+        '{"kind":"Secret","data": "[REDACTED]","metadata":{"name":"kept-name"},"type":"Opaque"'
+    )
+    escaped = '"{\\"data\\":{\\"a\\":\\"YQ==\\"},\\"kind\\":\\"Secret\\"}" and more'
+    assert redact_text(escaped) == '"{\\"data\\": \\"[REDACTED]\\",\\"kind\\":\\"Secret\\"}" and more'
