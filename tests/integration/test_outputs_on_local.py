@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -163,3 +164,41 @@ def test_waivers_apply_to_real_findings_within_their_scope(
     assert "Namespace/default" in egress["subjects"] and len(egress["subjects"]) > 1, egress
     assert egress["outcome"] == "failed" and "waiver" not in egress
     assert "WAIVED" in done.stdout and done.returncode == pytest.ExitCode.TESTS_FAILED
+
+
+CRASHING_CHECK = """
+import pytest
+
+
+@pytest.mark.control("NETPOL-DEFAULT-DENY-INGRESS")
+def test_default_deny_everywhere(kube, evidence):
+    namespaces = kube.core.list_namespace().items  # a real read, then a programming error
+    assert namespaces
+    {}["policies"]
+"""
+WAIVE_THE_CHECK = """
+waivers:
+  - id: NETPOL-DEFAULT-DENY-INGRESS
+    reason: covers failures, never a crash
+    owner: lab@example.com
+    expires: 2999-12-31
+"""
+
+
+def test_a_check_that_crashes_is_an_error_no_waiver_or_gate_excuses(
+    local_cluster: Callable[[str], Running], tmp_path: Path
+) -> None:
+    local_cluster("insecure")
+    (tmp_path / "test_acme.py").write_text(CRASHING_CHECK)
+    (tmp_path / "waivers.yaml").write_text(WAIVE_THE_CHECK)
+    command = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_acme.py", "--cluster=local",
+        "--cluster-profile=insecure", "--keep-cluster", f"--evidence-dir={tmp_path}",
+        "--waivers=waivers.yaml", "--fail-severity=critical", "-rA",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    [result] = json.loads((tmp_path / "evidence.json").read_text())["results"]
+    assert result["outcome"] == "error", result
+    assert "KeyError" in result["message"] and "waiver" not in result, result
+    assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout[-3000:]
+    assert "ERROR test_acme.py::test_default_deny_everywhere" in done.stdout, done.stdout[-3000:]

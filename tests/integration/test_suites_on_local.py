@@ -184,6 +184,13 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
             assert any(says in summary for summary in summaries), f"{check}: {summaries}"
 
 
+def test_the_run_printed_no_traceback_and_no_check_errored(suite_run: SuiteRun) -> None:
+    profile, results = suite_run
+    output = RUNS[profile].output
+    assert "Traceback" not in output, output[-5000:]
+    assert {check: r["message"] for check, r in results.items() if r["outcome"] == "error"} == {}
+
+
 def test_every_suite_check_is_covered_here(suite_run: SuiteRun) -> None:
     _, results = suite_run
     assert set(results) <= set(EXPECTED), (
