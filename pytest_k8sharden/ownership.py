@@ -40,6 +40,14 @@ def ours(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: RUN_ID, **(extra or {})}
 
 
+def is_ours(labels: Mapping[str, str] | None, run_id: str = RUN_ID) -> bool:
+    """Whether an object is this run's own, which the audit leaves out: our managed-by label *and* this run's
+    id. A bare label is not enough (anyone who can label could hide an object from the audit), and other
+    runs' leftovers are audited like anything else (the sweep deletes the old ones first)."""
+    labels = labels or {}
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY and labels.get(RUN_LABEL) == run_id
+
+
 def parse_age(text: str) -> timedelta:
     """``90``, ``30s``, ``10m``, ``1h`` or ``2d`` as a timedelta; ValueError names the bad value."""
     match = _DURATION.match(text)

@@ -25,7 +25,7 @@ from pytest_k8sharden.isolation.matrices import canary_finding, compare, expecta
 from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY
 from pytest_k8sharden.kube import Kube, KubeError
 from pytest_k8sharden.netpol import Direction, Namespace, NetworkPolicy, Pod, PolicyEngine, PolicyParseError
-from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
+from pytest_k8sharden.ownership import ours
 from pytest_k8sharden.probes.matrix import (
     ConnectResult,
     Expectation,
@@ -38,7 +38,6 @@ from pytest_k8sharden.probes.pods import PodNotReady
 from pytest_k8sharden.settings import Settings
 from pytest_k8sharden.vantage import AttackerPod, visiting_pods
 
-OURS = {MANAGED_BY_LABEL: MANAGED_BY}
 DEFAULT_METADATA_NAMESPACES = ("default",)
 CONTROL_ATTEMPTS = 6
 CONTROL_PAUSE_S = 3.0
@@ -91,7 +90,7 @@ def isolation_scope(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(namespaces in scope that exist, configured namespaces that do not): --isolation-namespaces."""
     labels = {name: ns.labels for name, ns in live_namespaces.items()}
-    scope = defaultdeny.in_scope(labels, configured_namespaces(pytestconfig, "isolation"), OURS)
+    scope = defaultdeny.in_scope(labels, configured_namespaces(pytestconfig, "isolation"))
     return tuple(n for n in scope if n in labels), tuple(n for n in scope if n not in labels)
 
 
@@ -150,7 +149,7 @@ def test_workloads_are_isolated_as_their_policies_declare(
     if missing:
         raise Inconclusive(f"--workload-namespaces names namespaces that do not exist: {', '.join(missing)}")
     pods = kube.core.list_pod_for_all_namespaces(field_selector="status.phase=Running").items
-    targets = workloads.workload_pods(pods, {ns: live_namespaces[ns] for ns in selected}, OURS)
+    targets = workloads.workload_pods(pods, {ns: live_namespaces[ns] for ns in selected})
     engine = PolicyEngine.of(cluster_policies)
     declared = api.raw_network_policies(kube, selected)
     control = Source.of(attacker_pod.pod)

@@ -14,6 +14,7 @@ from typing import Final, final
 from pytest_k8sharden.evidence.observation import RUNNER, Observation
 from pytest_k8sharden.evidence.verdict import Finding, Outcome, subject
 from pytest_k8sharden.netpol import Direction, LabelSelector, NetworkPolicy
+from pytest_k8sharden.ownership import is_ours
 
 SYSTEM_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-lease")
 """Left out of the default scope: the cluster's own namespaces."""
@@ -68,21 +69,15 @@ def coverage(namespace: str, policies: Iterable[NetworkPolicy], direction: Direc
     )
 
 
-def in_scope(
-    namespaces: Mapping[str, Mapping[str, str]],
-    configured: Sequence[str],
-    ours: Mapping[str, str],
-) -> tuple[str, ...]:
-    """Namespaces to check: `configured` if given, else all but the system ones and those labelled `ours`.
+def in_scope(namespaces: Mapping[str, Mapping[str, str]], configured: Sequence[str]) -> tuple[str, ...]:
+    """Namespaces to check: `configured` if given, else all but the system ones and this run's own.
 
     `namespaces` maps each live (not terminating) namespace to its labels.
     """
     if configured:
         return tuple(configured)
     return tuple(
-        name
-        for name, labels in namespaces.items()
-        if name not in SYSTEM_NAMESPACES and not all(labels.get(k) == v for k, v in ours.items())
+        name for name, labels in namespaces.items() if name not in SYSTEM_NAMESPACES and not is_ours(labels)
     )
 
 

@@ -27,6 +27,7 @@ from pytest_k8sharden.netpol import (
 )
 from pytest_k8sharden.netpol.model import check_protocol
 from pytest_k8sharden.netpol.reachability import PortSpec
+from pytest_k8sharden.ownership import is_ours
 from pytest_k8sharden.probes.matrix import (
     CONNECTED,
     REFUSED,
@@ -58,14 +59,10 @@ def model_pod(pod: client.V1Pod, namespaces: Mapping[str, Namespace]) -> Pod | N
     return Pod(namespace, str(meta.name), status.pod_ip, dict(meta.labels or {}), tuple(ports))
 
 
-def workload_pods(
-    pods: Iterable[client.V1Pod], namespaces: Mapping[str, Namespace], ours: Mapping[str, str]
-) -> tuple[Pod, ...]:
-    """The running workload pods of `namespaces`, leaving out pods labelled as ours."""
+def workload_pods(pods: Iterable[client.V1Pod], namespaces: Mapping[str, Namespace]) -> tuple[Pod, ...]:
+    """The running workload pods of `namespaces`, leaving out this run's own (see ownership.is_ours)."""
     found = (model_pod(pod, namespaces) for pod in pods)
-    return tuple(
-        pod for pod in found if pod is not None and not all(pod.labels.get(k) == v for k, v in ours.items())
-    )
+    return tuple(pod for pod in found if pod is not None and not is_ours(pod.labels))
 
 
 def declared_tcp_ports(pods: Iterable[Pod]) -> tuple[int, ...]:

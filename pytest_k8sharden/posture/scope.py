@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
+from pytest_k8sharden.ownership import is_ours
 
-PROBE_LABEL: Final = "k8sharden.io/probe"
 EXEMPT_NAMESPACES: Final = frozenset({"kube-system"})
 ALWAYS_PRESENT_NAMESPACES: Final = ("default", "kube-system")
 """Namespaces the API server creates and keeps: a namespace list without them is not the whole list."""
@@ -33,11 +33,8 @@ def _name(obj: Obj) -> str:
 
 
 def _in_scope(namespace: Obj) -> bool:
-    """Not kube-system and not one of the scanner's own probe namespaces."""
-    return (
-        _name(namespace) not in EXEMPT_NAMESPACES
-        and (_meta(namespace).get("labels") or {}).get(PROBE_LABEL) != "true"
-    )
+    """Not kube-system and not one of this run's own probe namespaces (see ownership.is_ours)."""
+    return _name(namespace) not in EXEMPT_NAMESPACES and not is_ours(_meta(namespace).get("labels"))
 
 
 def namespaces_in_scope(namespaces: Sequence[Obj]) -> list[Obj]:

@@ -29,6 +29,7 @@ from pytest_k8sharden.netpol import (
     parse_network_policy,
 )
 from pytest_k8sharden.netpol.reachability import PortSpec
+from pytest_k8sharden.ownership import RUN_LABEL, ours
 from pytest_k8sharden.probes.http import HttpObservation
 from pytest_k8sharden.probes.matrix import (
     NO_RESULT,
@@ -325,10 +326,19 @@ def test_default_deny_needs_an_all_pods_policy_and_nothing_reopening_it() -> Non
 
 
 def test_default_deny_scope_and_finding() -> None:
-    live = {"default": {}, "kube-system": {}, "ours": {"app.kubernetes.io/managed-by": "pytest-k8sharden"}}
-    scope = defaultdeny.in_scope(live, (), {"app.kubernetes.io/managed-by": "pytest-k8sharden"})
-    assert scope == ("default",)
-    assert defaultdeny.in_scope(live, ("x",), {}) == ("x",)
+    live = {
+        "default": {},
+        "kube-system": {},
+        "ours": ours(),
+        # labels anyone can set do not take a namespace out of the audit
+        "labelled-like-ours": {
+            "app.kubernetes.io/managed-by": "pytest-k8sharden",
+            "k8sharden.io/probe": "true",
+        },
+        "another-runs": {**ours(), RUN_LABEL: "another-run"},
+    }
+    assert defaultdeny.in_scope(live, ()) == ("default", "labelled-like-ours", "another-runs")
+    assert defaultdeny.in_scope(live, ("x",)) == ("x",)
     gap = defaultdeny.coverage("default", [], "Egress")
     failed = defaultdeny.default_deny_finding([gap], [], "Egress")
     assert (
@@ -358,15 +368,24 @@ def shop_world() -> tuple[PolicyEngine, Pod, tuple[Pod, ...]]:
         v1_pod(SHOP_NAMESPACE, "frontend-1", "198.19.0.20", {"tier": "frontend"}, 8080),
         v1_pod(SHOP_NAMESPACE, "backend-1", "198.19.0.21", {"tier": "backend"}, 8081),
         v1_pod(SHOP_NAMESPACE, "db-1", "198.19.0.22", {"tier": "db"}, 5432),
-        v1_pod(
-            SHOP_NAMESPACE, "ours", "198.19.0.23", {"app.kubernetes.io/managed-by": "pytest-k8sharden"}, 80
-        ),
+        v1_pod(SHOP_NAMESPACE, "ours", "198.19.0.23", ours(), 80),
         v1_pod("elsewhere", "x", "198.19.0.24", {}, 80),
     ]
-    targets = workloads.workload_pods(items, namespaces, {"app.kubernetes.io/managed-by": "pytest-k8sharden"})
+    targets = workloads.workload_pods(items, namespaces)
     engine = PolicyEngine.of(parse_network_policy(m) for m in shop() if m["kind"] == "NetworkPolicy")
     visitor = Pod(namespaces[SHOP_NAMESPACE], "visitor", "198.19.0.30", {"k8sharden.io/role": "attacker"})
     return engine, visitor, targets
+
+
+def test_a_pod_labelled_like_ours_by_someone_else_is_still_a_workload() -> None:
+    namespaces = {SHOP_NAMESPACE: Namespace(SHOP_NAMESPACE)}
+    bare = {"app.kubernetes.io/managed-by": "pytest-k8sharden"}
+    items = [
+        v1_pod(SHOP_NAMESPACE, "bare-label", "198.19.0.40", bare, 80),
+        v1_pod(SHOP_NAMESPACE, "other-run", "198.19.0.41", {**ours(), RUN_LABEL: "another-run"}, 80),
+        v1_pod(SHOP_NAMESPACE, "this-run", "198.19.0.42", ours(), 80),
+    ]
+    assert [p.name for p in workloads.workload_pods(items, namespaces)] == ["bare-label", "other-run"]
 
 
 def test_workload_pods_leave_out_ours_and_other_namespaces() -> None:

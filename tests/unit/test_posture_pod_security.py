@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.ownership import ours
 from pytest_k8sharden.posture import podsecurity as ps
 from pytest_k8sharden.posture import scope
 
@@ -40,7 +41,7 @@ def test_namespaces_without_enforcement_or_enforcing_privileged_are_named() -> N
     namespaces = [
         namespace("kube-system"),
         namespace("default", **{ps.ENFORCE_LABEL: "restricted"}),
-        namespace("k8sh-probe-1", **{"k8sharden.io/probe": "true"}),
+        namespace("k8sh-probe-1", **ours()),  # this run's own probe namespace
         namespace("good", **{ps.ENFORCE_LABEL: "restricted"}),
         namespace("base", **{ps.ENFORCE_LABEL: "baseline"}),
         namespace("bare"),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
+from pytest_k8sharden.ownership import RUN_LABEL, ours
 from pytest_k8sharden.posture import dashboard, podsecurity, rbac, scope, tokens
 from pytest_k8sharden.posture.objects import plain_items
 
@@ -18,7 +19,7 @@ def ns(name: str, **labels: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "labels": labels}}
 
 
-WHOLE = [ns("default"), ns("kube-system"), ns("apps"), ns("k8sh-probe", **{scope.PROBE_LABEL: "true"})]
+WHOLE = [ns("default"), ns("kube-system"), ns("apps"), ns("k8sh-probe", **ours())]
 """A namespace list that can be whole: default and kube-system are there."""
 CRB = {"metadata": {"name": "cluster-admin"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}}
 CLUSTER_ROLE = {"metadata": {"name": "cluster-admin"}, "rules": []}
@@ -125,3 +126,14 @@ def test_a_partial_list_is_inconclusive(continue_token: str | None, remaining: i
         return
     with pytest.raises(Inconclusive, match=f"only part of a list \\(2 items and {says}\\)"):
         plain_items(kube, lambda: listed)
+
+
+def test_labels_anyone_can_set_take_no_namespace_out_of_scope() -> None:
+    listed = [
+        *WHOLE,
+        ns("labelled-probe", **{"k8sharden.io/probe": "true"}),
+        ns("bare-managed-by", **{"app.kubernetes.io/managed-by": "pytest-k8sharden"}),
+        ns("another-run", **{**ours(), RUN_LABEL: "another-run"}),
+    ]
+    names = [item["metadata"]["name"] for item in scope.namespaces_in_scope(listed)]
+    assert names == ["default", "apps", "labelled-probe", "bare-managed-by", "another-run"]
