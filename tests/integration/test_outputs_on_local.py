@@ -26,6 +26,7 @@ from kubernetes import client
 from local_clusters import Running, run_shipped_suites
 
 from pytest_k8sharden.clusters.local import binaries
+from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, RUN_LABEL
 from pytest_k8sharden.profiles import get_profile
 
 pytestmark = pytest.mark.cluster
@@ -38,6 +39,10 @@ APPLIED_NAME = "a"
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
 _ESCAPED_STRING_DATA_REDACTED = re.compile(r'\\+"stringData\\+": \\+"\[REDACTED\]')
 """stringData at least one escape deep (inside the annotation), redacted: the excerpt held the field."""
+
+
+LABELLED_LIKE_OURS = {MANAGED_BY_LABEL: MANAGED_BY, "k8sharden.io/probe": "true", RUN_LABEL: "someone-else"}
+"""Labels anyone who may label a namespace can set: they take nothing out of the audit."""
 
 
 def _encoded(value: str) -> str:
@@ -63,10 +68,12 @@ def _apply_client_side(running: Running, password: str) -> None:
 
 @pytest.fixture(scope="module")
 def planted(local_cluster: Callable[[str], Running]) -> Iterator[dict[str, str]]:
-    """A Secret with a password and a real ServiceAccount token (insecure cluster): what must not leak."""
+    """A Secret with a password and a real ServiceAccount token (insecure cluster): what must not leak. Its
+    namespace is labelled like the scanner's own by someone else: it must still be audited."""
     running = local_cluster("insecure")
     core = running.kube.core
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+    meta = client.V1ObjectMeta(name=NAMESPACE, labels=LABELLED_LIKE_OURS)
+    core.create_namespace(client.V1Namespace(metadata=meta))
     try:
         core.create_namespaced_service_account(
             NAMESPACE, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="planted"))
@@ -150,6 +157,16 @@ def test_planted_secrets_appear_in_no_output_file(
         for what, value in planted.items():
             assert value not in text, f"the planted {what} appears in {where}"
         assert not _JWT.search(text), f"a JSON Web Token appears in {where}"
+
+
+def test_a_namespace_labelled_like_ours_by_someone_else_is_audited(
+    insecure_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    directory, _ = insecure_run
+    results = {r["check"]: r for r in json.loads((directory / "evidence.json").read_text())["results"]}
+    psa, egress = results["PSA-ENFORCE-LABELS"], results["NETPOL-DEFAULT-DENY-EGRESS"]
+    assert f"Namespace/{NAMESPACE} has no pod-security" in psa["message"], psa["message"]
+    assert f"Namespace/{NAMESPACE}" in egress.get("subjects", []), egress
 
 
 def test_waivers_apply_to_real_findings_within_their_scope(
