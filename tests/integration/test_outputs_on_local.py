@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -139,6 +140,10 @@ def insecure_run(
     return directory, done
 
 
+def _results_by_check(directory: Path) -> dict[str, dict[str, Any]]:
+    return {r["check"]: r for r in json.loads((directory / "evidence.json").read_text())["results"]}
+
+
 def test_planted_secrets_appear_in_no_output_file(
     planted: dict[str, str], insecure_run: tuple[Path, subprocess.CompletedProcess[str]]
 ) -> None:
@@ -163,7 +168,7 @@ def test_a_namespace_labelled_like_ours_by_someone_else_is_audited(
     insecure_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     directory, _ = insecure_run
-    results = {r["check"]: r for r in json.loads((directory / "evidence.json").read_text())["results"]}
+    results = _results_by_check(directory)
     psa, egress = results["PSA-ENFORCE-LABELS"], results["NETPOL-DEFAULT-DENY-EGRESS"]
     assert f"Namespace/{NAMESPACE} has no pod-security" in psa["message"], psa["message"]
     assert f"Namespace/{NAMESPACE}" in egress.get("subjects", []), egress
@@ -173,7 +178,7 @@ def test_waivers_apply_to_real_findings_within_their_scope(
     insecure_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     directory, done = insecure_run
-    results = {r["check"]: r for r in json.loads((directory / "evidence.json").read_text())["results"]}
+    results = _results_by_check(directory)
     ingress, egress = results["NETPOL-DEFAULT-DENY-INGRESS"], results["NETPOL-DEFAULT-DENY-EGRESS"]
     assert ingress["outcome"] == "waived"
     assert ingress["waiver"]["reason"] == "accepted on the insecure lab profile"
