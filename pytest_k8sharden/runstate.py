@@ -132,8 +132,7 @@ def scrub_report(report: pytest.TestReport, phase: Phase) -> None:
     if phase.outcome is Outcome.INCONCLUSIVE:
         report.longrepr = f"inconclusive: {phase.message}"
         report.k8sharden_inconclusive = phase.message  # type: ignore[attr-defined]
-        return _scrub_sections(report)
-    if phase.outcome is Outcome.ERROR and phase.when == "call":
+    elif phase.outcome is Outcome.ERROR and phase.when == "call":
         report.k8sharden_error = phase.message  # type: ignore[attr-defined]
         if report.passed:  # a shipped check that returned without a verdict
             report.outcome = "failed"
@@ -142,10 +141,6 @@ def scrub_report(report: pytest.TestReport, phase: Phase) -> None:
         text = str(report.longrepr)
         if redact_text(text) != text:  # keep pytest's rich failure report unless it carries a secret
             report.longrepr = redact_text(text)
-    _scrub_sections(report)
-
-
-def _scrub_sections(report: pytest.TestReport) -> None:
     report.sections = [(title, redact_text(content)) for title, content in report.sections]
 
 
