@@ -49,6 +49,9 @@ KUBELET_EXPECTED_SYSCTLS = {
     "kernel/keys/root_maxbytes": "25000000",
 }
 START_TIMEOUT_S = 120.0
+RESTARTED_ON_EXIT = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+"""Components kubelet would restart as static pods: they exit when etcd times out while they start."""
+MAX_RESTARTS = 3
 SEEDED_WORKLOADS_TIMEOUT_S = 120
 APPLY_RETRY_PAUSE_S = 2.0
 
@@ -217,20 +220,33 @@ class LocalCluster:
         self, name: str, argv: list[str], cgroup: str = "control-plane", env: dict[str, str] | None = None
     ) -> None:
         self.progress(f"starting {name}")
-        record = self.supervisor.start(name, argv, cgroup=cgroup, env=env)
+        self.supervisor.start(name, argv, cgroup=cgroup, env=env)
         time.sleep(0.5)
-        self.supervisor.require_alive(record)
+        self._require_running()
 
     def _wait(self, what: str, condition: Callable[[], bool], timeout_s: float = START_TIMEOUT_S) -> None:
         self.progress(f"waiting for {what}")
         started = time.monotonic()
         while not condition():
-            for record in self.supervisor.records():
-                self.supervisor.require_alive(record)
+            self._require_running()
             if time.monotonic() - started > timeout_s:
                 raise LocalClusterError(f"timed out after {timeout_s:.0f} s waiting for {what}")
             time.sleep(0.5)
         self.progress(f"{what}: ready after {time.monotonic() - started:.1f} s")
+
+    def _require_running(self) -> None:
+        """Raise when a process has exited, after restarting a control-plane component up to three times."""
+        for record in self.supervisor.records():
+            if self.supervisor.alive(record):
+                continue
+            if record.name not in RESTARTED_ON_EXIT or record.restarts >= MAX_RESTARTS:
+                raise self.supervisor.exit_error(record)
+            last = self.supervisor.log_tail(record.name, lines=1)
+            self.progress(
+                f"{record.name} exited ({last[-160:]}); restarting it "
+                f"({record.restarts + 1} of {MAX_RESTARTS}), as kubelet restarts a static pod"
+            )
+            self.supervisor.restart(record)
 
     def _start_node_mount_namespace(self, network: NodeNetwork) -> Path:
         """A private mount namespace for the node's processes.

@@ -29,6 +29,8 @@ class ProcessRecord:
     start_ticks: int
     argv: tuple[str, ...]
     log: str
+    cgroup: str = "control-plane"
+    restarts: int = 0
 
 
 def start_ticks(pid: int) -> int | None:
@@ -54,6 +56,7 @@ class Supervisor:
         argv: Sequence[str],
         cgroup: str = "control-plane",
         env: Mapping[str, str] | None = None,
+        restarts: int = 0,
     ) -> ProcessRecord:
         """Start ``argv`` detached (new session), logging to ``logs/<name>.log``, inside our cgroup."""
         self.pid_dir.mkdir(parents=True, exist_ok=True)
@@ -76,9 +79,13 @@ class Supervisor:
                 preexec_fn=join_cgroup,
             )
         ticks = start_ticks(process.pid)
-        record = ProcessRecord(name, process.pid, ticks or 0, tuple(argv), str(log_path))
+        record = ProcessRecord(name, process.pid, ticks or 0, tuple(argv), str(log_path), cgroup, restarts)
         (self.pid_dir / f"{name}.json").write_text(json.dumps(asdict(record)))
         return record
+
+    def restart(self, record: ProcessRecord) -> ProcessRecord:
+        """Start an exited process again with its command line and cgroup (its log goes on)."""
+        return self.start(record.name, record.argv, cgroup=record.cgroup, restarts=record.restarts + 1)
 
     def records(self) -> list[ProcessRecord]:
         """Every process this cluster started, in start order."""
@@ -120,9 +127,13 @@ class Supervisor:
     def require_alive(self, record: ProcessRecord) -> None:
         """Raise with the log's tail when ``record`` has died."""
         if not self.alive(record):
-            raise ProcessError(
-                f"{record.name} exited; last lines of {record.log}:\n{self.log_tail(record.name)}"
-            )
+            raise self.exit_error(record)
+
+    def exit_error(self, record: ProcessRecord) -> ProcessError:
+        """The error saying ``record`` exited, with its log's tail."""
+        return ProcessError(
+            f"{record.name} exited; last lines of {record.log}:\n{self.log_tail(record.name)}"
+        )
 
 
 def _is_zombie(pid: int) -> bool:
