@@ -21,7 +21,13 @@ from pytest_k8sharden.fixtures import POD_START_TIMEOUT, PROBE_LABEL, NamespaceJ
 from pytest_k8sharden.isolation import cluster as api
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
 from pytest_k8sharden.isolation.canary import Canary, namespace_labels
-from pytest_k8sharden.isolation.matrices import canary_finding, compare, expectation, matrix_observation
+from pytest_k8sharden.isolation.matrices import (
+    canary_finding,
+    compare,
+    ends_the_canary,
+    expectation,
+    matrix_observation,
+)
 from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY
 from pytest_k8sharden.kube import Kube, KubeError
 from pytest_k8sharden.netpol import Direction, Namespace, NetworkPolicy, Pod, PolicyEngine, PolicyParseError
@@ -121,7 +127,9 @@ def test_network_policies_are_enforced_as_declared(canary: Canary, evidence: Evi
         outcome = canary.run(scenario)
         evidence.record(matrix_observation(outcome, "pods:canary", ", ".join(canary.namespaces.values())))
         outcomes.append(outcome)
-    evidence.conclude(canary_finding(outcomes, BASELINE.name))
+        if ends_the_canary(outcome, BASELINE.name):
+            break
+    evidence.conclude(canary_finding(outcomes, BASELINE.name, len(SCENARIOS)))
 
 
 @pytest.mark.active

@@ -111,6 +111,17 @@ class MatrixOutcome:
         """Probed in rounds, and the rounds never agreed before the deadline."""
         return self.settled is not None and not self.settled.converged
 
+    @property
+    def denied(self) -> int:
+        """Pairs the policies block, over all ports (loopback excluded)."""
+        return sum(len(r.observed_where_denied()) for r in self.reachability.values())
+
+    @property
+    def enforced_nothing(self) -> bool:
+        """The policies deny some pairs, and every one of them was seen connecting: no denial held."""
+        seen = [v for r in self.reachability.values() for v in r.observed_where_denied()]
+        return bool(seen) and all(v is True for v in seen)
+
     def unknown_pairs(self) -> list[str]:
         """Every pair without an observation or expectation, as ``x/a -> y/b 80/TCP (TIMEOUT)``."""
         outcomes = {(r.source, r.destination, r.port): r.outcome for r in self.results}
@@ -205,9 +216,19 @@ def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Obs
     )
 
 
-def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
-    """Failed when a scenario's matrix contradicts the engine; inconclusive if the canary cannot look or a
-    matrix never settled (a connection where policy denies fails even then).
+def ends_the_canary(outcome: MatrixOutcome, baseline: str) -> bool:
+    """Whether no later scenario can change the canary's verdict: the `baseline` scenario did not hold (no
+    scenario can be judged then), or a scenario's policies blocked none of the pairs they deny (the cluster
+    does not enforce NetworkPolicy at all: the check has failed)."""
+    if outcome.name == baseline:
+        return bool(outcome.wrong or outcome.unknown or outcome.unsettled)
+    return outcome.enforced_nothing
+
+
+def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str, planned: int) -> Finding:
+    """Failed when a scenario's matrix contradicts the engine; inconclusive if the canary cannot look, a
+    matrix never settled (a connection where policy denies fails even then) or fewer than the `planned`
+    scenarios ran without a failure.
 
     The `baseline` scenario (no policy) must match first: if the pods cannot reach each other without
     any policy, nothing the other scenarios show can be blamed on policy.
@@ -215,22 +236,33 @@ def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str) -> Finding:
     first = next((o for o in outcomes if o.name == baseline), None)
     if first is None:
         return Finding(Outcome.INCONCLUSIVE, f"the baseline scenario {baseline} did not run")
+    not_run = planned - len(outcomes)
     if first.wrong or first.unknown or first.unsettled:
         return Finding(
             Outcome.INCONCLUSIVE,
             "without any NetworkPolicy the canary pods do not reach each other as expected: "
-            + first.describe(),
+            + first.describe()
+            + (f" (the other {not_run} scenarios were not run)" if not_run else ""),
         )
     failed = [o for o in outcomes if o.wrong]
     if failed:
+        described = [o.describe() for o in failed]
+        if not_run:
+            last = outcomes[-1]
+            described.append(
+                f"the other {not_run} scenarios were not run: {last.name} blocked none of the "
+                f"{last.denied} pairs its policies deny, so the cluster enforces no NetworkPolicy"
+            )
         return Finding(
             Outcome.FAILED,
-            f"NetworkPolicies are not enforced as declared in {len(failed)} of {len(outcomes)} scenarios: "
-            + " | ".join(o.describe() for o in failed),
+            f"NetworkPolicies are not enforced as declared in {len(failed)} of {len(outcomes)} scenarios "
+            "run: " + " | ".join(described),
         )
     unknown = [o for o in outcomes if o.unknown or o.unsettled]
     if unknown:
         return Finding(Outcome.INCONCLUSIVE, " | ".join(o.describe() for o in unknown))
+    if not_run:
+        return Finding(Outcome.INCONCLUSIVE, f"only {len(outcomes)} of {planned} scenarios ran")
     return Finding(
         Outcome.PASSED,
         f"every scenario matched the declared policies: {', '.join(o.name for o in outcomes)}",

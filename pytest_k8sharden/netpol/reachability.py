@@ -126,6 +126,14 @@ class Reachability:
             ignored=ignored,
         )
 
+    def observed_where_denied(self) -> list[bool | None]:
+        """The observations of every compared pair the expectation blocks (loopback aside)."""
+        return [
+            self.observed.get(*pair)
+            for pair in self.expected.pairs()
+            if not self._ignored(pair) and self.expected.get(*pair) is False
+        ]
+
     def mismatches(self) -> tuple[Mismatch, ...]:
         """Every compared pair whose observation contradicts the expectation."""
         found = []

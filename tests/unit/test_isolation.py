@@ -15,6 +15,7 @@ from pytest_k8sharden.isolation.matrices import (
     MatrixOutcome,
     canary_finding,
     compare,
+    ends_the_canary,
     expectation,
     matrix_observation,
     observed_value,
@@ -239,7 +240,7 @@ def test_a_canary_matrix_that_never_settles_is_judged_on_its_last_rounds() -> No
     baseline = compare(BASELINE.name, "", [], ONE_PAIR_ALLOWED, [ConnectResult("v", "d", 80, "connected")])
     unsettled = compare("allow", "", [], ONE_PAIR_ALLOWED, settled.results, settled=settled)
     assert unsettled.wrong == 0
-    finding = canary_finding([baseline, unsettled], BASELINE.name)
+    finding = canary_finding([baseline, unsettled], BASELINE.name, planned=2)
     assert finding.outcome is Outcome.INCONCLUSIVE and "did not settle" in finding.message
 
 
@@ -284,9 +285,9 @@ def test_canary_passes_when_observed_matches_and_fails_naming_pairs() -> None:
     deny = scenario_tables("deny-all-ingress-x")
     good = [compare(BASELINE.name, "", [], baseline, results_from(baseline))]
     good.append(compare("deny-all-ingress-x", "", [], deny, results_from(deny)))
-    assert canary_finding(good, BASELINE.name).outcome is Outcome.PASSED
+    assert canary_finding(good, BASELINE.name, planned=2).outcome is Outcome.PASSED
     leaky = compare("deny-all-ingress-x", "", [], deny, results_from(deny, flip=[("y/a", "x/b", 80)]))
-    finding = canary_finding([good[0], leaky], BASELINE.name)
+    finding = canary_finding([good[0], leaky], BASELINE.name, planned=2)
     assert finding.outcome is Outcome.FAILED
     assert "y/a -> x/b 80/TCP: expected blocked, observed allowed" in finding.message
 
@@ -294,8 +295,8 @@ def test_canary_passes_when_observed_matches_and_fails_naming_pairs() -> None:
 def test_canary_is_inconclusive_when_the_pods_do_not_reach_each_other_without_policy() -> None:
     baseline = scenario_tables(BASELINE.name)
     broken = compare(BASELINE.name, "", [], baseline, results_from(baseline, flip=[("x/a", "y/b", 80)]))
-    assert canary_finding([broken], BASELINE.name).outcome is Outcome.INCONCLUSIVE
-    assert canary_finding([], BASELINE.name).outcome is Outcome.INCONCLUSIVE
+    assert canary_finding([broken], BASELINE.name, planned=1).outcome is Outcome.INCONCLUSIVE
+    assert canary_finding([], BASELINE.name, planned=len(SCENARIOS)).outcome is Outcome.INCONCLUSIVE
 
 
 def test_expectation_ignores_self_pairs_and_unknowns() -> None:
@@ -659,3 +660,32 @@ def test_one_unjudged_knock_makes_the_control_plane_check_inconclusive() -> None
     heard_both = [*heard_api, ConnectResult("probe/attacker", kubelet, 10250, "connected")]
     finding = workloads.control_plane_finding(results, forbidden, heard_both)
     assert finding.outcome is Outcome.PASSED and "2 knocks, from pod:default/v (2)" in finding.message
+
+
+def test_the_canary_ends_early_only_when_no_later_scenario_can_change_the_verdict() -> None:
+    baseline, deny = scenario_tables(BASELINE.name), scenario_tables("deny-all-ingress-x")
+    good = compare(BASELINE.name, "", [], baseline, results_from(baseline))
+    broken = compare(BASELINE.name, "", [], baseline, results_from(baseline, flip=[("x/a", "y/b", 80)]))
+    unenforced = compare("deny-all-ingress-x", "", [], deny, results_from(baseline))
+    partly = compare("deny-all-ingress-x", "", [], deny, results_from(baseline, flip=[("y/a", "x/b", 80)]))
+    held = compare("deny-all-ingress-x", "", [], deny, results_from(deny))
+    assert [ends_the_canary(o, BASELINE.name) for o in (good, broken, unenforced, partly, held)] == [
+        False, True, True, False, False,
+    ]  # fmt: skip
+    assert unenforced.enforced_nothing and unenforced.denied == 48, "3 pods of x from 8 pods each, 2 ports"
+
+
+def test_a_canary_ended_early_says_which_scenarios_did_not_run_and_why() -> None:
+    baseline, deny = scenario_tables(BASELINE.name), scenario_tables("deny-all-ingress-x")
+    good = compare(BASELINE.name, "", [], baseline, results_from(baseline))
+    unenforced = compare("deny-all-ingress-x", "", [], deny, results_from(baseline))
+    finding = canary_finding([good, unenforced], BASELINE.name, planned=len(SCENARIOS))
+    assert finding.outcome is Outcome.FAILED
+    assert f"the other {len(SCENARIOS) - 2} scenarios were not run" in finding.message
+    assert "blocked none of the 48 pairs its policies deny" in finding.message
+    broken = compare(BASELINE.name, "", [], baseline, results_from(baseline, flip=[("x/a", "y/b", 80)]))
+    stopped = canary_finding([broken], BASELINE.name, planned=len(SCENARIOS))
+    assert stopped.outcome is Outcome.INCONCLUSIVE and "were not run" in stopped.message
+    held = compare("deny-all-ingress-x", "", [], deny, results_from(deny))
+    short = canary_finding([good, held], BASELINE.name, planned=len(SCENARIOS))
+    assert short.outcome is Outcome.INCONCLUSIVE, "a pass needs every planned scenario"
