@@ -16,6 +16,7 @@ import pytest
 import trustme
 from fake_apiserver import FakeApi, serve, write_kubeconfig
 from local_clusters import Running, ShippedRun, run_installed_suites
+from planted import audit_outputs, planted_secrets
 from user_install import UserInstall, install_wheel, plant_stray_configuration
 
 from pytest_k8sharden.clusters.base import ClusterAccess
@@ -105,17 +106,27 @@ def user_install(tmp_path_factory: pytest.TempPathFactory) -> UserInstall:
 
 
 @pytest.fixture(scope="session")
+def planted(local_cluster: Callable[[str], Running]) -> Iterator[dict[str, str]]:
+    """Secrets planted in the insecure cluster for the whole session (tests/planted.py), by what they are."""
+    with planted_secrets(local_cluster("insecure")) as values:
+        yield values
+
+
+@pytest.fixture(scope="session")
 def installed_suite_run(
     local_cluster: Callable[[str], Running],
     user_install: UserInstall,
     tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Callable[[str], ShippedRun]:
     """``installed_suite_run(profile)``: every shipped suite run once a session against the profile's
     cluster from the installed wheel, in a directory unrelated to the checkout; shared by the tests that
-    judge a plain run (verdicts per profile, the clean side of the API-fault comparison, xdist).
+    judge a plain run (verdicts per profile, the clean side of the API-fault comparison, xdist, the audit
+    outputs).
 
     hardened runs through ``k8sharden run`` beside a stray pytest.ini, conftest.py and tests/ folder that
-    must change nothing; insecure through ``pytest --pyargs pytest_k8sharden.suites``.
+    must change nothing; insecure through ``pytest --pyargs pytest_k8sharden.suites`` after the `planted`
+    Secrets, with waivers, every output (HTML, JUnit, SARIF) and a DEBUG log.
     """
     runs: dict[str, ShippedRun] = {}
 
@@ -123,13 +134,20 @@ def installed_suite_run(
         if profile not in runs:
             local_cluster(profile)
             directory = tmp_path_factory.mktemp(f"suites-{profile}")
-            runner: list[str | Path]
             if profile == "hardened":
                 plant_stray_configuration(directory)
-                runner = [user_install.k8sharden, "run"]
+                runs[profile] = run_installed_suites(profile, directory, [user_install.k8sharden, "run"])
             else:
-                runner = [user_install.python, "-m", "pytest", "--pyargs", "pytest_k8sharden.suites"]
-            runs[profile] = run_installed_suites(profile, directory, runner)
+                request.getfixturevalue("planted")
+                runner: list[str | Path] = [
+                    user_install.python,
+                    "-m",
+                    "pytest",
+                    "--pyargs",
+                    "pytest_k8sharden.suites",
+                ]
+                options = audit_outputs(directory)
+                runs[profile] = run_installed_suites(profile, directory, runner, *options, log_level="DEBUG")
         return runs[profile]
 
     return get

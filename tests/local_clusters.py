@@ -73,8 +73,9 @@ class ShippedRun:
     ended: datetime
     wall_s: float
     output: str
+    returncode: int
     log: Path
-    """Its log file (warnings and up: the API retries)."""
+    """Its log file (the API retries are warnings)."""
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -85,17 +86,21 @@ class ShippedRun:
         return results
 
 
-def run_installed_suites(profile: str, directory: Path, runner: Sequence[str | Path]) -> ShippedRun:
-    """Run every shipped suite with `runner` (an installed ``k8sharden run`` or ``pytest --pyargs``) in
-    `directory`, with its own run id and a log of the API retries beside it."""
+def run_installed_suites(
+    profile: str, directory: Path, runner: Sequence[str | Path], *options: str, log_level: str = "WARNING"
+) -> ShippedRun:
+    """Run every shipped suite with `runner` (an installed ``k8sharden run`` or ``pytest --pyargs``) and
+    `options` in `directory`, with its own run id and a log file beside it (`log_level` and up)."""
     run_id = f"suites-{profile}-{uuid.uuid4().hex[:8]}"
     log = directory.parent / f"{directory.name}.log"
     env = {**os.environ, "K8SHARDEN_RUN_ID": run_id}
     started, clock = datetime.now(UTC).replace(microsecond=0), time.monotonic()
     done = run_shipped_suites(
         profile, directory, f"--workload-namespaces={WORKLOAD_NAMESPACE}",
-        "-o", f"log_file={log}", "-o", "log_file_level=WARNING", env=env, runner=runner,
+        "-o", f"log_file={log}", "-o", f"log_file_level={log_level}", *options, env=env, runner=runner,
     )  # fmt: skip
     wall = time.monotonic() - clock
     output = done.stdout + done.stderr
-    return ShippedRun(profile, directory, run_id, started, datetime.now(UTC), wall, output, log)
+    return ShippedRun(
+        profile, directory, run_id, started, datetime.now(UTC), wall, output, done.returncode, log
+    )
