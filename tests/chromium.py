@@ -39,6 +39,15 @@ def find_chromium() -> str | None:
     return shutil.which(BINARY)
 
 
+def print_to_pdf(binary: str, page: Path, pdf: Path, profile: Path, timeout: float = 120.0) -> None:
+    """Print a page to PDF as `chromium --headless --print-to-pdf` does for a person (no header, footer)."""
+    subprocess.run(
+        [binary, *_ISOLATION, f"--user-data-dir={profile}", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", page.resolve().as_uri()],
+        check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 class Chromium:
     """One headless browser; `open(path)` loads a file in a page, then `evaluate` and `screenshot` it."""
 
