@@ -39,6 +39,13 @@ def find_chromium() -> str | None:
     return shutil.which(BINARY)
 
 
+def screenshot_dir(config: Any) -> Path:
+    """build/test/screenshots of the checkout (`config`: pytest's), where the browser tests keep theirs."""
+    directory: Path = config.rootpath / "build" / "test" / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def print_to_pdf(binary: str, page: Path, pdf: Path, profile: Path, timeout: float = 120.0) -> None:
     """Print a page to PDF as `chromium --headless --print-to-pdf` does for a person (no header, footer)."""
     subprocess.run(
@@ -135,9 +142,9 @@ class Chromium:
                 raise TimeoutError(f"page never satisfied: {expression}")
             time.sleep(0.1)
 
-    def screenshot(self) -> bytes:
-        """A PNG of the whole page."""
-        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+    def screenshot(self, whole_page: bool = True) -> bytes:
+        """A PNG of the whole page, or of what fits in the window (the first screen)."""
+        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=whole_page)["data"]
         return base64.b64decode(data)
 
     def close(self) -> None:

@@ -87,14 +87,15 @@ class ShippedRun:
 
 def run_installed_suites(profile: str, directory: Path, runner: Sequence[str | Path]) -> ShippedRun:
     """Run every shipped suite with `runner` (an installed ``k8sharden run`` or ``pytest --pyargs``) in
-    `directory`, with its own run id and a log of the API retries beside it."""
+    `directory`, with its own run id, a log of the API retries beside it and the HTML report in it."""
     run_id = f"suites-{profile}-{uuid.uuid4().hex[:8]}"
     log = directory.parent / f"{directory.name}.log"
     env = {**os.environ, "K8SHARDEN_RUN_ID": run_id}
     started, clock = datetime.now(UTC).replace(microsecond=0), time.monotonic()
     done = run_shipped_suites(
         profile, directory, f"--workload-namespaces={WORKLOAD_NAMESPACE}",
-        "-o", f"log_file={log}", "-o", "log_file_level=WARNING", env=env, runner=runner,
+        "-o", f"log_file={log}", "-o", "log_file_level=WARNING",
+        f"--html={directory / 'report.html'}", "--self-contained-html", env=env, runner=runner,
     )  # fmt: skip
     wall = time.monotonic() - clock
     output = done.stdout + done.stderr

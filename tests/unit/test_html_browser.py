@@ -4,57 +4,14 @@ from __future__ import annotations
 
 import base64
 import unicodedata
-from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import Chromium, find_chromium, print_to_pdf
+from chromium import Chromium, print_to_pdf, screenshot_dir
 from fake_suites import SUITE
 from pypdf import PdfReader
 from pytest_html import extras as html_extras
-
-# What the page shows: title, the first screen (inside the viewport?), summary, evidence blocks and grids.
-PAGE_STATE = """(() => {
-  const visible = el => {
-    if (!el) return false;
-    const box = el.getBoundingClientRect(), style = getComputedStyle(el);
-    return box.width > 0 && box.height > 0 && style.visibility !== 'hidden' && style.display !== 'none';
-  };
-  const onFirstScreen = el => visible(el) && el.getBoundingClientRect().bottom <= window.innerHeight;
-  const top = el => el ? el.getBoundingClientRect().top + window.scrollY : -1;
-  const summary = document.getElementById('k8sh-summary');
-  const run = document.getElementById('k8sh-run');
-  const findings = document.getElementById('k8sh-findings');
-  const blocks = [...document.querySelectorAll('.k8sh-evidence')].filter(visible);
-  const cells = [...document.querySelectorAll('.k8sh-evidence table.grid td')].filter(visible);
-  return {title: document.title, headline: document.querySelector('.k8sh-headline')?.innerText || '',
-          findingsOnFirstScreen: onFirstScreen(findings),
-          findings: findings ? [...findings.querySelectorAll('tr')].slice(1).map(r => r.innerText) : [],
-          summary: visible(summary), summaryText: summary ? summary.innerText : '',
-          bars: document.querySelectorAll('#k8sh-summary .k8sh-bar span').length,
-          run: visible(run), runText: run ? run.innerText : '',
-          environmentBelowResults: top(document.getElementById('environment'))
-                                   > top(document.getElementById('results-table')),
-          tableHead: [...document.querySelectorAll('#results-table-head th')].map(th => th.innerText),
-          evidence: blocks.length, evidenceText: blocks.map(b => b.innerText).join('\\n'),
-          gridCells: cells.map(td => [td.className, td.innerText, getComputedStyle(td).backgroundColor]
-                               .join(':'))};
-})()"""
-
-
-@pytest.fixture(scope="module")
-def chromium_binary() -> str:
-    """Debian's chromium; scripts/test (as root) installs it with scripts/install-test-deps."""
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("chromium is not installed: run scripts/install-test-deps (as root)")
-    return binary
-
-
-def _screenshot_dir(config: pytest.Config) -> Path:
-    directory = config.rootpath / "build" / "test" / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+from report_page import PAGE_STATE
 
 
 def test_report_shows_findings_first_then_summary_and_evidence_in_a_browser(
@@ -90,7 +47,7 @@ def test_report_shows_findings_first_then_summary_and_evidence_in_a_browser(
     allowed, blocked = "allowed:.:rgb(200, 230, 201)", "blocked:X:rgb(255, 205, 210)"
     assert state["gridCells"] == [allowed, blocked, blocked, allowed] * 2, state["gridCells"]
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
-    shot = _screenshot_dir(request.config) / "report.png"
+    shot = screenshot_dir(request.config) / "report.png"
     shot.write_bytes(png)
     extras.append(html_extras.png(base64.b64encode(png).decode()))
 
