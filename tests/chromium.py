@@ -147,6 +147,19 @@ class Chromium:
         data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=whole_page)["data"]
         return base64.b64decode(data)
 
+    def screenshot_of(self, selector: str, max_height: int = 2000) -> bytes:
+        """A PNG of the first element matching a CSS selector (its top `max_height` pixels)."""
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"
+            " const r = e.getBoundingClientRect();"
+            " return [r.x + window.scrollX, r.y + window.scrollY, r.width, r.height]; })()"
+        )
+        clip = {"x": box[0], "y": box[1], "width": box[2], "height": min(box[3], max_height), "scale": 1}
+        data = self.send("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)[
+            "data"
+        ]
+        return base64.b64decode(data)
+
     def close(self) -> None:
         """Close the browser and the pipes."""
         if self._process.poll() is None:

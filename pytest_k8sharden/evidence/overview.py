@@ -180,14 +180,15 @@ def _findings_table(results: Sequence[CheckResult]) -> str:
     found = findings(results)
     if not found:
         return '<p id="k8sh-findings">No check failed, crashed or was inconclusive.</p>'
+    named = any(r.subjects for r in found)  # no empty objects column when no finding names an object
     rows = "".join(
         f"<tr><td>{severity_badge(r.severity)}</td><td>{verdict_word(r.outcome)}</td>"
-        f'<td class="check"><b>{_text(r.check or r.nodeid)}</b></td>'
-        f"<td>{_text(r.title)}</td>"
-        f'<td>{objects_named(r.subjects)}</td><td class="reason">{_text(reason_line(r.message))}</td></tr>'
+        f'<td class="check"><b>{_text(r.check or r.nodeid)}</b></td><td>{_text(r.title)}</td>'
+        + (f"<td>{objects_named(r.subjects)}</td>" if named else "")
+        + f'<td class="reason">{_text(reason_line(r.message))}</td></tr>'
         for r in found
     )
-    head = "".join(f"<th>{name}</th>" for name in FINDING_COLUMNS)
+    head = "".join(f"<th>{name}</th>" for name in FINDING_COLUMNS if named or name != "objects")
     return f'<table id="k8sh-findings"><tr>{head}</tr>{rows}</table>'
 
 

@@ -16,7 +16,8 @@ UNSPECIFIED = "unspecified"
 SEVERITY_ROWS: tuple[str, ...] = (*SEVERITIES, UNSPECIFIED)
 FINDING_OUTCOMES: tuple[Outcome, ...] = (Outcome.FAILED, Outcome.ERROR, Outcome.INCONCLUSIVE)
 """What an auditor must read first: observed failures, checks that crashed, checks that could not look."""
-REASON_LIMIT = 200
+REASON_LIMIT = 120
+"""A finding's reason on the first screen: one short line (the whole message is in the check's evidence)."""
 
 
 def severity_rank(severity: str | None) -> int:

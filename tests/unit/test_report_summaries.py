@@ -189,3 +189,19 @@ def test_latest_result_is_the_last_recorded_for_the_node_id() -> None:
     second = _result("A", "low", Outcome.ERROR)
     assert latest_result([first, _result("B", "low", Outcome.PASSED), second], first.nodeid) is second
     assert latest_result([first], "other") is None
+
+
+@pytest.mark.parametrize(
+    ("subjects", "head"),
+    [
+        ((), "<th>severity</th><th>verdict</th><th>check</th><th>title</th><th>reason</th>"),
+        (("Namespace/legacy",),
+         "<th>severity</th><th>verdict</th><th>check</th><th>title</th><th>objects</th><th>reason</th>"),
+    ],
+)  # fmt: skip
+def test_findings_table_has_an_objects_column_only_when_a_finding_names_objects(
+    subjects: tuple[str, ...], head: str
+) -> None:
+    run = RunInfo(WHEN, WHEN, "0.1.0", None, None)
+    html = render_overview(run, [_result("A", "high", Outcome.FAILED, subjects=subjects)], None)
+    assert f'<table id="k8sh-findings"><tr>{head}</tr>' in html
