@@ -74,7 +74,8 @@ table.grid td.allowed{background:#c8e6c9}table.grid td.blocked{background:#ffcdd
 table.grid td.unknown{background:#fff3c4}table.grid td.agree{background:#eeeeee}
 table.grid td.differ{background:#c62828;color:#fff;font-weight:bold}
 .k8sh-grid-caption{font-weight:bold;margin-top:6px}
-.grid-set{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+.grid-set{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start;max-width:95vw}
+.k8sh-evidence td{overflow-wrap:anywhere}
 @page{size:A4 landscape;margin:10mm}
 @media print{
   *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
