@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, final
 
 from pytest_k8sharden.evidence.bundle import EVIDENCE_FILE, SCHEMA, ManifestError, verify_manifest
-from pytest_k8sharden.evidence.summary import SEVERITY_ROWS, severity_rank
+from pytest_k8sharden.evidence.summary import count_by_severity, severity_rank
 from pytest_k8sharden.evidence.verdict import Outcome
 
 
@@ -42,11 +42,7 @@ class StoredRun:
 
     def failures_by_severity(self) -> dict[str, int]:
         """Severity -> how many checks failed in this run (every severity row present)."""
-        counts = dict.fromkeys(SEVERITY_ROWS, 0)
-        for verdict in self.verdicts:
-            if verdict.outcome is Outcome.FAILED:
-                counts[SEVERITY_ROWS[severity_rank(verdict.severity)]] += 1
-        return counts
+        return {severity: row[Outcome.FAILED] for severity, row in count_by_severity(self.verdicts).items()}
 
 
 @final

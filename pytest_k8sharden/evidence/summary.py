@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import final
+from typing import Protocol, final
 
 from pytest_k8sharden.catalog import SEVERITIES
 from pytest_k8sharden.evidence.bundle import CheckResult
@@ -33,7 +33,17 @@ def count_outcomes(results: Iterable[CheckResult]) -> dict[Outcome, int]:
     return counts
 
 
-def count_by_severity(results: Iterable[CheckResult]) -> dict[str, dict[Outcome, int]]:
+class Judged(Protocol):
+    """Anything with a severity and a verdict: a CheckResult, or a verdict read from a stored run."""
+
+    @property
+    def severity(self) -> str | None: ...
+
+    @property
+    def outcome(self) -> Outcome: ...
+
+
+def count_by_severity(results: Iterable[Judged]) -> dict[str, dict[Outcome, int]]:
     """Severity -> how many checks of it failed, crashed or could not look (every severity row present)."""
     table = {severity: dict.fromkeys(FINDING_OUTCOMES, 0) for severity in SEVERITY_ROWS}
     for result in results:
