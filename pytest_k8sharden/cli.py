@@ -20,6 +20,7 @@ LIFECYCLE_MODULE = "pytest_k8sharden.clusters.local.lifecycle"
 RUN_INI = Path(__file__).with_name("run.ini")
 """The pytest configuration of `k8sharden run`: no pytest.ini, tox.ini or pyproject.toml is looked for."""
 EXIT_USAGE = 2
+HISTORY_PAGE = "k8sharden-history.html"
 
 
 def _progress(message: str) -> None:
@@ -62,7 +63,7 @@ def _verify(args: argparse.Namespace) -> int:
     except ManifestError as exc:
         print(f"k8sharden: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    for label, names in (("changed", diff.changed), ("missing", diff.missing), ("extra", diff.extra)):
+    for label, names in diff.by_label():
         for name in names:
             print(f"{label}: {name}")
     if not diff.clean:
@@ -70,6 +71,19 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
     print(f"OK: every file in {directory} matches {MANIFEST_FILE}")
     return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from pytest_k8sharden.evidence.history import load_history
+    from pytest_k8sharden.evidence.history_page import render_history
+
+    history = load_history([Path(directory) for directory in args.directories])
+    for refused in history.refused:
+        print(f"k8sharden: refused {refused.source}: {refused.reason}", file=sys.stderr)
+    out = Path(args.out)
+    out.write_text(render_history(history), encoding="utf-8")
+    print(f"{out}: {len(history.runs)} verified runs, {len(history.refused)} refused")
+    return 1 if history.refused or not history.runs else 0
 
 
 def _kind_configs(args: argparse.Namespace) -> int:
@@ -178,6 +192,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("directory", metavar="DIR")
     verify.set_defaults(handler=_verify)
+
+    report = commands.add_parser("report", help="pages made from stored evidence bundles")
+    report_actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
+    history = report_actions.add_parser(
+        "history",
+        help="every check's verdict across runs and failures by severity over time, from bundles whose "
+        f"{MANIFEST_FILE} verifies (exit 1 when a bundle is refused)",
+    )
+    history.add_argument(
+        "directories", nargs="+", metavar="DIR",
+        help="an evidence bundle, or a directory of bundles (the periodic job's volume)",
+    )  # fmt: skip
+    history.add_argument(
+        "--out",
+        "-o",
+        default=HISTORY_PAGE,
+        metavar="FILE",
+        help=f"the page to write (default: {HISTORY_PAGE})",
+    )
+    history.set_defaults(handler=_history)
 
     kind_configs = commands.add_parser(
         "kind-configs", help="render kind-configs/<profile>.yaml from the profiles (or check them)"

@@ -12,8 +12,10 @@ from pytest_k8sharden.catalog import SEVERITIES, CatalogError, load_catalog
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.disposition import load_disposition
 from pytest_k8sharden.evidence.gate import BaselineError
-from pytest_k8sharden.evidence.html import render_run, render_summary
+from pytest_k8sharden.evidence.html import render_summary
+from pytest_k8sharden.evidence.overview import REPORT_TITLE, render_overview, report_title
 from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.evidence.table import header_cells, insert_cells
 from pytest_k8sharden.evidence.waivers import WaiverError
 from pytest_k8sharden.options import add_options
 from pytest_k8sharden.runstate import (
@@ -205,8 +207,23 @@ def pytest_report_teststatus(
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
+def pytest_html_report_title(report: Any) -> None:
+    """Name the page after what it is, not after its file."""
+    state = report.config.stash.get(STATE_KEY, None)
+    report.title = (
+        report_title(state.settings.cluster, state.settings.profile) if state is not None else REPORT_TITLE
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    """Check, title, severity, controls and objects after the Result column."""
+    insert_cells(cells, header_cells())
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    """Name inconclusive, waived and erroring checks as such in the HTML results table."""
+    """Name inconclusive, waived and erroring checks as such (RunState fills the check's own columns)."""
     for attribute, word in RESULT_WORDS:
         if getattr(report, attribute, None) is not None:
             cells[0] = f'<td class="col-result">{word}</td>'
@@ -214,10 +231,14 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> None:
-    """At the top of the HTML report: the run's metadata and the summary by framework."""
+    """At the top of the HTML report: the findings first, then the summary by framework."""
     state = session.config.stash.get(STATE_KEY, None)
     if state is not None:
-        prefix.extend([render_run(state.run_info()), render_summary(state.results, state.catalog)])
+        baseline = state.disposition.gate.baseline
+        prefix.extend([
+            render_overview(state.run_info(), state.results, baseline),
+            render_summary(state.results, state.catalog),
+        ])  # fmt: skip
 
 
 @pytest.hookimpl(wrapper=True)

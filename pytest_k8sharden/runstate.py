@@ -20,6 +20,7 @@ from pytest_k8sharden.evidence.observation import utc_now
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.evidence.sarif import write_sarif
+from pytest_k8sharden.evidence.table import insert_cells, latest_result, row_cells
 from pytest_k8sharden.evidence.verdict import Inconclusive, Outcome, Phase, verdict
 from pytest_k8sharden.kube import KubeError, KubeForbidden, KubeUnreachable
 from pytest_k8sharden.ownership import sweep
@@ -353,6 +354,12 @@ class RunState:
         data = getattr(report, RESULT_ATTRIBUTE, None)
         if data is not None:
             self.results.append(self.disposition.settle(CheckResult.from_dict(data)))
+
+    @pytest.hookimpl(optionalhook=True)  # pytest-html may be disabled (-p no:html)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        """The check's own columns in the HTML results table, from its settled verdict (pytest-html builds
+        a check's rows after this plugin has kept the verdict from the teardown report)."""
+        insert_cells(cells, row_cells(latest_result(self.results, report.nodeid)))
 
     def write_evidence(self) -> None:
         """Write the SARIF log (if asked), then evidence.json and manifest.sha256 (if any check ran)."""

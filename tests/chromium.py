@@ -39,6 +39,22 @@ def find_chromium() -> str | None:
     return shutil.which(BINARY)
 
 
+def screenshot_dir(config: Any) -> Path:
+    """build/test/screenshots of the checkout (`config`: pytest's), where the browser tests keep theirs."""
+    directory: Path = config.rootpath / "build" / "test" / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def print_to_pdf(binary: str, page: Path, pdf: Path, profile: Path, timeout: float = 120.0) -> None:
+    """Print a page to PDF as `chromium --headless --print-to-pdf` does for a person (no header, footer)."""
+    subprocess.run(
+        [binary, *_ISOLATION, f"--user-data-dir={profile}", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", page.resolve().as_uri()],
+        check=True, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 class Chromium:
     """One headless browser; `open(path)` loads a file in a page, then `evaluate` and `screenshot` it."""
 
@@ -126,9 +142,22 @@ class Chromium:
                 raise TimeoutError(f"page never satisfied: {expression}")
             time.sleep(0.1)
 
-    def screenshot(self) -> bytes:
-        """A PNG of the whole page."""
-        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+    def screenshot(self, whole_page: bool = True) -> bytes:
+        """A PNG of the whole page, or of what fits in the window (the first screen)."""
+        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=whole_page)["data"]
+        return base64.b64decode(data)
+
+    def screenshot_of(self, selector: str, max_height: int = 2000) -> bytes:
+        """A PNG of the first element matching a CSS selector (its top `max_height` pixels)."""
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"
+            " const r = e.getBoundingClientRect();"
+            " return [r.x + window.scrollX, r.y + window.scrollY, r.width, r.height]; })()"
+        )
+        clip = {"x": box[0], "y": box[1], "width": box[2], "height": min(box[3], max_height), "scale": 1}
+        data = self.send("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)[
+            "data"
+        ]
         return base64.b64decode(data)
 
     def close(self) -> None:

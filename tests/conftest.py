@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from chromium import find_chromium
 from fake_apiserver import FakeApi, serve, write_kubeconfig
 from local_clusters import Running, ShippedRun, run_installed_suites
 from planted import audit_outputs, planted_secrets
@@ -25,6 +26,15 @@ from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import Addresses
 from pytest_k8sharden.clusters.local.state import cluster_name
 from pytest_k8sharden.kube import connect
+
+
+@pytest.fixture(scope="session")
+def chromium_binary() -> str:
+    """Debian's chromium; scripts/test (as root) installs it with scripts/install-test-deps."""
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed: run scripts/install-test-deps (as root)")
+    return binary
 
 
 @pytest.fixture(scope="session")

@@ -189,6 +189,10 @@ class ManifestDiff:
     missing: tuple[str, ...]
     extra: tuple[str, ...]
 
+    def by_label(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """("changed", names), ("missing", names), ("extra", names)."""
+        return (("changed", self.changed), ("missing", self.missing), ("extra", self.extra))
+
     @property
     def clean(self) -> bool:
         """True when every file matches and none is missing or extra."""

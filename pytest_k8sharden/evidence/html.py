@@ -16,22 +16,14 @@ from typing import Any
 from pytest_html import extras
 
 from pytest_k8sharden.catalog import Catalog
-from pytest_k8sharden.evidence.bundle import CheckResult, RunInfo
+from pytest_k8sharden.evidence.bundle import CheckResult
+from pytest_k8sharden.evidence.grids import render_grids
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.redact import redact, redact_text
+from pytest_k8sharden.evidence.summary import count_outcomes
 from pytest_k8sharden.evidence.verdict import Outcome
 
 SUMMARY_OUTCOMES = (Outcome.PASSED, Outcome.FAILED, Outcome.INCONCLUSIVE, Outcome.WAIVED, Outcome.ERROR)
-
-STYLE = (
-    "<style>.k8sh table{border-collapse:collapse;margin:4px 0}"
-    ".k8sh td,.k8sh th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}"
-    ".k8sh pre{margin:0;white-space:pre-wrap;font-family:monospace}"
-    ".k8sh .observation{margin:6px 0;padding:4px;border-left:3px solid #888}"
-    ".k8sh .failed,.k8sh .error{color:#b00020;font-weight:bold}.k8sh .passed{color:#1b5e20}"
-    ".k8sh .inconclusive{color:#a15c00;font-weight:bold}.k8sh .waived{color:#555;font-weight:bold}"
-    ".k8sh .zero{color:#bbb}</style>"
-)
 
 
 def _text(value: object) -> str:
@@ -42,21 +34,9 @@ def _row(label: str, cell_html: str) -> str:
     return f"<tr><th>{escape(label)}</th><td>{cell_html}</td></tr>"
 
 
-def _grids(value: object) -> str:
-    grids = (
-        value.items() if isinstance(value, Mapping) else enumerate(value if isinstance(value, list) else [])
-    )
-    blocks = []
-    for label, lines in grids:
-        text = "\n".join(map(str, lines)) if isinstance(lines, list) else str(lines)
-        caption = f"<div>{_text(label)}</div>" if isinstance(label, str) else ""
-        blocks.append(f"{caption}<pre>{_text(text)}</pre>")
-    return "".join(blocks)
-
-
 def _value(key: str, value: Any) -> str:
     if key == "grids":
-        return _grids(value)
+        return render_grids(value)
     if isinstance(value, Mapping):
         return _table(value)
     if isinstance(value, list | tuple) and all(not isinstance(item, Mapping | list) for item in value):
@@ -119,7 +99,7 @@ def render_result(result: CheckResult, catalog: Catalog) -> str:
     observations = (
         "".join(render_observation(item) for item in result.evidence) or "<p>No observation recorded.</p>"
     )
-    return f'{STYLE}<div class="k8sh k8sh-evidence"><table>{"".join(head)}</table>{observations}</div>'
+    return f'<div class="k8sh k8sh-evidence"><table>{"".join(head)}</table>{observations}</div>'
 
 
 def html_extra(result: CheckResult, catalog: Catalog) -> dict[str, Any]:
@@ -128,34 +108,35 @@ def html_extra(result: CheckResult, catalog: Catalog) -> dict[str, Any]:
     return extra
 
 
-def render_run(run: RunInfo) -> str:
-    """The run's metadata: plugin version, times, cluster and the scanner's identity."""
-    cluster = run.cluster
-    rows = {
-        "plugin version": run.plugin_version,
-        "started": run.started.isoformat(timespec="seconds"),
-        "finished": run.finished.isoformat(timespec="seconds"),
-        "provider": cluster.provider if cluster else "no cluster was opened",
-        "profile": cluster.profile if cluster else None,
-        "API server": cluster.server if cluster else None,
-        "Kubernetes version": cluster.version if cluster else None,
-        "nodes": ", ".join(cluster.nodes) if cluster else None,
-        "scanner identity": run.identity,
-    }
-    return f'<div class="k8sh" id="k8sh-run"><h2>Run</h2>{_table(rows)}</div>'
-
-
 def _section_key(section: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"[./ ]+", section))
 
 
+def _bar(results: Sequence[CheckResult]) -> str:
+    """A bar of passed / failed (and errors) / inconclusive / other checks, in proportion to their counts."""
+    counts = count_outcomes(results)
+    parts = (
+        ("passed", counts[Outcome.PASSED]),
+        ("failed", counts[Outcome.FAILED] + counts[Outcome.ERROR]),
+        ("inconclusive", counts[Outcome.INCONCLUSIVE]),
+        ("other", counts[Outcome.WAIVED] + counts[Outcome.SKIPPED]),
+    )
+    total = sum(count for _, count in parts) or 1
+    spans = "".join(
+        f'<span class="b-{name}" style="width:{100 * count / total:.1f}%" title="{count} {name}"></span>'
+        for name, count in parts
+        if count
+    )
+    return f'<div class="k8sh-bar">{spans}</div>'
+
+
 def _counts(results: Sequence[CheckResult]) -> str:
+    counts = count_outcomes(results)
     cells = []
     for outcome in SUMMARY_OUTCOMES:
-        count = sum(result.outcome is outcome for result in results)
-        css = str(outcome) if count else "zero"
-        cells.append(f'<td class="{css}">{count}</td>')
-    return "".join(cells)
+        css = str(outcome) if counts[outcome] else "zero"
+        cells.append(f'<td class="{css}">{counts[outcome]}</td>')
+    return "".join(cells) + f"<td>{_bar(results)}</td>"
 
 
 def render_summary(results: Sequence[CheckResult], catalog: Catalog) -> str:
@@ -179,5 +160,5 @@ def render_summary(results: Sequence[CheckResult], catalog: Catalog) -> str:
             rows.append(
                 f"<tr><td>{_text(entry.section)}</td><td>{_text(entry.title)}</td>{_counts(checks)}</tr>"
             )
-    table = f'<table><tr><th colspan="2">control</th>{header}</tr>{"".join(rows)}</table>'
-    return f'{STYLE}<div class="k8sh" id="k8sh-summary"><h2>Summary by framework</h2>{table}</div>'
+    table = f'<table><tr><th colspan="2">control</th>{header}<th>checks</th></tr>{"".join(rows)}</table>'
+    return f'<div class="k8sh" id="k8sh-summary"><h2>Summary by framework</h2>{table}</div>'

@@ -368,7 +368,9 @@ def test_html_renders_requests_grids_and_the_summary_by_framework() -> None:
     grid = _observation(kind="matrix", details={"grids": {"observed": ["   a  b", "a  .  X"]}})
     rendered = render_result(_result(http, grid), catalog)
     assert "<tr><th>Server</th><td>kubelet</td></tr>" in rendered  # headers as a table
-    assert "<pre>a\nb</pre>" in rendered and "<div>observed</div><pre>   a  b\na  .  X</pre>" in rendered
+    assert "<pre>a\nb</pre>" in rendered
+    assert '<div class="k8sh-grid-caption">observed</div><table class="grid">' in rendered
+    assert '<td class="allowed" title="allowed">.</td><td class="blocked" title="blocked">X' in rendered
     assert "CIS-4.2.1: Ensure that the --anonymous-auth argument is set to false (kubelet)" in rendered
 
     def result(check: str, outcome: Outcome) -> CheckResult:
@@ -386,7 +388,7 @@ def test_html_renders_requests_grids_and_the_summary_by_framework() -> None:
         ],
         catalog,
     )
-    cells = re.findall(r"<tr><td>([^<]*)</td><td>[^<]*</td>((?:<td[^>]*>\d+</td>)+)</tr>", summary)
+    cells = re.findall(r"<tr><td>([^<]*)</td><td>[^<]*</td>((?:<td[^>]*>\d+</td>)+)<td><div class", summary)
     counts = {section: [int(n) for n in re.findall(r">(\d+)<", row)] for section, row in cells}
     # columns: passed, failed, inconclusive, waived, error
     assert counts["1.2.1"] == [0, 1, 0, 1, 0] and counts["4.2.1"] == [1, 0, 0, 0, 0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,7 +122,11 @@ def test_parallel_run_writes_one_bundle_equal_to_the_serial_one(
     assert {r["ruleId"] for r in sarif["runs"][0]["results"]} == {
         "NETPOL-DEFAULT-DENY-EGRESS", "API-ANON-AUTH", "KUBELET-ANON", "ETCD-PEER-CERT",
     }  # fmt: skip
-    assert "Inconclusive" in (pytester.path / "out" / "report.html").read_text()
+    report = html.unescape((pytester.path / "out" / "report.html").read_text())
+    assert "Inconclusive" in report
+    named = set(re.findall(r'<td class=\\?"col-check\\?"><b>([A-Z-]+)</b></td>', report))  # JSON in the HTML
+    checks = {verdict[0] for verdict in _verdicts(pytester.path / "out").values()} - {None}
+    assert named == checks and len(checks) == 6, "the results table names each check (from workers' verdicts)"
     runs, workers = _labelled(pytester.path / "out")
     assert len(runs) == 1 and workers == {"worker=gw0", "worker=gw1"}, "both workers, one run id"
     assert fake_api.state.namespaces == {}, "every probe namespace is gone"
