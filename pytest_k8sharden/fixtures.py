@@ -21,6 +21,7 @@ from pytest_k8sharden.kube import KubeForbidden, KubeNotFound
 from pytest_k8sharden.locks import census_lock
 from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
 from pytest_k8sharden.posture.objects import PlainObject, plain_items
+from pytest_k8sharden.posture.scope import NamespaceScope, PodScope, namespaces_in_scope, running_pods
 from pytest_k8sharden.probes.handshake import HandshakeProbe
 from pytest_k8sharden.probes.http import HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady
@@ -190,6 +191,19 @@ def cluster_pods(kube: Kube) -> list[PlainObject]:
     visiting pods stand in audited namespaces: see locks.census_lock)."""
     with census_lock(kube.server):
         return plain_items(kube, kube.core.list_pod_for_all_namespaces)
+
+
+@pytest.fixture
+def namespace_scope(cluster_namespaces: list[PlainObject], k8sharden_settings: Settings) -> NamespaceScope:
+    """The namespaces the posture checks cover: all but the exempt ones (--exemptions) and this run's own,
+    each left out named (inconclusive when the namespace list cannot be whole)."""
+    return namespaces_in_scope(cluster_namespaces, k8sharden_settings.exemptions)
+
+
+@pytest.fixture
+def pods_in_scope(cluster_pods: list[PlainObject], namespace_scope: NamespaceScope) -> PodScope:
+    """The running pods of the namespaces in scope (namespace_scope)."""
+    return running_pods(cluster_pods, namespace_scope)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ NAMESPACE_OPTIONS = {
     "workload": "namespaces whose workloads' observed reachability is compared with their NetworkPolicies "
     "(NETPOL-WORKLOADS is skipped when none are given)",
     "isolation": "namespaces the default-deny and isolated-namespace checks cover (default: every namespace "
-    "but kube-system, kube-public, kube-node-lease and pytest-k8sharden's own)",
+    "but the exempt ones, see --exemptions, and pytest-k8sharden's own)",
     "metadata": "namespaces from which a fresh pod probes the cloud metadata endpoint, besides a fresh "
     "probe namespace (default: default)",
 }
@@ -114,6 +114,14 @@ def add_options(parser: pytest.Parser) -> None:
         "default: the shipped table. ini: k8sharden_release_table",
     )
     group.addoption(
+        "--exemptions",
+        dest="k8sharden_exemptions",
+        metavar="FILE",
+        help="YAML file of what the audit leaves out as built in (namespaces, RBAC groups, user prefixes, "
+        "ServiceAccount namespaces, each with why); it replaces the shipped exemptions.yaml. "
+        "ini: k8sharden_exemptions",
+    )
+    group.addoption(
         "--ingress-address",
         dest="k8sharden_ingress_address",
         metavar="HOST[:PORT]",
@@ -175,6 +183,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("k8sharden_ingress_ca", "default for --ingress-ca", default="")
     parser.addini("k8sharden_ingress_cert_days", "default for --ingress-cert-days", default="")
     parser.addini("k8sharden_release_table", "default for --release-table", default="")
+    parser.addini("k8sharden_exemptions", "default for --exemptions", default="")
     parser.addini(
         "k8sharden_probe_concurrency",
         "probes one check sends at the same time (default: 8; 1 sends them one after another)",

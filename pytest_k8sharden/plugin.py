@@ -96,6 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
             ingress_address=config.getoption("k8sharden_ingress_address"),
             sweep_older_than=config.getini("k8sharden_sweep_older_than"),
             release_table=_option(config, "release_table"),
+            exemptions=_option(config, "exemptions"),
         )
         catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
         disposition = load_disposition(

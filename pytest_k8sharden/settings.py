@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import final
 
+from pytest_k8sharden.exemptions import BUILT_IN, Exemptions, ExemptionsError, load_exemptions
 from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE, parse_age
 from pytest_k8sharden.posture.versions import RELEASES, ReleaseTable, ReleaseTableError, load_release_table
 from pytest_k8sharden.profiles import PROFILE_NAMES
@@ -59,6 +60,8 @@ class Settings:
     """At session start, delete namespaces and pods of other runs older than this; None: never."""
     release_table: ReleaseTable = field(default=RELEASES, repr=False)
     """What the version checks judge by: --release-table FILE, else the shipped table."""
+    exemptions: Exemptions = field(default=BUILT_IN, repr=False)
+    """What the audit leaves out as built in: --exemptions FILE, else the shipped exemptions.yaml."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -113,6 +116,15 @@ def _release_table(value: str | None) -> ReleaseTable:
         raise SettingsError(str(exc)) from None
 
 
+def _exemptions(value: str | None) -> Exemptions:
+    if not value:
+        return BUILT_IN
+    try:
+        return load_exemptions(Path(value).expanduser())
+    except ExemptionsError as exc:
+        raise SettingsError(f"--exemptions {exc}") from None
+
+
 def build_settings(
     *,
     cluster: str | None = None,
@@ -129,6 +141,7 @@ def build_settings(
     ingress_address: str | None = None,
     sweep_older_than: str | None = None,
     release_table: str | None = None,
+    exemptions: str | None = None,
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -155,4 +168,5 @@ def build_settings(
         ingress_address=_ingress_address(ingress_address),
         sweep_older_than=_sweep_age(sweep_older_than),
         release_table=_release_table(release_table),
+        exemptions=_exemptions(exemptions),
     )

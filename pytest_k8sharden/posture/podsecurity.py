@@ -1,9 +1,8 @@
 """Pod security: namespaces' Pod Security Admission labels, and running pods against baseline/restricted.
 
 Pure functions over plain API dicts. Each finding names the namespace or ``pod namespace/name`` and the
-container. Namespaces the scanner created for its own probes (labelled ``k8sharden.io/probe=true``) and
-kube-system (the control plane's own, exempt from Pod Security Admission) are out of scope
-(``posture.scope``); a pass says how many namespaces, pods and containers it examined.
+container. This run's own probe namespaces and the exempt ones (``exemptions``: kube-system by default) are
+out of scope and named (``posture.scope``); a pass says how many namespaces, pods and containers it examined.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
-from pytest_k8sharden.posture.scope import Examined, PodScope, listing, namespaces_in_scope
+from pytest_k8sharden.posture.scope import Examined, NamespaceScope, PodScope, listing
 
 ENFORCE_LABEL: Final = "pod-security.kubernetes.io/enforce"
 ALLOWED_ADDED_CAPABILITIES: Final = frozenset({"NET_BIND_SERVICE"})
@@ -38,24 +37,24 @@ def _namespace(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("namespace"))
 
 
-def namespace_enforcement(namespaces: Sequence[Obj]) -> tuple[list[str], Finding]:
+def namespace_enforcement(scope: NamespaceScope) -> tuple[list[str], Finding]:
     """PSA-ENFORCE-LABELS: every namespace in scope enforces baseline or restricted by its label."""
-    scoped = namespaces_in_scope(namespaces)
     flagged = []
-    for ns in scoped:
+    for ns in scope.namespaces:
         level = _labels(ns).get(ENFORCE_LABEL)
         if level is None:
             flagged.append(f"Namespace/{_name(ns)} has no {ENFORCE_LABEL} label")
         elif level not in ("baseline", "restricted"):
             flagged.append(f"Namespace/{_name(ns)} enforces {level!r}")
+    read = f"({scope.read} namespaces read; {scope.left_out()})"
     if flagged:
         return flagged, Finding(
-            Outcome.FAILED, f"{len(flagged)} of {len(scoped)} namespaces: {'; '.join(flagged)}"
+            Outcome.FAILED,
+            f"{len(flagged)} of {len(scope.namespaces)} namespaces {read}: {'; '.join(flagged)}",
         )
     return flagged, Finding(
         Outcome.PASSED,
-        f"all {len(scoped)} namespaces in scope enforce baseline or restricted ({len(namespaces)} namespaces "
-        "read; kube-system and the scanner's probe namespaces excluded)",
+        f"all {len(scope.namespaces)} namespaces in scope enforce baseline or restricted {read}",
     )
 
 

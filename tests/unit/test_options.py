@@ -133,6 +133,8 @@ def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
             "ERROR: k8sharden: release table missing.yaml: cannot be read*",
         ),
         ([], "k8sharden_release_table = gone.yaml", "ERROR: k8sharden: release table gone.yaml*"),
+        (["--exemptions=missing.yaml"], "", "ERROR: k8sharden: --exemptions missing.yaml: cannot be read*"),
+        ([], "k8sharden_exemptions = gone.yaml", "ERROR: k8sharden: --exemptions gone.yaml: cannot be read*"),
     ],
 )
 def test_bad_values_end_with_one_line_and_no_traceback(

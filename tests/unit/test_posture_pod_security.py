@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.exemptions import BUILT_IN
 from pytest_k8sharden.ownership import ours
 from pytest_k8sharden.posture import podsecurity as ps
 from pytest_k8sharden.posture import scope
@@ -34,7 +35,7 @@ def pod(spec: dict[str, Any], name: str = "web", ns: str = "apps", phase: str = 
 
 
 def _scoped(*pods: dict[str, Any]) -> scope.PodScope:
-    return scope.PodScope(pods, 1, len(pods))
+    return scope.PodScope(pods, scope.NamespaceScope((namespace("apps"),), {}, (), 1), len(pods))
 
 
 def test_namespaces_without_enforcement_or_enforcing_privileged_are_named() -> None:
@@ -47,23 +48,24 @@ def test_namespaces_without_enforcement_or_enforcing_privileged_are_named() -> N
         namespace("bare"),
         namespace("open", **{ps.ENFORCE_LABEL: "privileged"}),
     ]
-    flagged, finding = ps.namespace_enforcement(namespaces)
+    flagged, finding = ps.namespace_enforcement(scope.namespaces_in_scope(namespaces, BUILT_IN))
     assert finding.outcome is Outcome.FAILED
     assert flagged == [
         f"Namespace/bare has no {ps.ENFORCE_LABEL} label",
         "Namespace/open enforces 'privileged'",
     ]
-    assert "2 of 5 namespaces" in finding.message
+    assert "2 of 5 namespaces (7 namespaces read; exempt: kube-system; this run's own: k8sh-probe-1)" in (
+        finding.message
+    ), "a failure names every namespace left out"
 
 
 def test_namespaces_all_enforcing_pass() -> None:
-    _, finding = ps.namespace_enforcement(
-        [
-            namespace("a", **{ps.ENFORCE_LABEL: "baseline"}),
-            namespace("default", **{ps.ENFORCE_LABEL: "restricted"}),
-            namespace("kube-system"),
-        ]
-    )
+    listed = [
+        namespace("a", **{ps.ENFORCE_LABEL: "baseline"}),
+        namespace("default", **{ps.ENFORCE_LABEL: "restricted"}),
+        namespace("kube-system"),
+    ]
+    _, finding = ps.namespace_enforcement(scope.namespaces_in_scope(listed, BUILT_IN))
     assert finding.outcome is Outcome.PASSED
     assert finding.message.startswith(
         "all 2 namespaces in scope enforce baseline or restricted (3 namespaces read"
@@ -137,7 +139,7 @@ def test_only_unfinished_pods_in_scoped_namespaces_are_running_workloads() -> No
         pod({}, "proxy", ns="kube-system"),
         pod({}, "elsewhere", ns="gone"),
     ]
-    running = scope.running_pods(pods, namespaces)
+    running = scope.running_pods(pods, scope.namespaces_in_scope(namespaces, BUILT_IN))
     assert [p["metadata"]["name"] for p in running.running] == ["live"]
     assert running.where().startswith("in 1 running pods in 1 of the 2 namespaces in scope (4 pods read;")
 
