@@ -19,6 +19,7 @@ from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
 from pytest_k8sharden.kube import KubeForbidden, KubeNotFound
 from pytest_k8sharden.locks import census_lock
+from pytest_k8sharden.options import listed_option
 from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
 from pytest_k8sharden.posture.objects import PlainObject, plain_items
 from pytest_k8sharden.posture.scope import NamespaceScope, PodScope, namespaces_in_scope, running_pods
@@ -268,9 +269,7 @@ def unbound_service_account_token(kube: Kube, probe_namespace: str) -> str:
 
 def configured_namespaces(config: pytest.Config, option: str) -> tuple[str, ...]:
     """``--<option>-namespaces`` (comma-separated), else ini ``k8sharden_<option>_namespaces``, or ()."""
-    given = config.getoption(f"k8sharden_{option}_namespaces")
-    listed = given.split(",") if given else config.getini(f"k8sharden_{option}_namespaces")
-    return tuple(dict.fromkeys(name.strip() for name in listed if name.strip()))
+    return listed_option(config, f"{option}_namespaces")
 
 
 @pytest.fixture(scope="session")

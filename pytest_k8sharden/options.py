@@ -122,6 +122,14 @@ def add_options(parser: pytest.Parser) -> None:
         "ini: k8sharden_exemptions",
     )
     group.addoption(
+        "--admission-policies",
+        dest="k8sharden_admission_policies",
+        metavar="NAME[,NAME...]",
+        help="ValidatingAdmissionPolicies that are your admission control: their refusal of a privileged pod "
+        "counts for ADMISSION-REJECTS-PRIVILEGED like Pod Security's (default: Pod Security only). "
+        "ini: k8sharden_admission_policies (one per line)",
+    )
+    group.addoption(
         "--ingress-address",
         dest="k8sharden_ingress_address",
         metavar="HOST[:PORT]",
@@ -185,6 +193,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("k8sharden_release_table", "default for --release-table", default="")
     parser.addini("k8sharden_exemptions", "default for --exemptions", default="")
     parser.addini(
+        "k8sharden_admission_policies", "default for --admission-policies", type="linelist", default=[]
+    )
+    parser.addini(
         "k8sharden_probe_concurrency",
         "probes one check sends at the same time (default: 8; 1 sends them one after another)",
         default="",
@@ -211,3 +222,11 @@ def add_options(parser: pytest.Parser) -> None:
         type="paths",
         default=[],
     )
+
+
+def listed_option(config: pytest.Config, name: str) -> tuple[str, ...]:
+    """``--<name> A,B`` (comma-separated), else the ini linelist ``k8sharden_<name>``: stripped, no blanks or
+    repeats (``name`` as in the dest, e.g. ``isolation_namespaces``)."""
+    given = config.getoption(f"k8sharden_{name}")
+    listed = given.split(",") if given else config.getini(f"k8sharden_{name}")
+    return tuple(dict.fromkeys(item.strip() for item in listed if item.strip()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,8 @@ DEFAULT_EVIDENCE_DIR = "k8sharden-evidence"
 DEFAULT_PROBE_TIMEOUT = 5.0
 DEFAULT_PROFILE = "hardened"
 DEFAULT_INGRESS_CERT_DAYS = 30
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A Kubernetes object name (DNS subdomain), as ValidatingAdmissionPolicy names are."""
 UPSTREAM_PROBE_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 """The probe/server image used when --probe-image is not given (the e2e tests' agnhost)."""
 
@@ -62,6 +65,8 @@ class Settings:
     """What the version checks judge by: --release-table FILE, else the shipped table."""
     exemptions: Exemptions = field(default=BUILT_IN, repr=False)
     """What the audit leaves out as built in: --exemptions FILE, else the shipped exemptions.yaml."""
+    admission_policies: tuple[str, ...] = ()
+    """ValidatingAdmissionPolicies whose refusal counts as admission control (besides Pod Security)."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -125,6 +130,17 @@ def _exemptions(value: str | None) -> Exemptions:
         raise SettingsError(f"--exemptions {exc}") from None
 
 
+def _admission_policies(names: Sequence[str]) -> tuple[str, ...]:
+    policies = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    bad = [name for name in policies if not _OBJECT_NAME.fullmatch(name)]
+    if bad:
+        raise SettingsError(
+            f"--admission-policies must name ValidatingAdmissionPolicies (lowercase DNS names), got "
+            f"{', '.join(repr(b) for b in bad)}"
+        )
+    return policies
+
+
 def build_settings(
     *,
     cluster: str | None = None,
@@ -142,6 +158,7 @@ def build_settings(
     sweep_older_than: str | None = None,
     release_table: str | None = None,
     exemptions: str | None = None,
+    admission_policies: Sequence[str] = (),
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -169,4 +186,5 @@ def build_settings(
         sweep_older_than=_sweep_age(sweep_older_than),
         release_table=_release_table(release_table),
         exemptions=_exemptions(exemptions),
+        admission_policies=_admission_policies(admission_policies),
     )

@@ -3,7 +3,8 @@
 Namespaces in scope (all but the exempt ones, kube-system by default, and the scanner's own) must enforce
 baseline or restricted; running pods there are held to the
 restricted level, one check per control; a privileged pod is sent with a server-side dry run (nothing is
-persisted) into a fresh namespace enforcing restricted and must be rejected.
+persisted) into a fresh namespace enforcing restricted and must be rejected by Pod Security or by a
+ValidatingAdmissionPolicy named by --admission-policies.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pytest_k8sharden.kube import Kube, KubeApiError
 from pytest_k8sharden.posture import podsecurity
 from pytest_k8sharden.posture.objects import conclude_listing, object_observation
 from pytest_k8sharden.posture.scope import NamespaceScope, PodScope
+from pytest_k8sharden.settings import Settings
 
 Violation = Callable[[podsecurity.Container], "str | None"]
 
@@ -33,7 +35,7 @@ def test_every_namespace_enforces_a_pod_security_level(
 @pytest.mark.active
 @pytest.mark.control("ADMISSION-REJECTS-PRIVILEGED")
 def test_admission_rejects_a_privileged_pod_where_restricted_is_enforced(
-    kube: Kube, restricted_namespace: str, probe_image: str, evidence: Evidence
+    kube: Kube, restricted_namespace: str, probe_image: str, k8sharden_settings: Settings, evidence: Evidence
 ) -> None:
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="k8sharden-privileged-probe"),
@@ -49,7 +51,11 @@ def test_admission_rejects_a_privileged_pod_where_restricted_is_enforced(
     try:
         kube.core.create_namespaced_pod(restricted_namespace, pod, dry_run="All")
     except KubeApiError as exc:
-        seen, finding = f"{exc.status}", podsecurity.admission_verdict(False, exc.status, exc.message)
+        policies = k8sharden_settings.admission_policies
+        seen, finding = (
+            f"{exc.status}",
+            podsecurity.admission_verdict(False, exc.status, exc.message, policies),
+        )
         details = {"message": exc.message}
     else:
         seen, finding, details = "admitted", podsecurity.admission_verdict(True, 201, "admitted"), {}
