@@ -120,7 +120,7 @@ INGRESS_FAILING_SITES: dict[str, tuple[str, ...]] = {
 POSTURE_PASSES_SAY = {
     "RBAC-CLUSTER-ADMIN": "ClusterRoleBindings and",
     "WORKLOAD-PRIVILEGED": "namespaces in scope (",
-    "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read)",
+    "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read; exempt: kube-system",
     "DASHBOARD-SKIP-LOGIN": "Deployments read (names, labels and images searched for",
     "ADMISSION-REJECTS-PRIVILEGED": 'Pod Security admission rejected the privileged pod (403): pods "',
     "CONFIG-APISERVER-ANONYMOUS-AUTH": "1 instance(s): process/kube-apiserver",
