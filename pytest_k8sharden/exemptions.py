@@ -52,7 +52,7 @@ class Exemptions:
     service_account_namespaces: Reasons = field(default_factory=dict)
     """ServiceAccounts of these namespaces, as ServiceAccount subjects or ``system:serviceaccount:`` users."""
     source: str = "built-in"
-    """Where they came from: ``built-in`` or the --exemptions file."""
+    """Where they came from: ``built-in`` or ``exemptions file PATH`` (--exemptions)."""
 
     def namespace(self, name: str) -> str | None:
         """Why ``name`` is left out of the checks scoped by namespace, or None."""
@@ -124,11 +124,11 @@ def load_exemptions(path: Path) -> Exemptions:
     """Read an exemptions file (format: the shipped ``exemptions.yaml``)."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ExemptionsError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        raise ExemptionsError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
-    return parse_exemptions(document, str(path))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ExemptionsError(
+            f"exemptions file {path}: cannot be read: {' '.join(str(exc).split())}"
+        ) from None
+    return parse_exemptions(document, f"exemptions file {path}")
 
 
 BUILT_IN: Final = parse_exemptions(yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8")), "built-in")

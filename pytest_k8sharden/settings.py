@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import final
+from typing import TypeVar, final
 
 from pytest_k8sharden.exemptions import BUILT_IN, Exemptions, ExemptionsError, load_exemptions
 from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE, parse_age
@@ -24,6 +24,9 @@ _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 """A Kubernetes object name (DNS subdomain), as ValidatingAdmissionPolicy names are."""
 UPSTREAM_PROBE_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 """The probe/server image used when --probe-image is not given (the e2e tests' agnhost)."""
+
+
+_T = TypeVar("_T")
 
 
 class SettingsError(ValueError):
@@ -112,22 +115,14 @@ def _sweep_age(value: str | None) -> timedelta | None:
         raise SettingsError(f"k8sharden_sweep_older_than: {exc} (or never)") from None
 
 
-def _release_table(value: str | None) -> ReleaseTable:
+def _loaded(value: str | None, default: _T, load: Callable[[Path], _T]) -> _T:
+    """The file ``value`` names read by ``load`` (a malformed one is a SettingsError), else ``default``."""
     if not value:
-        return RELEASES
+        return default
     try:
-        return load_release_table(Path(value).expanduser())
-    except ReleaseTableError as exc:
+        return load(Path(value).expanduser())
+    except (ReleaseTableError, ExemptionsError) as exc:
         raise SettingsError(str(exc)) from None
-
-
-def _exemptions(value: str | None) -> Exemptions:
-    if not value:
-        return BUILT_IN
-    try:
-        return load_exemptions(Path(value).expanduser())
-    except ExemptionsError as exc:
-        raise SettingsError(f"--exemptions {exc}") from None
 
 
 def _admission_policies(names: Sequence[str]) -> tuple[str, ...]:
@@ -184,7 +179,7 @@ def build_settings(
         ingress_cert_days=_cert_days(ingress_cert_days),
         ingress_address=_ingress_address(ingress_address),
         sweep_older_than=_sweep_age(sweep_older_than),
-        release_table=_release_table(release_table),
-        exemptions=_exemptions(exemptions),
+        release_table=_loaded(release_table, RELEASES, load_release_table),
+        exemptions=_loaded(exemptions, BUILT_IN, load_exemptions),
         admission_policies=_admission_policies(admission_policies),
     )

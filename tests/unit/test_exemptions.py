@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,20 +10,17 @@ import pytest
 from pytest_k8sharden.exemptions import (
     BUILT_IN,
     DEFAULT_FILE,
+    KEYS,
     Exemptions,
     ExemptionsError,
     load_exemptions,
-    parse_exemptions,
 )
 from pytest_k8sharden.settings import SettingsError, build_settings
 
 
 def test_the_default_is_the_shipped_file_with_a_reason_for_each() -> None:
-    assert load_exemptions(DEFAULT_FILE) == parse_exemptions(
-        {key: getattr(BUILT_IN, key) for key in ("namespaces", "default_deny_namespaces", "groups",
-                                                  "user_prefixes", "service_account_namespaces")},
-        str(DEFAULT_FILE),
-    )  # fmt: skip
+    assert dataclasses.replace(load_exemptions(DEFAULT_FILE), source="built-in") == BUILT_IN
+    assert all(why for key in KEYS for why in getattr(BUILT_IN, key).values())
     assert list(BUILT_IN.namespaces) == ["kube-system"]
     assert list(BUILT_IN.default_deny_namespaces) == ["kube-public", "kube-node-lease"]
     assert list(BUILT_IN.groups) == ["system:masters", "system:nodes"]
@@ -53,7 +51,7 @@ def test_a_file_replaces_the_default(tmp_path: Path) -> None:
         "groups:\n  platform-admins: break-glass group, reviewed quarterly\n"
     )
     exemptions = build_settings(exemptions=str(own)).exemptions
-    assert exemptions.source == str(own)
+    assert exemptions.source == f"exemptions file {own}"
     assert exemptions.namespace("istio-system") == "the mesh's own control plane"
     assert exemptions.identity("Group", "platform-admins") and not exemptions.identity(
         "Group", "system:masters"
@@ -74,7 +72,7 @@ def test_a_file_replaces_the_default(tmp_path: Path) -> None:
         ("groups:\n  system:serviceaccounts:apps: x\n", "stands for every client and can never be exempt"),
         ("user_prefixes:\n  '': every user\n", "user_prefixes: '' is not a name"),
         ("namespaces: {a: '', B: x}\n", "'a' needs a reason (why it is exempt); namespaces: 'B' is not"),
-        ("namespaces: [\n", "not valid YAML"),
+        ("namespaces: [\n", "cannot be read: while parsing"),
     ],
 )
 def test_a_bad_file_is_one_line_naming_every_problem(tmp_path: Path, text: str, problem: str) -> None:
@@ -83,7 +81,7 @@ def test_a_bad_file_is_one_line_naming_every_problem(tmp_path: Path, text: str, 
     with pytest.raises(ExemptionsError) as caught:
         load_exemptions(path)
     assert problem in str(caught.value) and "\n" not in str(caught.value)
-    with pytest.raises(SettingsError, match=f"^--exemptions {path}: "):
+    with pytest.raises(SettingsError, match=f"^exemptions file {path}: "):
         build_settings(exemptions=str(path))
 
 
@@ -96,3 +94,10 @@ def test_identities_that_stand_for_everyone_are_never_exempt(kind: str, name: st
     """Not by the default's ``system:`` user prefix, nor by an Exemptions built around the file's checks."""
     assert BUILT_IN.identity(kind, name) is None
     assert Exemptions(groups={name: "x"}, user_prefixes={"": "x"}).identity(kind, name) is None
+
+
+def test_a_file_that_is_not_utf8_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "exemptions.yaml"
+    path.write_bytes(b"namespaces:\n  kube-system: \xff\xfe\n")
+    with pytest.raises(SettingsError, match=f"^exemptions file {path}: cannot be read: 'utf-8' codec"):
+        build_settings(exemptions=str(path))

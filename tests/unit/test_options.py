@@ -133,8 +133,16 @@ def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
             "ERROR: k8sharden: release table missing.yaml: cannot be read*",
         ),
         ([], "k8sharden_release_table = gone.yaml", "ERROR: k8sharden: release table gone.yaml*"),
-        (["--exemptions=missing.yaml"], "", "ERROR: k8sharden: --exemptions missing.yaml: cannot be read*"),
-        ([], "k8sharden_exemptions = gone.yaml", "ERROR: k8sharden: --exemptions gone.yaml: cannot be read*"),
+        (
+            ["--exemptions=missing.yaml"],
+            "",
+            "ERROR: k8sharden: exemptions file missing.yaml: cannot be read*",
+        ),
+        (
+            [],
+            "k8sharden_exemptions = gone.yaml",
+            "ERROR: k8sharden: exemptions file gone.yaml: cannot be read*",
+        ),
         (
             ["--admission-policies=ok,Not_A_Name"],
             "",
