@@ -19,8 +19,10 @@ from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
 from pytest_k8sharden.kube import KubeForbidden, KubeNotFound
 from pytest_k8sharden.locks import census_lock
+from pytest_k8sharden.options import listed_option
 from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
 from pytest_k8sharden.posture.objects import PlainObject, plain_items
+from pytest_k8sharden.posture.scope import NamespaceScope, PodScope, namespaces_in_scope, running_pods
 from pytest_k8sharden.probes.handshake import HandshakeProbe
 from pytest_k8sharden.probes.http import HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady
@@ -192,6 +194,19 @@ def cluster_pods(kube: Kube) -> list[PlainObject]:
         return plain_items(kube, kube.core.list_pod_for_all_namespaces)
 
 
+@pytest.fixture
+def namespace_scope(cluster_namespaces: list[PlainObject], k8sharden_settings: Settings) -> NamespaceScope:
+    """The namespaces the posture checks cover: all but the exempt ones (--exemptions) and this run's own,
+    each left out named (inconclusive when the namespace list cannot be whole)."""
+    return namespaces_in_scope(cluster_namespaces, k8sharden_settings.exemptions)
+
+
+@pytest.fixture
+def pods_in_scope(cluster_pods: list[PlainObject], namespace_scope: NamespaceScope) -> PodScope:
+    """The running pods of the namespaces in scope (namespace_scope)."""
+    return running_pods(cluster_pods, namespace_scope)
+
+
 @pytest.fixture(scope="session")
 def probe_image(cluster: Cluster, k8sharden_settings: Settings) -> str:
     """--probe-image, else the image the provider loaded (local cluster), else the upstream agnhost."""
@@ -254,9 +269,7 @@ def unbound_service_account_token(kube: Kube, probe_namespace: str) -> str:
 
 def configured_namespaces(config: pytest.Config, option: str) -> tuple[str, ...]:
     """``--<option>-namespaces`` (comma-separated), else ini ``k8sharden_<option>_namespaces``, or ()."""
-    given = config.getoption(f"k8sharden_{option}_namespaces")
-    listed = given.split(",") if given else config.getini(f"k8sharden_{option}_namespaces")
-    return tuple(dict.fromkeys(name.strip() for name in listed if name.strip()))
+    return listed_option(config, f"{option}_namespaces")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ NAMESPACE_OPTIONS = {
     "workload": "namespaces whose workloads' observed reachability is compared with their NetworkPolicies "
     "(NETPOL-WORKLOADS is skipped when none are given)",
     "isolation": "namespaces the default-deny and isolated-namespace checks cover (default: every namespace "
-    "but kube-system, kube-public, kube-node-lease and pytest-k8sharden's own)",
+    "but the exempt ones, see --exemptions, and pytest-k8sharden's own)",
     "metadata": "namespaces from which a fresh pod probes the cloud metadata endpoint, besides a fresh "
     "probe namespace (default: default)",
 }
@@ -114,6 +114,22 @@ def add_options(parser: pytest.Parser) -> None:
         "default: the shipped table. ini: k8sharden_release_table",
     )
     group.addoption(
+        "--exemptions",
+        dest="k8sharden_exemptions",
+        metavar="FILE",
+        help="YAML file of what the audit leaves out as built in (namespaces, RBAC groups, user prefixes, "
+        "ServiceAccount namespaces, each with why); it replaces the shipped exemptions.yaml. "
+        "ini: k8sharden_exemptions",
+    )
+    group.addoption(
+        "--admission-policies",
+        dest="k8sharden_admission_policies",
+        metavar="NAME[,NAME...]",
+        help="ValidatingAdmissionPolicies that are your admission control: their refusal of a privileged pod "
+        "counts for ADMISSION-REJECTS-PRIVILEGED like Pod Security's (default: Pod Security only). "
+        "ini: k8sharden_admission_policies (one per line)",
+    )
+    group.addoption(
         "--ingress-address",
         dest="k8sharden_ingress_address",
         metavar="HOST[:PORT]",
@@ -175,6 +191,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("k8sharden_ingress_ca", "default for --ingress-ca", default="")
     parser.addini("k8sharden_ingress_cert_days", "default for --ingress-cert-days", default="")
     parser.addini("k8sharden_release_table", "default for --release-table", default="")
+    parser.addini("k8sharden_exemptions", "default for --exemptions", default="")
+    parser.addini(
+        "k8sharden_admission_policies", "default for --admission-policies", type="linelist", default=[]
+    )
     parser.addini(
         "k8sharden_probe_concurrency",
         "probes one check sends at the same time (default: 8; 1 sends them one after another)",
@@ -202,3 +222,11 @@ def add_options(parser: pytest.Parser) -> None:
         type="paths",
         default=[],
     )
+
+
+def listed_option(config: pytest.Config, name: str) -> tuple[str, ...]:
+    """``--<name> A,B`` (comma-separated), else the ini linelist ``k8sharden_<name>``: stripped, no blanks or
+    repeats (``name`` as in the dest, e.g. ``isolation_namespaces``)."""
+    given = config.getoption(f"k8sharden_{name}")
+    listed = given.split(",") if given else config.getini(f"k8sharden_{name}")
+    return tuple(dict.fromkeys(item.strip() for item in listed if item.strip()))

@@ -17,7 +17,7 @@ from pytest_k8sharden.evidence.overview import REPORT_TITLE, render_overview, re
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.table import header_cells, insert_cells
 from pytest_k8sharden.evidence.waivers import WaiverError
-from pytest_k8sharden.options import add_options
+from pytest_k8sharden.options import add_options, listed_option
 from pytest_k8sharden.runstate import (
     EVIDENCE_KEY,
     META_KEY,
@@ -98,6 +98,8 @@ def pytest_configure(config: pytest.Config) -> None:
             ingress_address=config.getoption("k8sharden_ingress_address"),
             sweep_older_than=config.getini("k8sharden_sweep_older_than"),
             release_table=_option(config, "release_table"),
+            exemptions=_option(config, "exemptions"),
+            admission_policies=listed_option(config, "admission_policies"),
         )
         catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
         disposition = load_disposition(

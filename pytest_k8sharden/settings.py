@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import final
+from typing import TypeVar, final
 
+from pytest_k8sharden.exemptions import BUILT_IN, Exemptions, ExemptionsError, load_exemptions
 from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE, parse_age
 from pytest_k8sharden.posture.versions import RELEASES, ReleaseTable, ReleaseTableError, load_release_table
 from pytest_k8sharden.profiles import PROFILE_NAMES
@@ -18,8 +20,13 @@ DEFAULT_EVIDENCE_DIR = "k8sharden-evidence"
 DEFAULT_PROBE_TIMEOUT = 5.0
 DEFAULT_PROFILE = "hardened"
 DEFAULT_INGRESS_CERT_DAYS = 30
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A Kubernetes object name (DNS subdomain), as ValidatingAdmissionPolicy names are."""
 UPSTREAM_PROBE_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 """The probe/server image used when --probe-image is not given (the e2e tests' agnhost)."""
+
+
+_T = TypeVar("_T")
 
 
 class SettingsError(ValueError):
@@ -59,6 +66,10 @@ class Settings:
     """At session start, delete namespaces and pods of other runs older than this; None: never."""
     release_table: ReleaseTable = field(default=RELEASES, repr=False)
     """What the version checks judge by: --release-table FILE, else the shipped table."""
+    exemptions: Exemptions = field(default=BUILT_IN, repr=False)
+    """What the audit leaves out as built in: --exemptions FILE, else the shipped exemptions.yaml."""
+    admission_policies: tuple[str, ...] = ()
+    """ValidatingAdmissionPolicies whose refusal counts as admission control (besides Pod Security)."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -104,13 +115,25 @@ def _sweep_age(value: str | None) -> timedelta | None:
         raise SettingsError(f"k8sharden_sweep_older_than: {exc} (or never)") from None
 
 
-def _release_table(value: str | None) -> ReleaseTable:
+def _loaded(value: str | None, default: _T, load: Callable[[Path], _T]) -> _T:
+    """The file ``value`` names read by ``load`` (a malformed one is a SettingsError), else ``default``."""
     if not value:
-        return RELEASES
+        return default
     try:
-        return load_release_table(Path(value).expanduser())
-    except ReleaseTableError as exc:
+        return load(Path(value).expanduser())
+    except (ReleaseTableError, ExemptionsError) as exc:
         raise SettingsError(str(exc)) from None
+
+
+def _admission_policies(names: Sequence[str]) -> tuple[str, ...]:
+    policies = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    bad = [name for name in policies if not _OBJECT_NAME.fullmatch(name)]
+    if bad:
+        raise SettingsError(
+            f"--admission-policies must name ValidatingAdmissionPolicies (lowercase DNS names), got "
+            f"{', '.join(repr(b) for b in bad)}"
+        )
+    return policies
 
 
 def build_settings(
@@ -129,6 +152,8 @@ def build_settings(
     ingress_address: str | None = None,
     sweep_older_than: str | None = None,
     release_table: str | None = None,
+    exemptions: str | None = None,
+    admission_policies: Sequence[str] = (),
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -154,5 +179,7 @@ def build_settings(
         ingress_cert_days=_cert_days(ingress_cert_days),
         ingress_address=_ingress_address(ingress_address),
         sweep_older_than=_sweep_age(sweep_older_than),
-        release_table=_release_table(release_table),
+        release_table=_loaded(release_table, RELEASES, load_release_table),
+        exemptions=_loaded(exemptions, BUILT_IN, load_exemptions),
+        admission_policies=_admission_policies(admission_policies),
     )

@@ -92,12 +92,13 @@ def cluster_policies(kube: Kube) -> tuple[NetworkPolicy, ...]:
 
 @pytest.fixture
 def isolation_scope(
-    live_namespaces: dict[str, Namespace], pytestconfig: pytest.Config
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(namespaces in scope that exist, configured namespaces that do not): --isolation-namespaces."""
+    live_namespaces: dict[str, Namespace], pytestconfig: pytest.Config, k8sharden_settings: Settings
+) -> defaultdeny.IsolationScope:
+    """The namespaces in scope (--isolation-namespaces, else all but the exempt ones and ours), and those
+    left out."""
     labels = {name: ns.labels for name, ns in live_namespaces.items()}
-    scope = defaultdeny.in_scope(labels, configured_namespaces(pytestconfig, "isolation"))
-    return tuple(n for n in scope if n in labels), tuple(n for n in scope if n not in labels)
+    configured = configured_namespaces(pytestconfig, "isolation")
+    return defaultdeny.in_scope(labels, configured, k8sharden_settings.exemptions)
 
 
 @contextlib.contextmanager
@@ -201,16 +202,16 @@ def test_workloads_are_isolated_as_their_policies_declare(
 )
 def test_every_namespace_in_scope_denies_by_default(
     direction: Direction,
-    isolation_scope: tuple[tuple[str, ...], tuple[str, ...]],
+    isolation_scope: defaultdeny.IsolationScope,
     cluster_policies: tuple[NetworkPolicy, ...],
     evidence: Evidence,
 ) -> None:
     """Every namespace in scope has a default-deny NetworkPolicy for the direction."""
-    scope, missing = isolation_scope
-    items = [defaultdeny.coverage(ns, cluster_policies, direction) for ns in scope]
+    evidence.record(isolation_scope.observation())
+    items = [defaultdeny.coverage(ns, cluster_policies, direction) for ns in isolation_scope.namespaces]
     for item in items:
         evidence.record(defaultdeny.coverage_observation(item))
-    evidence.conclude(defaultdeny.default_deny_finding(items, missing, direction))
+    evidence.conclude(defaultdeny.default_deny_finding(items, isolation_scope, direction))
 
 
 def _knock(prober: MatrixProber, plan: Plan, expected: Expectation) -> tuple[ConnectResult, ...]:
@@ -261,7 +262,7 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
 def test_isolated_namespaces_do_not_reach_the_control_plane(
     kube: Kube,
     attacker_pod: AttackerPod | None,
-    isolation_scope: tuple[tuple[str, ...], tuple[str, ...]],
+    isolation_scope: defaultdeny.IsolationScope,
     live_namespaces: dict[str, Namespace],
     cluster_policies: tuple[NetworkPolicy, ...],
     probe_image: str,
@@ -270,11 +271,15 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
 ) -> None:
     """Pods of namespaces isolated for egress do not reach the API server or a kubelet unless allowed."""
     assert attacker_pod is not None  # the check is active: skipped under --read-only
-    scope, _ = isolation_scope
+    scope = isolation_scope.namespaces
     coverage = [defaultdeny.coverage(ns, cluster_policies, "Egress") for ns in scope]
     isolated = [c.namespace for c in coverage if c.denies_by_default]
     if not isolated:
-        pytest.skip(f"no namespace in scope denies egress by default (scope: {', '.join(scope) or 'none'})")
+        pytest.skip(
+            f"no namespace in scope denies egress by default (scope: {', '.join(scope) or 'none'}; "
+            f"{isolation_scope.left_out()})"
+        )
+    evidence.record(isolation_scope.observation())
     doors = api.control_plane_doors(kube)
     if not doors:
         raise Inconclusive("the API shows neither API server endpoints nor node addresses to knock on")

@@ -1,8 +1,10 @@
 """Posture suite, pod security: Pod Security Admission labels, running pods, and admission probed for real.
 
-Namespaces outside kube-system must enforce baseline or restricted; running pods there are held to the
+Namespaces in scope (all but the exempt ones, kube-system by default, and the scanner's own) must enforce
+baseline or restricted; running pods there are held to the
 restricted level, one check per control; a privileged pod is sent with a server-side dry run (nothing is
-persisted) into a fresh namespace enforcing restricted and must be rejected.
+persisted) into a fresh namespace enforcing restricted and must be rejected by Pod Security or by a
+ValidatingAdmissionPolicy named by --admission-policies.
 """
 
 from __future__ import annotations
@@ -15,23 +17,25 @@ from kubernetes import client
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.kube import Kube, KubeApiError
 from pytest_k8sharden.posture import podsecurity
-from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, object_observation
-from pytest_k8sharden.posture.scope import running_pods
+from pytest_k8sharden.posture.objects import conclude_listing, object_observation
+from pytest_k8sharden.posture.scope import NamespaceScope, PodScope
+from pytest_k8sharden.settings import Settings
 
 Violation = Callable[[podsecurity.Container], "str | None"]
 
 
 @pytest.mark.control("PSA-ENFORCE-LABELS")
 def test_every_namespace_enforces_a_pod_security_level(
-    cluster_namespaces: list[PlainObject], evidence: Evidence
+    namespace_scope: NamespaceScope, evidence: Evidence
 ) -> None:
-    conclude_listing(evidence, "v1/namespaces", *podsecurity.namespace_enforcement(cluster_namespaces))
+    flagged, finding = podsecurity.namespace_enforcement(namespace_scope)
+    conclude_listing(evidence, "v1/namespaces", flagged, finding, namespace_scope.details())
 
 
 @pytest.mark.active
 @pytest.mark.control("ADMISSION-REJECTS-PRIVILEGED")
 def test_admission_rejects_a_privileged_pod_where_restricted_is_enforced(
-    kube: Kube, restricted_namespace: str, probe_image: str, evidence: Evidence
+    kube: Kube, restricted_namespace: str, probe_image: str, k8sharden_settings: Settings, evidence: Evidence
 ) -> None:
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="k8sharden-privileged-probe"),
@@ -47,7 +51,11 @@ def test_admission_rejects_a_privileged_pod_where_restricted_is_enforced(
     try:
         kube.core.create_namespaced_pod(restricted_namespace, pod, dry_run="All")
     except KubeApiError as exc:
-        seen, finding = f"{exc.status}", podsecurity.admission_verdict(False, exc.status, exc.message)
+        policies = k8sharden_settings.admission_policies
+        seen, finding = (
+            f"{exc.status}",
+            podsecurity.admission_verdict(False, exc.status, exc.message, policies),
+        )
         details = {"message": exc.message}
     else:
         seen, finding, details = "admitted", podsecurity.admission_verdict(True, 201, "admitted"), {}
@@ -57,16 +65,9 @@ def test_admission_rejects_a_privileged_pod_where_restricted_is_enforced(
     evidence.conclude(finding)
 
 
-def _workloads(
-    pods: list[PlainObject],
-    namespaces: list[PlainObject],
-    evidence: Evidence,
-    what: str,
-    violation: Violation,
-) -> None:
-    scope = running_pods(pods, namespaces)
+def _workloads(scope: PodScope, evidence: Evidence, what: str, violation: Violation) -> None:
     flagged, finding = podsecurity.workload_violations(scope, what, violation)
-    conclude_listing(evidence, "v1/pods", flagged, finding, {"running pods in scope": len(scope.running)})
+    conclude_listing(evidence, "v1/pods", flagged, finding, scope.details())
 
 
 @pytest.mark.parametrize(
@@ -107,10 +108,6 @@ def _workloads(
     ],
 )
 def test_running_workloads_meet_the_restricted_level(
-    cluster_pods: list[PlainObject],
-    cluster_namespaces: list[PlainObject],
-    evidence: Evidence,
-    what: str,
-    violation: Violation,
+    pods_in_scope: PodScope, evidence: Evidence, what: str, violation: Violation
 ) -> None:
-    _workloads(cluster_pods, cluster_namespaces, evidence, what, violation)
+    _workloads(pods_in_scope, evidence, what, violation)

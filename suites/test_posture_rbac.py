@@ -1,7 +1,8 @@
 """Posture suite, RBAC: who is granted what, read from every (Cluster)Role and (Cluster)RoleBinding.
 
-Each finding names the binding, the role and the subject. Upstream's public bootstrap bindings and the
-control plane's own identities (system:masters, system:* users, kube-system ServiceAccounts) are expected.
+Each finding names the binding, the role and the subject. Upstream's public bootstrap bindings are expected;
+the checks about powerful grants leave out the exempt identities (``--exemptions``; by default system:masters,
+system:nodes, other system: users and kube-system's ServiceAccounts) and list each grant they left out.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.exemptions import Exemptions
 from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.posture import rbac
 from pytest_k8sharden.posture.objects import object_observation, plain_items
+from pytest_k8sharden.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,15 @@ def grants(kube: Kube) -> Grants:
     return Grants(rbac.grants(*roles, *bindings), rbac.describe_read(*bindings, *roles))
 
 
-def _conclude(evidence: Evidence, read: Grants, what: str, flag: Callable[[rbac.Grant], bool]) -> None:
+def _conclude(
+    evidence: Evidence,
+    read: Grants,
+    what: str,
+    flag: Callable[[rbac.Grant], bool],
+    exemptions: Exemptions | None = None,
+) -> None:
     grants = read.grants
-    evaluation = rbac.evaluate(grants, what, flag, read.read)
+    evaluation = rbac.evaluate(grants, what, flag, read.read, exemptions)
     evidence.record(
         object_observation(
             "rbac.authorization.k8s.io/v1",
@@ -49,6 +58,15 @@ def _conclude(evidence: Evidence, read: Grants, what: str, flag: Callable[[rbac.
             {"grants": len(grants), "bindings": len({g.binding for g in grants})},
         )
     )
+    if exemptions is not None:
+        left_out = {str(grant): why for grant, why in evaluation.exempted}
+        evidence.record(
+            object_observation(
+                f"exemptions ({exemptions.source})",
+                f"{len(left_out)} grant(s) left out because their subject is exempt",
+                {"exempt grants": left_out},
+            )
+        )
     for grant in evaluation.flagged:
         details = {"binding": grant.binding, "role": grant.role, "subject": str(grant.subject)}
         evidence.record(object_observation(grant.binding, str(grant), details | {"scope": grant.namespace}))
@@ -66,32 +84,68 @@ def test_authenticated_users_hold_only_the_defaults(grants: Grants, evidence: Ev
 
 
 @pytest.mark.control("RBAC-CLUSTER-ADMIN")
-def test_cluster_admin_is_bound_only_to_system_components(grants: Grants, evidence: Evidence) -> None:
-    _conclude(evidence, grants, "bind cluster-admin outside the system components", rbac.cluster_admin)
+def test_cluster_admin_is_bound_only_to_system_components(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "bind cluster-admin outside the exempt identities",
+        rbac.cluster_admin,
+        k8sharden_settings.exemptions,
+    )
 
 
 @pytest.mark.control("RBAC-WILDCARDS")
 def test_no_role_with_wildcards_is_bound_outside_system_components(
-    grants: Grants, evidence: Evidence
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
 ) -> None:
     _conclude(
-        evidence, grants, "bind wildcard verbs or resources outside the system components", rbac.wildcard
+        evidence,
+        grants,
+        "bind wildcard verbs or resources outside the exempt identities",
+        rbac.wildcard,
+        k8sharden_settings.exemptions,
     )
 
 
 @pytest.mark.control("RBAC-SECRETS-READERS")
-def test_only_system_components_read_secrets_cluster_wide(grants: Grants, evidence: Evidence) -> None:
-    _conclude(evidence, grants, "let others read Secrets cluster-wide", rbac.secrets_reader)
+def test_only_system_components_read_secrets_cluster_wide(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "let identities that are not exempt read Secrets cluster-wide",
+        rbac.secrets_reader,
+        k8sharden_settings.exemptions,
+    )
 
 
 @pytest.mark.control("RBAC-POD-CREATE-EXEC")
-def test_only_system_components_create_pods_or_exec(grants: Grants, evidence: Evidence) -> None:
-    _conclude(evidence, grants, "let others create pods or exec into them", rbac.pod_creator)
+def test_only_system_components_create_pods_or_exec(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "let identities that are not exempt create pods or exec into them",
+        rbac.pod_creator,
+        k8sharden_settings.exemptions,
+    )
 
 
 @pytest.mark.control("RBAC-ESCALATE-BIND-IMPERSONATE")
-def test_only_system_components_escalate_bind_or_impersonate(grants: Grants, evidence: Evidence) -> None:
-    _conclude(evidence, grants, "give others escalate, bind or impersonate", rbac.escalator)
+def test_only_system_components_escalate_bind_or_impersonate(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "give identities that are not exempt escalate, bind or impersonate",
+        rbac.escalator,
+        k8sharden_settings.exemptions,
+    )
 
 
 @pytest.mark.control("RBAC-DEFAULT-SERVICEACCOUNTS")

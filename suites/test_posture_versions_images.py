@@ -15,8 +15,8 @@ from pytest_k8sharden.clusters import Cluster
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
 from pytest_k8sharden.posture import podsecurity, versions
-from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, object_observation
-from pytest_k8sharden.posture.scope import running_pods
+from pytest_k8sharden.posture.objects import conclude_listing, object_observation
+from pytest_k8sharden.posture.scope import PodScope
 from pytest_k8sharden.settings import Settings
 
 
@@ -61,9 +61,8 @@ def test_every_kubelet_runs_a_supported_patched_version(
 
 
 @pytest.mark.control("IMAGES-PINNED-BY-DIGEST")
-def test_workloads_pull_images_by_digest(
-    cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
-) -> None:
-    scope = running_pods(cluster_pods, cluster_namespaces)
-    flagged, finding = podsecurity.workload_violations(scope, "pull by mutable tag", podsecurity.mutable_tag)
-    conclude_listing(evidence, "v1/pods", flagged, finding, {"running pods in scope": len(scope.running)})
+def test_workloads_pull_images_by_digest(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    flagged, finding = podsecurity.workload_violations(
+        pods_in_scope, "pull by mutable tag", podsecurity.mutable_tag
+    )
+    conclude_listing(evidence, "v1/pods", flagged, finding, pods_in_scope.details())

@@ -1,6 +1,7 @@
 """Posture suite, service accounts and Secrets in workloads (CIS 5.1.5, 5.1.6, 5.4.1).
 
-Namespaces in scope are all but kube-system and the scanner's own probe namespaces. Secret values are
+Namespaces in scope are all but the exempt ones (``--exemptions``; kube-system by default) and the scanner's
+own probe namespaces, each named in the evidence. Secret values are
 never recorded: only names, types and the annotation naming a token's ServiceAccount.
 """
 
@@ -11,32 +12,32 @@ import pytest
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.posture import rbac, tokens
-from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, plain_items
-from pytest_k8sharden.posture.scope import running_pods
+from pytest_k8sharden.posture.objects import conclude_listing, plain_items
+from pytest_k8sharden.posture.scope import NamespaceScope, PodScope
 
 
 @pytest.mark.control("SA-AUTOMOUNT-DEFAULT")
 def test_default_service_accounts_do_not_automount_tokens(
-    kube: Kube, cluster_namespaces: list[PlainObject], evidence: Evidence
+    kube: Kube, namespace_scope: NamespaceScope, evidence: Evidence
 ) -> None:
     accounts = plain_items(kube, kube.core.list_service_account_for_all_namespaces)
-    conclude_listing(
-        evidence, "v1/serviceaccounts", *tokens.default_accounts_automounting(accounts, cluster_namespaces)
-    )
+    flagged, finding = tokens.default_accounts_automounting(accounts, namespace_scope)
+    conclude_listing(evidence, "v1/serviceaccounts", flagged, finding, namespace_scope.details())
 
 
 @pytest.mark.control("SA-AUTOMOUNT-PODS")
 def test_pods_that_never_call_the_api_mount_no_token(
-    kube: Kube, cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
+    kube: Kube, pods_in_scope: PodScope, evidence: Evidence
 ) -> None:
     bindings = (
         plain_items(kube, kube.rbac.list_cluster_role_binding),
         plain_items(kube, kube.rbac.list_role_binding_for_all_namespaces),
     )
     read = rbac.describe_read(*bindings)  # inconclusive on an empty read: every account would look unbound
-    scope = running_pods(cluster_pods, cluster_namespaces)
-    flagged, finding = tokens.idle_pods_mounting_tokens(scope, rbac.grants([], [], *bindings))
-    conclude_listing(evidence, "v1/pods", flagged, finding, {"bindings read": read})
+    flagged, finding = tokens.idle_pods_mounting_tokens(pods_in_scope, rbac.grants([], [], *bindings))
+    conclude_listing(
+        evidence, "v1/pods", flagged, finding, {"bindings read": read, **pods_in_scope.details()}
+    )
 
 
 @pytest.mark.control("SA-LEGACY-TOKEN-SECRETS")
@@ -53,8 +54,6 @@ def test_no_legacy_long_lived_token_secrets_exist(kube: Kube, evidence: Evidence
 
 
 @pytest.mark.control("SECRETS-AS-ENV")
-def test_no_workload_takes_secrets_into_its_environment(
-    cluster_pods: list[PlainObject], cluster_namespaces: list[PlainObject], evidence: Evidence
-) -> None:
-    scope = running_pods(cluster_pods, cluster_namespaces)
-    conclude_listing(evidence, "v1/pods", *tokens.secrets_in_environment(scope))
+def test_no_workload_takes_secrets_into_its_environment(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    flagged, finding = tokens.secrets_in_environment(pods_in_scope)
+    conclude_listing(evidence, "v1/pods", flagged, finding, pods_in_scope.details())

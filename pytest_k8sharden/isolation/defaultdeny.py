@@ -8,16 +8,15 @@ and no ports). Pure functions over parsed policies; the suite lists namespaces a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, final
 
 from pytest_k8sharden.evidence.observation import RUNNER, Observation
 from pytest_k8sharden.evidence.verdict import Finding, Outcome, subject
+from pytest_k8sharden.exemptions import Exemptions, left_out
 from pytest_k8sharden.netpol import Direction, LabelSelector, NetworkPolicy
 from pytest_k8sharden.ownership import is_ours
 
-SYSTEM_NAMESPACES: Final = ("kube-system", "kube-public", "kube-node-lease")
-"""Left out of the default scope: the cluster's own namespaces."""
 NAMESPACES_NAMED: Final = 10
 
 
@@ -69,16 +68,55 @@ def coverage(namespace: str, policies: Iterable[NetworkPolicy], direction: Direc
     )
 
 
-def in_scope(namespaces: Mapping[str, Mapping[str, str]], configured: Sequence[str]) -> tuple[str, ...]:
-    """Namespaces to check: `configured` if given, else all but the system ones and this run's own.
+@final
+@dataclass(frozen=True)
+class IsolationScope:
+    """The namespaces the default-deny and isolation checks cover, and each one left out, by name."""
+
+    namespaces: tuple[str, ...]
+    """In scope and live."""
+    missing: tuple[str, ...] = ()
+    """Named by --isolation-namespaces but not live."""
+    exempt: Mapping[str, str] = field(default_factory=dict)
+    """Live namespaces left out as exempt -> why (none when --isolation-namespaces names the scope)."""
+    own: tuple[str, ...] = ()
+    """This run's own probe namespaces, left out."""
+    configured: bool = False
+    """--isolation-namespaces named the scope."""
+
+    def left_out(self) -> str:
+        """``exempt: kube-system, ...; this run's own: ...``, or that the scope was named."""
+        return "scope named by --isolation-namespaces" if self.configured else left_out(self.exempt, self.own)
+
+    def observation(self) -> Observation:
+        """Evidence naming every namespace left out, exempt ones with why."""
+        return Observation(
+            kind="object",
+            summary=f"namespaces in scope: {', '.join(self.namespaces) or 'none'} ({self.left_out()})",
+            vantage=RUNNER,
+            target="v1/namespaces",
+            details={
+                "in scope": list(self.namespaces),
+                "configured but absent": list(self.missing),
+                "exempt namespaces": dict(self.exempt),
+                "the scanner's own namespaces": list(self.own),
+            },
+        )
+
+
+def in_scope(
+    namespaces: Mapping[str, Mapping[str, str]], configured: Sequence[str], exemptions: Exemptions
+) -> IsolationScope:
+    """Namespaces to check: `configured` if given, else all but the exempt ones and this run's own.
 
     `namespaces` maps each live (not terminating) namespace to its labels.
     """
     if configured:
-        return tuple(configured)
-    return tuple(
-        name for name, labels in namespaces.items() if name not in SYSTEM_NAMESPACES and not is_ours(labels)
-    )
+        live = tuple(n for n in configured if n in namespaces)
+        return IsolationScope(live, tuple(n for n in configured if n not in namespaces), configured=True)
+    exempt = {name: why for name in namespaces if (why := exemptions.default_deny_namespace(name))}
+    own = tuple(name for name, labels in namespaces.items() if name not in exempt and is_ours(labels))
+    return IsolationScope(tuple(n for n in namespaces if n not in exempt and n not in own), (), exempt, own)
 
 
 def coverage_observation(item: Coverage) -> Observation:
@@ -98,23 +136,26 @@ def coverage_observation(item: Coverage) -> Observation:
     )
 
 
-def default_deny_finding(items: Sequence[Coverage], missing: Sequence[str], direction: Direction) -> Finding:
+def default_deny_finding(items: Sequence[Coverage], scope: IsolationScope, direction: Direction) -> Finding:
     """Failed when a namespace in scope lacks default deny (naming them as subjects, for scoped waivers);
-    inconclusive when there was nothing to check."""
+    inconclusive when there was nothing to check. Every message names what the scope left out."""
     name = direction.lower()
     gaps = [c for c in items if not c.denies_by_default]
+    absent = f"; configured but absent: {', '.join(scope.missing)}" if scope.missing else ""
+    left_out = f" ({scope.left_out()}{absent})"
     if gaps:
         listed = "; ".join(c.describe() for c in gaps[:NAMESPACES_NAMED])
         more = f"; and {len(gaps) - NAMESPACES_NAMED} more" if len(gaps) > NAMESPACES_NAMED else ""
         return Finding(
             Outcome.FAILED,
-            f"{len(gaps)} of {len(items)} namespaces in scope do not deny {name} by default: {listed}{more}",
+            f"{len(gaps)} of {len(items)} namespaces in scope{left_out} do not deny {name} by default: "
+            f"{listed}{more}",
             tuple(subject("Namespace", c.namespace) for c in gaps),
         )
-    absent = f" (configured but absent: {', '.join(missing)})" if missing else ""
     if not items:
-        return Finding(Outcome.INCONCLUSIVE, f"no namespace in scope to check{absent}")
+        return Finding(Outcome.INCONCLUSIVE, f"no namespace in scope to check{left_out}")
     return Finding(
         Outcome.PASSED,
-        f"every namespace in scope denies {name} by default: {', '.join(c.namespace for c in items)}{absent}",
+        f"every namespace in scope denies {name} by default: {', '.join(c.namespace for c in items)}"
+        f"{left_out}",
     )

@@ -1,27 +1,36 @@
 """Pod security: namespaces' Pod Security Admission labels, and running pods against baseline/restricted.
 
 Pure functions over plain API dicts. Each finding names the namespace or ``pod namespace/name`` and the
-container. Namespaces the scanner created for its own probes (labelled ``k8sharden.io/probe=true``) and
-kube-system (the control plane's own, exempt from Pod Security Admission) are out of scope
-(``posture.scope``); a pass says how many namespaces, pods and containers it examined.
+container. This run's own probe namespaces and the exempt ones (``exemptions``: kube-system by default) are
+out of scope and named (``posture.scope``); a pass says how many namespaces, pods and containers it examined.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
-from pytest_k8sharden.posture.scope import Examined, PodScope, listing, namespaces_in_scope
+from pytest_k8sharden.posture.scope import Examined, NamespaceScope, PodScope, listing
 
 ENFORCE_LABEL: Final = "pod-security.kubernetes.io/enforce"
 ALLOWED_ADDED_CAPABILITIES: Final = frozenset({"NET_BIND_SERVICE"})
 """The one capability the restricted level lets a container add."""
 CONFINED_SECCOMP: Final = frozenset({"RuntimeDefault", "Localhost"})
-POD_SECURITY_REFUSAL: Final = re.compile(r'\bviolates PodSecurity "[a-z]+:[^"]+"')
+_FORBIDDEN: Final = r'pods "[^"]*" is forbidden: '
+"""How the API server opens an admission plugin's refusal of a pod (admission.NewForbidden); a webhook's
+refusal opens ``admission webhook "NAME" denied the request:`` instead, whatever text it quotes."""
+POD_SECURITY_REFUSAL: Final = re.compile(_FORBIDDEN + r'violates PodSecurity "[a-z]+:[^"]+"')
 """How the PodSecurity admission plugin words a refusal (k8s.io/pod-security-admission/admission)."""
+POLICY_REFUSAL: Final = re.compile(
+    _FORBIDDEN
+    + r"ValidatingAdmissionPolicy '(?P<policy>[^']+)' with binding '(?P<binding>[^']+)' denied request"
+)
+"""How the API server words a ValidatingAdmissionPolicy's denial (k8s.io/apiserver admission/plugin/policy/
+validating/dispatcher.go); its code is 422 (reason Invalid) unless the policy gives another reason."""
+POLICY_REFUSAL_CODES: Final = frozenset({403, 422})
 
 Obj = Mapping[str, Any]
 
@@ -38,24 +47,24 @@ def _namespace(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("namespace"))
 
 
-def namespace_enforcement(namespaces: Sequence[Obj]) -> tuple[list[str], Finding]:
+def namespace_enforcement(scope: NamespaceScope) -> tuple[list[str], Finding]:
     """PSA-ENFORCE-LABELS: every namespace in scope enforces baseline or restricted by its label."""
-    scoped = namespaces_in_scope(namespaces)
     flagged = []
-    for ns in scoped:
+    for ns in scope.namespaces:
         level = _labels(ns).get(ENFORCE_LABEL)
         if level is None:
             flagged.append(f"Namespace/{_name(ns)} has no {ENFORCE_LABEL} label")
         elif level not in ("baseline", "restricted"):
             flagged.append(f"Namespace/{_name(ns)} enforces {level!r}")
+    read = f"({scope.read} namespaces read; {scope.left_out()})"
     if flagged:
         return flagged, Finding(
-            Outcome.FAILED, f"{len(flagged)} of {len(scoped)} namespaces: {'; '.join(flagged)}"
+            Outcome.FAILED,
+            f"{len(flagged)} of {len(scope.namespaces)} namespaces {read}: {'; '.join(flagged)}",
         )
     return flagged, Finding(
         Outcome.PASSED,
-        f"all {len(scoped)} namespaces in scope enforce baseline or restricted ({len(namespaces)} namespaces "
-        "read; kube-system and the scanner's probe namespaces excluded)",
+        f"all {len(scope.namespaces)} namespaces in scope enforce baseline or restricted {read}",
     )
 
 
@@ -157,12 +166,16 @@ def workload_violations(
     return flagged, listing(flagged, what, Examined(len(all_containers), "containers", scope.where()))
 
 
-def admission_verdict(accepted: bool, status: int | None, message: str) -> Finding:
+def admission_verdict(
+    accepted: bool, status: int | None, message: str, policies: Collection[str] = ()
+) -> Finding:
     """ADMISSION-REJECTS-PRIVILEGED: a privileged pod dry-run into a namespace enforcing restricted.
 
-    Only a 403 whose Status message says Pod Security refused it (``violates PodSecurity "<level>:<ver>"``)
-    is a pass: a quota, a webhook, RBAC or a validation error refusing the pod says nothing about Pod
-    Security, so any other refusal is inconclusive with the server's message.
+    A pass needs the refusal of the configured admission control, named in the API server's Status message:
+    Pod Security (a 403 saying ``violates PodSecurity "<level>:<ver>"``), or a ValidatingAdmissionPolicy
+    named in ``policies`` (--admission-policies). A quota, a webhook, RBAC, a validation error or another
+    policy refusing the pod says nothing about the admission control, so any other refusal is inconclusive
+    with the server's message.
     """
     if accepted:
         return Finding(
@@ -170,13 +183,23 @@ def admission_verdict(accepted: bool, status: int | None, message: str) -> Findi
             "the API server admitted a privileged pod into a namespace labelled enforce=restricted "
             "(server-side dry run, nothing persisted)",
         )
-    if status == 403 and POD_SECURITY_REFUSAL.search(message):
+    if status == 403 and POD_SECURITY_REFUSAL.match(message):
         return Finding(
             Outcome.PASSED, f"Pod Security admission rejected the privileged pod ({status}): {message}"
         )
+    policy = POLICY_REFUSAL.match(message)
+    if policy and status in POLICY_REFUSAL_CODES and policy["policy"] in policies:
+        return Finding(
+            Outcome.PASSED,
+            f"ValidatingAdmissionPolicy {policy['policy']!r} (binding {policy['binding']!r}), configured as "
+            f"admission control (--admission-policies), rejected the privileged pod ({status}): {message}",
+        )
+    configured = ", ".join(["Pod Security", *policies])
+    by = f" by ValidatingAdmissionPolicy {policy['policy']!r}" if policy else ""
     return Finding(
         Outcome.INCONCLUSIVE,
-        f"the dry run was refused ({status}), not by Pod Security (so it proves nothing about it): {message}",
+        f"the dry run was refused ({status}){by}, not by the configured admission control ({configured}; "
+        f"--admission-policies names others), so it proves nothing about it: {message}",
     )
 
 

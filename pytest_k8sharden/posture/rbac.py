@@ -3,7 +3,9 @@
 Objects come in as plain API dicts (``kube.api_client.sanitize_for_serialization``), so the analysis is
 unit-tested on fixtures. Upstream's bootstrap defaults (the bindings the API server creates itself, labelled
 ``kubernetes.io/bootstrapping=rbac-defaults``) that grant public information to every client are known by
-name and are not findings.
+name and are not findings. The checks about powerful grants leave out the exempt identities
+(``exemptions.Exemptions``: system:masters, system:nodes, other system: users and kube-system's
+ServiceAccounts by default), naming every grant they left out and why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
+from pytest_k8sharden.exemptions import SERVICE_ACCOUNT_GROUP, SERVICE_ACCOUNT_USER, Exemptions
 
 BOOTSTRAP_LABEL: Final = "kubernetes.io/bootstrapping"
 PUBLIC_DEFAULTS: Final = frozenset(
@@ -29,10 +32,6 @@ PUBLIC_DEFAULTS: Final = frozenset(
 ServiceAccount is bound by default since Kubernetes 1.37)."""
 ANONYMOUS: Final = frozenset({("User", "system:anonymous"), ("Group", "system:unauthenticated")})
 AUTHENTICATED: Final = ("Group", "system:authenticated")
-SYSTEM_GROUPS: Final = frozenset({"system:masters", "system:nodes"})
-SYSTEM_NAMESPACE: Final = "kube-system"
-SERVICE_ACCOUNT_USER: Final = "system:serviceaccount:"
-SERVICE_ACCOUNT_GROUP: Final = "system:serviceaccounts"
 
 
 @dataclass(frozen=True)
@@ -66,20 +65,6 @@ class Subject:
 
     def __str__(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
-
-    @property
-    def system_component(self) -> bool:
-        """A control-plane identity: system:masters, nodes, system:* users, ServiceAccounts of kube-system.
-
-        Not the broad groups (system:authenticated, system:serviceaccounts ...) nor system:anonymous.
-        """
-        if self.kind == "Group":
-            return self.name in SYSTEM_GROUPS
-        if self.kind == "ServiceAccount":
-            return self.namespace == SYSTEM_NAMESPACE
-        if self.name.startswith(SERVICE_ACCOUNT_USER):
-            return self.name.startswith(f"{SERVICE_ACCOUNT_USER}{SYSTEM_NAMESPACE}:")
-        return self.name.startswith("system:") and self.name != "system:anonymous"
 
     @property
     def default_service_account(self) -> bool:
@@ -180,10 +165,11 @@ def grants(
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The grants a check flagged and its verdict."""
+    """The grants a check flagged, those it left out as exempt (with why), and its verdict."""
 
     flagged: tuple[Grant, ...]
     finding: Finding
+    exempted: tuple[tuple[Grant, str], ...] = ()
 
 
 def describe_read(
@@ -215,17 +201,43 @@ def describe_read(
     return read
 
 
-def evaluate(all_grants: Sequence[Grant], what: str, flag: Callable[[Grant], bool], read: str) -> Evaluation:
-    """Flag the grants ``flag`` picks; fail naming each (binding -> role -> subject), else pass saying
-    how many grants of what ``read`` were examined."""
-    flagged = tuple(g for g in all_grants if flag(g))
+def _left_out(exempted: Sequence[tuple[Grant, str]], exemptions: Exemptions) -> str:
+    """``; left out as exempt (built-in): 3 grants to Group/system:masters, ...``, or nothing."""
+    if not exempted:
+        return ""
+    subjects = list(dict.fromkeys(str(grant.subject) for grant, _ in exempted))
+    more = f" (and {len(subjects) - 20} more)" if len(subjects) > 20 else ""
+    return (
+        f"; left out as exempt ({exemptions.source}, each listed in the evidence with why): {len(exempted)} "
+        f"grant(s) to {', '.join(subjects[:20])}{more}"
+    )
+
+
+def evaluate(
+    all_grants: Sequence[Grant],
+    what: str,
+    flag: Callable[[Grant], bool],
+    read: str,
+    exemptions: Exemptions | None = None,
+) -> Evaluation:
+    """Flag the grants ``flag`` picks, leaving out (and naming) those to identities ``exemptions`` exempt;
+    fail naming each (binding -> role -> subject), else pass saying how many grants of what ``read`` were
+    examined. ``exemptions`` None: the check exempts nobody."""
+    judged = [
+        (g, exemptions and exemptions.identity(g.subject.kind, g.subject.name, g.subject.namespace))
+        for g in all_grants
+        if flag(g)
+    ]
+    flagged = tuple(g for g, why in judged if not why)
+    exempted = tuple((g, why) for g, why in judged if why)
+    left_out = _left_out(exempted, exemptions) if exemptions else ""
     if flagged:
         listed = "; ".join(str(g) for g in flagged[:20])
         more = f" (and {len(flagged) - 20} more)" if len(flagged) > 20 else ""
-        return Evaluation(flagged, Finding(Outcome.FAILED, f"{len(flagged)} grant(s) {what}: {listed}{more}"))
-    return Evaluation(
-        flagged, Finding(Outcome.PASSED, f"none of {len(all_grants)} grants (from {read}) {what}")
-    )
+        message = f"{len(flagged)} grant(s) {what}: {listed}{more}{left_out}"
+        return Evaluation(flagged, Finding(Outcome.FAILED, message), exempted)
+    message = f"none of {len(all_grants)} grants (from {read}) {what}{left_out}"
+    return Evaluation(flagged, Finding(Outcome.PASSED, message), exempted)
 
 
 def anonymous(grant: Grant) -> bool:
@@ -239,13 +251,13 @@ def authenticated(grant: Grant) -> bool:
 
 
 def cluster_admin(grant: Grant) -> bool:
-    """RBAC-CLUSTER-ADMIN: cluster-admin bound to a subject outside the system components."""
-    return grant.role == "ClusterRole/cluster-admin" and not grant.subject.system_component
+    """RBAC-CLUSTER-ADMIN: cluster-admin bound (exempt identities are left out by ``evaluate``)."""
+    return grant.role == "ClusterRole/cluster-admin"
 
 
 def wildcard(grant: Grant) -> bool:
-    """RBAC-WILDCARDS: a role with ``*`` verbs or resources bound outside the system components."""
-    return any(r.wildcard for r in grant.rules) and not grant.subject.system_component
+    """RBAC-WILDCARDS: a role with ``*`` verbs or resources bound."""
+    return any(r.wildcard for r in grant.rules)
 
 
 def _can(grant: Grant, verbs: Iterable[str], resource: str, group: str = "") -> bool:
@@ -253,27 +265,20 @@ def _can(grant: Grant, verbs: Iterable[str], resource: str, group: str = "") -> 
 
 
 def secrets_reader(grant: Grant) -> bool:
-    """RBAC-SECRETS-READERS: get, list or watch on Secrets cluster-wide, outside the system components."""
-    return (
-        grant.namespace is None
-        and not grant.subject.system_component
-        and _can(grant, ("get", "list", "watch"), "secrets")
-    )
+    """RBAC-SECRETS-READERS: get, list or watch on Secrets cluster-wide."""
+    return grant.namespace is None and _can(grant, ("get", "list", "watch"), "secrets")
 
 
 def pod_creator(grant: Grant) -> bool:
-    """RBAC-POD-CREATE-EXEC: create pods or exec into them, outside the system components."""
-    return not grant.subject.system_component and (
-        _can(grant, ("create",), "pods") or _can(grant, ("create", "get"), "pods/exec")
-    )
+    """RBAC-POD-CREATE-EXEC: create pods or exec into them."""
+    return _can(grant, ("create",), "pods") or _can(grant, ("create", "get"), "pods/exec")
 
 
 def escalator(grant: Grant) -> bool:
-    """RBAC-ESCALATE-BIND-IMPERSONATE: escalate, bind or impersonate outside the system components."""
+    """RBAC-ESCALATE-BIND-IMPERSONATE: escalate, bind or impersonate."""
     rbac = "rbac.authorization.k8s.io"
-    return not grant.subject.system_component and (
-        any(_can(grant, ("escalate", "bind"), kind, rbac) for kind in ("roles", "clusterroles"))
-        or any(_can(grant, ("impersonate",), kind) for kind in ("users", "groups", "serviceaccounts"))
+    return any(_can(grant, ("escalate", "bind"), kind, rbac) for kind in ("roles", "clusterroles")) or any(
+        _can(grant, ("impersonate",), kind) for kind in ("users", "groups", "serviceaccounts")
     )
 
 

@@ -3,7 +3,8 @@
 A pass says what it read and how many (``none of 31 containers in 12 running pods in 4 of the 6 namespaces
 in scope ...``). A scope that is truly empty passes saying so. A read that cannot be whole (the namespace
 list lacks ``default`` or ``kube-system``, which every cluster has: the scanner was shown a filtered view)
-makes the check inconclusive instead of passing on nothing.
+makes the check inconclusive instead of passing on nothing. Every namespace left out (exempt by
+``exemptions.Exemptions``, or this run's own) is named in the message and, with why, in the evidence.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
+from pytest_k8sharden.exemptions import Exemptions, left_out
 from pytest_k8sharden.ownership import is_ours
 
-EXEMPT_NAMESPACES: Final = frozenset({"kube-system"})
 ALWAYS_PRESENT_NAMESPACES: Final = ("default", "kube-system")
 """Namespaces the API server creates and keeps: a namespace list without them is not the whole list."""
 LISTED: Final = 20
@@ -32,12 +33,29 @@ def _name(obj: Obj) -> str:
     return str(_meta(obj).get("name"))
 
 
-def _in_scope(namespace: Obj) -> bool:
-    """Not kube-system and not one of this run's own probe namespaces (see ownership.is_ours)."""
-    return _name(namespace) not in EXEMPT_NAMESPACES and not is_ours(_meta(namespace).get("labels"))
+@dataclass(frozen=True)
+class NamespaceScope:
+    """The namespaces in scope, and every namespace of the read left out, by name."""
+
+    namespaces: tuple[Obj, ...]
+    """In scope: neither exempt (Exemptions.namespaces) nor this run's own (ownership.is_ours)."""
+    exempt: Mapping[str, str]
+    """Namespaces of the read left out as exempt -> why."""
+    own: tuple[str, ...]
+    """This run's own probe namespaces, left out."""
+    read: int
+    """How many namespaces were read."""
+
+    def left_out(self) -> str:
+        """``exempt: kube-system; this run's own: k8sh-probe-1`` (or ``nothing left out``)."""
+        return left_out(self.exempt, self.own)
+
+    def details(self) -> dict[str, Any]:
+        """Evidence details: every namespace left out, by name, exempt ones with why."""
+        return {"exempt namespaces": dict(self.exempt), "the scanner's own namespaces": list(self.own)}
 
 
-def namespaces_in_scope(namespaces: Sequence[Obj]) -> list[Obj]:
+def namespaces_in_scope(namespaces: Sequence[Obj], exemptions: Exemptions) -> NamespaceScope:
     """The namespaces in scope; Inconclusive when the list cannot be the cluster's whole list."""
     names = {_name(ns) for ns in namespaces}
     missing = [name for name in ALWAYS_PRESENT_NAMESPACES if name not in names]
@@ -46,7 +64,12 @@ def namespaces_in_scope(namespaces: Sequence[Obj]) -> list[Obj]:
             f"the namespace list ({len(namespaces)} read) lacks {' and '.join(missing)}, which every cluster "
             "has: the scanner was shown a partial or filtered view, so no scope can be judged"
         )
-    return [ns for ns in namespaces if _in_scope(ns)]
+    exempt = {_name(ns): why for ns in namespaces if (why := exemptions.namespace(_name(ns)))}
+    own = tuple(
+        _name(ns) for ns in namespaces if _name(ns) not in exempt and is_ours(_meta(ns).get("labels"))
+    )
+    scoped = tuple(ns for ns in namespaces if _name(ns) not in exempt and _name(ns) not in own)
+    return NamespaceScope(scoped, exempt, own, len(namespaces))
 
 
 @dataclass(frozen=True)
@@ -79,29 +102,34 @@ class PodScope:
 
     running: tuple[Obj, ...]
     """Pods not finished (phase other than Succeeded/Failed) in namespaces in scope."""
-    namespaces_in_scope: int
+    namespaces: NamespaceScope
     pods_read: int
 
     def namespaces_text(self) -> str:
-        """``in 4 of the 6 namespaces in scope (40 pods read; ...)``."""
+        """``in 4 of the 6 namespaces in scope (40 pods read; exempt: kube-system; ...)``."""
         spread = len({str(_meta(p).get("namespace")) for p in self.running})
+        in_scope = len(self.namespaces.namespaces)
         return (
-            f"in {spread} of the {self.namespaces_in_scope} namespaces in scope ({self.pods_read} pods read; "
-            "kube-system and the scanner's probe namespaces excluded)"
+            f"in {spread} of the {in_scope} namespaces in scope ({self.pods_read} pods read; "
+            f"{self.namespaces.left_out()})"
         )
 
     def where(self) -> str:
         """``in 12 running pods in 4 of the 6 namespaces in scope (...)``."""
         return f"in {len(self.running)} running pods {self.namespaces_text()}"
 
+    def details(self) -> dict[str, Any]:
+        """Evidence details: how many running pods are in scope, and every namespace left out."""
+        return {"running pods in scope": len(self.running), **self.namespaces.details()}
 
-def running_pods(pods: Sequence[Obj], namespaces: Sequence[Obj]) -> PodScope:
-    """The running pods of the namespaces in scope (Inconclusive when the namespace list is not whole)."""
-    scoped = {_name(ns) for ns in namespaces_in_scope(namespaces)}
+
+def running_pods(pods: Sequence[Obj], namespaces: NamespaceScope) -> PodScope:
+    """The running pods of the namespaces in scope."""
+    scoped = {_name(ns) for ns in namespaces.namespaces}
     running = tuple(
         p
         for p in pods
         if str(_meta(p).get("namespace")) in scoped
         and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
     )
-    return PodScope(running, len(scoped), len(pods))
+    return PodScope(running, namespaces, len(pods))

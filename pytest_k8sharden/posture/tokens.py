@@ -10,9 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive
+from pytest_k8sharden.exemptions import SERVICE_ACCOUNT_USER
 from pytest_k8sharden.posture.podsecurity import containers
-from pytest_k8sharden.posture.rbac import SERVICE_ACCOUNT_USER, Grant
-from pytest_k8sharden.posture.scope import Examined, PodScope, listing, namespaces_in_scope
+from pytest_k8sharden.posture.rbac import Grant
+from pytest_k8sharden.posture.scope import Examined, NamespaceScope, PodScope, listing
 
 LEGACY_TOKEN_TYPE: Final = "kubernetes.io/service-account-token"
 
@@ -24,14 +25,14 @@ def _meta(obj: Obj) -> Mapping[str, Any]:
 
 
 def default_accounts_automounting(
-    service_accounts: Sequence[Obj], namespaces: Sequence[Obj]
+    service_accounts: Sequence[Obj], scope: NamespaceScope
 ) -> tuple[list[str], Finding]:
     """SA-AUTOMOUNT-DEFAULT: default ServiceAccounts of namespaces in scope set automount to false.
 
     Every namespace in scope has one (the controller-manager creates it): a namespace whose default
     ServiceAccount is not in the read (and is not being deleted) makes the check inconclusive.
     """
-    scoped = namespaces_in_scope(namespaces)
+    scoped = scope.namespaces
     defaults = {
         str(_meta(sa).get("namespace")): sa for sa in service_accounts if _meta(sa).get("name") == "default"
     }
@@ -55,7 +56,8 @@ def default_accounts_automounting(
     examined = Examined(
         len(judged),
         "default ServiceAccounts",
-        f"of the {len(scoped)} namespaces in scope ({len(service_accounts)} ServiceAccounts read)",
+        f"of the {len(scoped)} namespaces in scope ({len(service_accounts)} ServiceAccounts read; "
+        f"{scope.left_out()})",
     )
     return flagged, listing(flagged, "mount their token into every pod", examined)
 

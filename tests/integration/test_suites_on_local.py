@@ -121,7 +121,7 @@ INGRESS_FAILING_SITES: dict[str, tuple[str, ...]] = {
 POSTURE_PASSES_SAY = {
     "RBAC-CLUSTER-ADMIN": "ClusterRoleBindings and",
     "WORKLOAD-PRIVILEGED": "namespaces in scope (",
-    "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read)",
+    "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read; exempt: kube-system",
     "DASHBOARD-SKIP-LOGIN": "Deployments read (names, labels and images searched for",
     "ADMISSION-REJECTS-PRIVILEGED": 'Pod Security admission rejected the privileged pod (403): pods "',
     "CONFIG-APISERVER-ANONYMOUS-AUTH": "1 instance(s): process/kube-apiserver",
@@ -184,6 +184,20 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
         for check, says in POSTURE_PASSES_SAY.items():
             summaries = [o["summary"] for o in results[check]["evidence"]]
             assert any(says in summary for summary in summaries), f"{check}: {summaries}"
+
+
+def test_every_exemption_is_named_with_why(suite_run: SuiteRun) -> None:
+    """The built-in exemptions leave nothing out silently: messages name them, evidence says why."""
+    _, results = suite_run
+    assert "exempt: kube-system" in results["PSA-ENFORCE-LABELS"]["message"]
+    assert "exempt: kube-system" in results["WORKLOAD-PRIVILEGED"]["message"]
+    default_deny = results["NETPOL-DEFAULT-DENY-INGRESS"]["message"]
+    assert all(ns in default_deny for ns in ("kube-system", "kube-public", "kube-node-lease")), default_deny
+    admin = results["RBAC-CLUSTER-ADMIN"]
+    assert "left out as exempt (built-in" in admin["message"] and "Group/system:masters" in admin["message"]
+    left_out = [o["details"]["exempt grants"] for o in admin["evidence"] if "exempt grants" in o["details"]]
+    assert left_out and all(why for why in left_out[0].values()), admin["evidence"]
+    assert any("Group/system:masters" in grant for grant in left_out[0]), left_out
 
 
 def test_the_run_printed_no_traceback_and_no_check_errored(suite_run: SuiteRun) -> None:

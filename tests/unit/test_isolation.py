@@ -10,6 +10,7 @@ from kubernetes import client
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.exemptions import BUILT_IN
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
 from pytest_k8sharden.isolation.matrices import (
     MatrixOutcome,
@@ -338,16 +339,21 @@ def test_default_deny_scope_and_finding() -> None:
         },
         "another-runs": {**ours(), RUN_LABEL: "another-run"},
     }
-    assert defaultdeny.in_scope(live, ()) == ("default", "labelled-like-ours", "another-runs")
-    assert defaultdeny.in_scope(live, ("x",)) == ("x",)
+    found = defaultdeny.in_scope(live, (), BUILT_IN)
+    assert found.namespaces == ("default", "labelled-like-ours", "another-runs")
+    assert found.exempt == {"kube-system": BUILT_IN.namespaces["kube-system"]} and found.own == ("ours",)
+    configured = defaultdeny.in_scope(live, ("default", "x"), BUILT_IN)
+    assert (configured.namespaces, configured.missing, configured.exempt) == (("default",), ("x",), {})
     gap = defaultdeny.coverage("default", [], "Egress")
-    failed = defaultdeny.default_deny_finding([gap], [], "Egress")
+    failed = defaultdeny.default_deny_finding([gap], found, "Egress")
     assert (
         failed.outcome is Outcome.FAILED
         and "default: no policy isolates every pod for egress" in failed.message
-    )
+        and "(exempt: kube-system; this run's own: ours)" in failed.message
+    ), "a failure names what the scope left out"
     assert failed.subjects == ("Namespace/default",), "scoped waivers match the namespaces named"
-    assert defaultdeny.default_deny_finding([], ["gone"], "Egress").outcome is Outcome.INCONCLUSIVE
+    absent = defaultdeny.default_deny_finding([], configured, "Egress")
+    assert absent.outcome is Outcome.INCONCLUSIVE and "configured but absent: x" in absent.message
 
 
 # ----------------------------------------------------------------------------------- workloads

@@ -133,6 +133,21 @@ def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
             "ERROR: k8sharden: release table missing.yaml: cannot be read*",
         ),
         ([], "k8sharden_release_table = gone.yaml", "ERROR: k8sharden: release table gone.yaml*"),
+        (
+            ["--exemptions=missing.yaml"],
+            "",
+            "ERROR: k8sharden: exemptions file missing.yaml: cannot be read*",
+        ),
+        (
+            [],
+            "k8sharden_exemptions = gone.yaml",
+            "ERROR: k8sharden: exemptions file gone.yaml: cannot be read*",
+        ),
+        (
+            ["--admission-policies=ok,Not_A_Name"],
+            "",
+            "ERROR: k8sharden: --admission-policies must name ValidatingAdmissionPolicies*'Not_A_Name'",
+        ),
     ],
 )
 def test_bad_values_end_with_one_line_and_no_traceback(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.exemptions import BUILT_IN
 from pytest_k8sharden.ownership import ours
 from pytest_k8sharden.posture import podsecurity as ps
 from pytest_k8sharden.posture import scope
@@ -34,7 +35,7 @@ def pod(spec: dict[str, Any], name: str = "web", ns: str = "apps", phase: str = 
 
 
 def _scoped(*pods: dict[str, Any]) -> scope.PodScope:
-    return scope.PodScope(pods, 1, len(pods))
+    return scope.PodScope(pods, scope.NamespaceScope((namespace("apps"),), {}, (), 1), len(pods))
 
 
 def test_namespaces_without_enforcement_or_enforcing_privileged_are_named() -> None:
@@ -47,23 +48,24 @@ def test_namespaces_without_enforcement_or_enforcing_privileged_are_named() -> N
         namespace("bare"),
         namespace("open", **{ps.ENFORCE_LABEL: "privileged"}),
     ]
-    flagged, finding = ps.namespace_enforcement(namespaces)
+    flagged, finding = ps.namespace_enforcement(scope.namespaces_in_scope(namespaces, BUILT_IN))
     assert finding.outcome is Outcome.FAILED
     assert flagged == [
         f"Namespace/bare has no {ps.ENFORCE_LABEL} label",
         "Namespace/open enforces 'privileged'",
     ]
-    assert "2 of 5 namespaces" in finding.message
+    assert "2 of 5 namespaces (7 namespaces read; exempt: kube-system; this run's own: k8sh-probe-1)" in (
+        finding.message
+    ), "a failure names every namespace left out"
 
 
 def test_namespaces_all_enforcing_pass() -> None:
-    _, finding = ps.namespace_enforcement(
-        [
-            namespace("a", **{ps.ENFORCE_LABEL: "baseline"}),
-            namespace("default", **{ps.ENFORCE_LABEL: "restricted"}),
-            namespace("kube-system"),
-        ]
-    )
+    listed = [
+        namespace("a", **{ps.ENFORCE_LABEL: "baseline"}),
+        namespace("default", **{ps.ENFORCE_LABEL: "restricted"}),
+        namespace("kube-system"),
+    ]
+    _, finding = ps.namespace_enforcement(scope.namespaces_in_scope(listed, BUILT_IN))
     assert finding.outcome is Outcome.PASSED
     assert finding.message.startswith(
         "all 2 namespaces in scope enforce baseline or restricted (3 namespaces read"
@@ -137,7 +139,7 @@ def test_only_unfinished_pods_in_scoped_namespaces_are_running_workloads() -> No
         pod({}, "proxy", ns="kube-system"),
         pod({}, "elsewhere", ns="gone"),
     ]
-    running = scope.running_pods(pods, namespaces)
+    running = scope.running_pods(pods, scope.namespaces_in_scope(namespaces, BUILT_IN))
     assert [p["metadata"]["name"] for p in running.running] == ["live"]
     assert running.where().startswith("in 1 running pods in 1 of the 2 namespaces in scope (4 pods read;")
 
@@ -148,38 +150,51 @@ PSA_REFUSAL = (
 )
 
 
-@pytest.mark.parametrize(
-    ("accepted", "status", "message", "outcome"),
-    [
-        (True, 201, "admitted", Outcome.FAILED),
-        (False, 403, PSA_REFUSAL, Outcome.PASSED),
-        (False, 403, 'pods is forbidden: User "x" cannot create resource "pods"', Outcome.INCONCLUSIVE),
-        (False, 500, "etcd timeout", Outcome.INCONCLUSIVE),
-        # Refusals that are not Pod Security: main passed each of these.
-        (
-            False,
-            403,
-            'pods "p" is forbidden: exceeded quota: compute, requested: pods=1',
-            Outcome.INCONCLUSIVE,
-        ),
-        (
-            False,
-            400,
-            'admission webhook "deny.example.com" denied the request: images must be signed',
-            Outcome.INCONCLUSIVE,
-        ),
-        (False, 422, 'Pod "p" is invalid: spec.containers[0].image: Required value', Outcome.INCONCLUSIVE),
-        (
-            False,
-            403,
-            "pods \"p\" is forbidden: ValidatingAdmissionPolicy 'no-priv' with binding 'b' denied request",
-            Outcome.INCONCLUSIVE,
-        ),
-        (False, 422, "violates PodSecurity in a webhook's own words", Outcome.INCONCLUSIVE),
-    ],
+VAP_REFUSAL = (
+    "pods \"k8sharden-privileged-probe\" is forbidden: ValidatingAdmissionPolicy 'no-privileged' with "
+    "binding 'no-privileged-probes' denied request: failed expression: object.spec.containers.all(c, "
+    "!has(c.securityContext) || !has(c.securityContext.privileged) || !c.securityContext.privileged)"
 )
-def test_admission_verdict(accepted: bool, status: int, message: str, outcome: Outcome) -> None:
-    finding = ps.admission_verdict(accepted, status, message)
+"""The API server's words for a ValidatingAdmissionPolicy's denial (apiserver validating/dispatcher.go)."""
+NO_PRIVILEGED = ("no-privileged",)
+FAILED, PASSED, INCONCLUSIVE = Outcome.FAILED, Outcome.PASSED, Outcome.INCONCLUSIVE
+
+
+@pytest.mark.parametrize(
+    ("accepted", "status", "message", "policies", "outcome"),
+    [
+        (True, 201, "admitted", (), FAILED),
+        (True, 201, "admitted", NO_PRIVILEGED, FAILED),
+        (False, 403, PSA_REFUSAL, (), PASSED),
+        (False, 403, PSA_REFUSAL, NO_PRIVILEGED, PASSED),
+        (False, 403, 'pods is forbidden: User "x" cannot create resource "pods"', (), INCONCLUSIVE),
+        (False, 500, "etcd timeout", (), INCONCLUSIVE),
+        # Refusals that are not Pod Security: main passed each of these.
+        (False, 403, 'pods "p" is forbidden: exceeded quota: compute, requested: pods=1', (), INCONCLUSIVE),
+        (False, 400, 'admission webhook "x.example.com" denied the request: unsigned', (), INCONCLUSIVE),
+        (False, 422, 'Pod "p" is invalid: spec.containers[0].image: Required value', (), INCONCLUSIVE),
+        (False, 422, "violates PodSecurity in a webhook's own words", (), INCONCLUSIVE),
+        # A webhook quoting Pod Security (with the code it chose): the server's words open otherwise.
+        (False, 403, f'admission webhook "w" denied the request: {PSA_REFUSAL}', (), INCONCLUSIVE),
+        # A ValidatingAdmissionPolicy counts only when configured as the admission control, by name.
+        (False, 422, VAP_REFUSAL, (), INCONCLUSIVE),
+        (False, 422, VAP_REFUSAL, ("another-policy",), INCONCLUSIVE),
+        (False, 422, VAP_REFUSAL, NO_PRIVILEGED, PASSED),
+        (False, 403, VAP_REFUSAL, ("another-policy", "no-privileged"), PASSED),  # reason: Forbidden
+        (False, 500, VAP_REFUSAL, NO_PRIVILEGED, INCONCLUSIVE),
+        (False, 422, "pods \"p\" is forbidden: policy binding 'b' denied request", ("b",), INCONCLUSIVE),
+        (False, 403, f'admission webhook "w" denied the request: {VAP_REFUSAL}', NO_PRIVILEGED, INCONCLUSIVE),
+    ],
+)  # fmt: skip
+def test_admission_verdict(
+    accepted: bool, status: int, message: str, policies: tuple[str, ...], outcome: Outcome
+) -> None:
+    finding = ps.admission_verdict(accepted, status, message, policies)
     assert finding.outcome is outcome, finding.message
     if outcome is not Outcome.FAILED:
         assert message in finding.message, "the server's message is kept"
+    if outcome is Outcome.PASSED:
+        refused_by = (
+            "Pod Security" if "PodSecurity" in message else "ValidatingAdmissionPolicy 'no-privileged'"
+        )
+        assert finding.message.startswith(refused_by), "the pass names what refused"

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.exemptions import BUILT_IN, Exemptions
 from pytest_k8sharden.posture import rbac
 
 ADMIN_RULES = [
@@ -94,17 +95,59 @@ def analyse(*extra: dict[str, Any], role_bindings: tuple[dict[str, Any], ...] = 
     return rbac.grants(CLUSTER_ROLES, roles, [*DEFAULTS, *extra], list(role_bindings))
 
 
-CHECKS = [
-    rbac.anonymous, rbac.authenticated, rbac.cluster_admin, rbac.wildcard, rbac.secrets_reader,
-    rbac.pod_creator, rbac.escalator, rbac.default_service_account,
-]  # fmt: skip
+EXEMPTING = [rbac.cluster_admin, rbac.wildcard, rbac.secrets_reader, rbac.pod_creator, rbac.escalator]
+"""The checks about powerful grants, which leave out exempt identities (as the RBAC suite passes them)."""
+CHECKS = [(flag, BUILT_IN) for flag in EXEMPTING] + [
+    (flag, None) for flag in (rbac.anonymous, rbac.authenticated, rbac.default_service_account)
+]
 
 
-@pytest.mark.parametrize("flag", CHECKS, ids=lambda f: f.__name__)
-def test_upstream_defaults_and_system_components_pass_every_check(flag: Any) -> None:
-    evaluation = rbac.evaluate(analyse(), "match", flag, "the test's bindings")
+@pytest.mark.parametrize(("flag", "exemptions"), CHECKS, ids=lambda f: getattr(f, "__name__", ""))
+def test_upstream_defaults_and_system_components_pass_every_check(
+    flag: Any, exemptions: Exemptions | None
+) -> None:
+    evaluation = rbac.evaluate(analyse(), "match", flag, "the test's bindings", exemptions)
     assert evaluation.finding.outcome is Outcome.PASSED, evaluation.finding.message
     assert not evaluation.flagged
+
+
+@pytest.mark.parametrize(
+    ("flag", "left_out"),
+    [
+        (rbac.cluster_admin, ["Group/system:masters", "User/system:kube-controller-manager"]),
+        (rbac.wildcard, ["Group/system:masters", "User/system:kube-controller-manager"]),
+        (rbac.secrets_reader, ["Group/system:masters", "User/system:kube-controller-manager",
+                               "ServiceAccount/kube-system/generic-garbage-collector"]),
+    ],
+)  # fmt: skip
+def test_an_exempt_grant_is_named_with_why_never_hidden(flag: Any, left_out: list[str]) -> None:
+    evaluation = rbac.evaluate(analyse(), "match", flag, "the test's bindings", BUILT_IN)
+    assert [str(grant.subject) for grant, _ in evaluation.exempted] == left_out
+    assert all(why for _, why in evaluation.exempted), "each exempt grant carries why"
+    message = evaluation.finding.message
+    assert (
+        f"left out as exempt (built-in, each listed in the evidence with why): {len(left_out)} grant(s)"
+        in (message)
+    )
+    assert all(subject in message for subject in left_out)
+
+
+def test_configured_exemptions_replace_the_built_in_ones() -> None:
+    """An exemptions file without system:masters audits the group; one naming a team's group exempts it."""
+    only_nodes = Exemptions(groups={"system:nodes": "kubelets"}, source="exemptions.yaml")
+    evaluation = rbac.evaluate(analyse(), "match", rbac.cluster_admin, "the test's bindings", only_nodes)
+    assert evaluation.finding.outcome is Outcome.FAILED
+    assert {str(g.subject) for g in evaluation.flagged} == {
+        "Group/system:masters",
+        "User/system:kube-controller-manager",
+    }
+    platform = Exemptions(
+        groups={"platform-admins": "the platform team's break-glass group"}, source="x.yaml"
+    )
+    extra = binding("platform", "cluster-admin", group("platform-admins"))
+    evaluation = rbac.evaluate(analyse(extra), "match", rbac.cluster_admin, "the test's bindings", platform)
+    assert [str(g.subject) for g, _ in evaluation.exempted] == ["Group/platform-admins"]
+    assert "left out as exempt (x.yaml" in evaluation.finding.message
 
 
 @pytest.mark.parametrize(
@@ -141,7 +184,8 @@ def test_upstream_defaults_and_system_components_pass_every_check(flag: Any) -> 
     ],
 )
 def test_each_finding_names_binding_role_and_subject(flag: Any, extra: dict[str, Any], named: str) -> None:
-    evaluation = rbac.evaluate(analyse(extra), "match", flag, "the test's bindings")
+    exemptions = BUILT_IN if flag in EXEMPTING else None
+    evaluation = rbac.evaluate(analyse(extra), "match", flag, "the test's bindings", exemptions)
     assert evaluation.finding.outcome is Outcome.FAILED
     assert len(evaluation.flagged) == 1
     grant = evaluation.flagged[0]
@@ -178,10 +222,12 @@ def test_a_missing_role_grants_nothing_and_says_so() -> None:
 
 
 @pytest.mark.parametrize(
-    ("subject", "system"),
+    ("subject", "exempt"),
     [
         (rbac.Subject("Group", "system:masters"), True),
+        (rbac.Subject("Group", "system:nodes"), True),
         (rbac.Subject("Group", "system:serviceaccounts"), False),
+        (rbac.Subject("Group", "system:serviceaccounts:kube-system"), False),
         (rbac.Subject("Group", "system:authenticated"), False),
         (rbac.Subject("User", "system:kube-scheduler"), True),
         (rbac.Subject("User", "system:anonymous"), False),
@@ -189,7 +235,8 @@ def test_a_missing_role_grants_nothing_and_says_so() -> None:
         (rbac.Subject("User", "system:serviceaccount:apps:x"), False),
         (rbac.Subject("ServiceAccount", "x", "kube-system"), True),
         (rbac.Subject("ServiceAccount", "x", "apps"), False),
+        (rbac.Subject("User", "alice"), False),
     ],
 )
-def test_system_components_are_control_plane_identities_only(subject: rbac.Subject, system: bool) -> None:
-    assert subject.system_component is system
+def test_built_in_exemptions_cover_control_plane_identities_only(subject: rbac.Subject, exempt: bool) -> None:
+    assert bool(BUILT_IN.identity(subject.kind, subject.name, subject.namespace)) is exempt

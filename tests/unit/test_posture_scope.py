@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
+from pytest_k8sharden.exemptions import BUILT_IN
 from pytest_k8sharden.ownership import RUN_LABEL, ours
 from pytest_k8sharden.posture import dashboard, podsecurity, rbac, scope, tokens
 from pytest_k8sharden.posture.objects import plain_items
@@ -23,7 +24,7 @@ WHOLE = [ns("default"), ns("kube-system"), ns("apps"), ns("k8sh-probe", **ours()
 """A namespace list that can be whole: default and kube-system are there."""
 CRB = {"metadata": {"name": "cluster-admin"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}}
 CLUSTER_ROLE = {"metadata": {"name": "cluster-admin"}, "rules": []}
-EMPTY_PODS = scope.PodScope((), 2, 7)
+EMPTY_PODS = scope.PodScope((), scope.NamespaceScope((ns("a"), ns("b")), {"kube-system": "why"}, (), 3), 7)
 ENFORCE = podsecurity.ENFORCE_LABEL
 
 
@@ -36,22 +37,28 @@ def _verdict(check: Callable[[], Finding]) -> Finding:
 
 CASES = [
     pytest.param(
-        lambda: podsecurity.namespace_enforcement([])[1], Outcome.INCONCLUSIVE,
+        lambda: podsecurity.namespace_enforcement(scope.namespaces_in_scope([], BUILT_IN))[1],
+        Outcome.INCONCLUSIVE,
         "lacks default and kube-system", id="no namespace listed",
     ),
     pytest.param(
-        lambda: podsecurity.namespace_enforcement([ns("apps", **{ENFORCE: "restricted"})])[1],
+        lambda: podsecurity.namespace_enforcement(
+            scope.namespaces_in_scope([ns("apps", **{ENFORCE: "restricted"})], BUILT_IN)
+        )[1],
         Outcome.INCONCLUSIVE, "(1 read) lacks default and kube-system", id="a filtered namespace list",
     ),
     pytest.param(
-        lambda: Finding(Outcome.PASSED, scope.running_pods([], [ns("apps")]).where()), Outcome.INCONCLUSIVE,
+        lambda: Finding(
+            Outcome.PASSED, scope.running_pods([], scope.namespaces_in_scope([ns("apps")], BUILT_IN)).where()
+        ),
+        Outcome.INCONCLUSIVE,
         "lacks default", id="pods in a filtered namespace list",
     ),
     pytest.param(
         lambda: podsecurity.workload_violations(EMPTY_PODS, "are privileged", podsecurity.privileged)[1],
         Outcome.PASSED,
         "the scope is empty: there are no containers in 0 running pods in 0 of the 2 namespaces in scope "
-        "(7 pods read; kube-system and the scanner's probe namespaces excluded)",
+        "(7 pods read; exempt: kube-system)",
         id="no running pod in scope: said to be empty",
     ),
     pytest.param(
@@ -63,7 +70,8 @@ CASES = [
         "the scope is empty: there are no running pods in 0 of the 2 namespaces", id="idle pods, empty scope",
     ),
     pytest.param(
-        lambda: tokens.default_accounts_automounting([], WHOLE)[1], Outcome.INCONCLUSIVE,
+        lambda: tokens.default_accounts_automounting([], scope.namespaces_in_scope(WHOLE, BUILT_IN))[1],
+        Outcome.INCONCLUSIVE,
         "no default ServiceAccount was read for namespace(s) default, apps (0 ServiceAccounts read)",
         id="default ServiceAccounts missing from the read",
     ),
@@ -135,5 +143,7 @@ def test_labels_anyone_can_set_take_no_namespace_out_of_scope() -> None:
         ns("bare-managed-by", **{"app.kubernetes.io/managed-by": "pytest-k8sharden"}),
         ns("another-run", **{**ours(), RUN_LABEL: "another-run"}),
     ]
-    names = [item["metadata"]["name"] for item in scope.namespaces_in_scope(listed)]
+    found = scope.namespaces_in_scope(listed, BUILT_IN)
+    names = [item["metadata"]["name"] for item in found.namespaces]
     assert names == ["default", "apps", "labelled-probe", "bare-managed-by", "another-run"]
+    assert found.left_out() == "exempt: kube-system; this run's own: k8sh-probe"

@@ -11,7 +11,7 @@ import yaml
 from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.posture import podsecurity, versions
-from pytest_k8sharden.posture.scope import PodScope
+from pytest_k8sharden.posture.scope import NamespaceScope, PodScope
 from pytest_k8sharden.settings import SettingsError, build_settings
 
 TODAY = datetime.date(2026, 11, 23)
@@ -70,7 +70,7 @@ def test_images_by_tag_are_named_and_digests_pass() -> None:
             {"name": "pinned", "image": "nginx@sha256:" + "0" * 64},
         ]}},
     ]  # fmt: skip
-    running = PodScope(tuple(pods), 1, 1)
+    running = PodScope(tuple(pods), NamespaceScope((), {}, (), 0), 1)
     flagged, finding = podsecurity.workload_violations(running, "pull by tag", podsecurity.mutable_tag)
     assert flagged == ["pod n/a container tagged: image nginx:1.27 is pulled by tag, not by digest"]
     assert finding.outcome is Outcome.FAILED

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.exemptions import BUILT_IN
 from pytest_k8sharden.posture import dashboard, rbac, tokens
-from pytest_k8sharden.posture.scope import PodScope
+from pytest_k8sharden.posture.scope import NamespaceScope, PodScope, namespaces_in_scope
 
 
 def meta(name: str, namespace: str = "apps", **extra: Any) -> dict[str, Any]:
@@ -21,7 +22,7 @@ TOKEN_VOLUME = {
 
 
 def _scoped(*pods: dict[str, Any]) -> PodScope:
-    return PodScope(pods, 1, len(pods))
+    return PodScope(pods, NamespaceScope((), {}, (), 0), len(pods))
 
 
 def test_default_accounts_that_automount_are_named_outside_kube_system() -> None:
@@ -31,11 +32,16 @@ def test_default_accounts_that_automount_are_named_outside_kube_system() -> None
         {"metadata": meta("default", "kube-system")},
         {"metadata": meta("builder")},
     ]
-    flagged, finding = tokens.default_accounts_automounting(accounts, NAMESPACES)
+    flagged, finding = tokens.default_accounts_automounting(
+        accounts, namespaces_in_scope(NAMESPACES, BUILT_IN)
+    )
     assert flagged == ["ServiceAccount/apps/default automounts its token"]
     assert finding.outcome is Outcome.FAILED
     accounts[0]["automountServiceAccountToken"] = False
-    assert tokens.default_accounts_automounting(accounts, NAMESPACES)[1].outcome is Outcome.PASSED
+    assert (
+        tokens.default_accounts_automounting(accounts, namespaces_in_scope(NAMESPACES, BUILT_IN))[1].outcome
+        is Outcome.PASSED
+    )
 
 
 def test_pods_of_unbound_accounts_mounting_a_token_are_named() -> None:
