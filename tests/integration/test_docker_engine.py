@@ -1,0 +1,36 @@
+"""The kind tests' Docker Engine: privileged containers start, the host's firewall stays as it was."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from docker_engine import DockerEngine, default_engine, import_busybox_image, running_engine
+
+pytestmark = pytest.mark.cluster
+
+CAP_SYS_ADMIN = 21
+
+
+def host_firewall() -> str:
+    """The host namespace's iptables rules (filter and nat) and nftables ruleset."""
+    commands = (["iptables", "-S"], ["iptables", "-t", "nat", "-S"], ["nft", "list", "ruleset"])
+    return "\n".join(subprocess.run(c, capture_output=True, text=True, check=True).stdout for c in commands)
+
+
+def test_privileged_container_runs_and_nothing_is_left_behind() -> None:
+    before = host_firewall()
+    engine = DockerEngine(default_engine().name + "-t")
+    with running_engine(engine):
+        import_busybox_image(engine, "k8sharden/busybox:test")
+        shown = engine.docker("run", "--rm", "--privileged", "k8sharden/busybox:test", "sh", "-c",
+                              "grep CapEff /proc/self/status; busybox ls /sys/fs/cgroup")  # fmt: skip
+        effective = int(shown.split()[1], 16)
+        assert effective & (1 << CAP_SYS_ADMIN), f"not privileged: {shown}"
+        assert "memory" in shown.split(), shown
+        assert "DOCKER" in engine.network.run(["iptables", "-t", "nat", "-S"]).stdout
+        assert host_firewall() == before
+    assert not engine.network.exists()
+    assert not engine.root.exists()
+    assert not engine.cgroups.exists()
+    assert host_firewall() == before
