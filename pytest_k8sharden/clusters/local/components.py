@@ -46,11 +46,13 @@ class Component:
     module: str = ""
     """The wrapper module's directory under gomods/ (default: ``name``); a project pinned at two versions
     has two wrapper modules, and its binaries are cached per version under the one ``name``."""
+    gomods: Path = GOMODS_DIR
+    """The folder of wrapper modules that holds this component's (another provider keeps its own)."""
 
     @property
     def module_dir(self) -> Path:
         """The wrapper Go module that pins this component."""
-        return GOMODS_DIR / (self.module or self.name)
+        return self.gomods / (self.module or self.name)
 
     @property
     def version(self) -> str:
