@@ -4,7 +4,8 @@
 dockerd gives a ``--privileged`` container every capability the kernel knows; runc then fails with
 "unable to apply caps: operation not permitted" when one of them (here CAP_SYS_RESOURCE) is missing from
 the bounding set of the machine it runs on. This wrapper removes such capabilities from the container's
-``config.json`` (``create``/``run``) or the process file of ``exec`` and then execs runc with the same
+``config.json`` (``create``/``run``) or the process file of ``exec``, and CAP_SYS_MODULE always (a test
+container never loads a kernel module into the host's kernel), and then execs runc with the same
 arguments. It runs as a dockerd runtime (``--add-runtime``), so it uses the system Python alone.
 """
 
@@ -20,15 +21,17 @@ from typing import Any
 _CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 _CAP_NAMES = {24: "CAP_SYS_RESOURCE"}
 """Numbers of the capabilities this wrapper knows to look for in the bounding set (capability(7))."""
+NEVER_GRANTED = frozenset({"CAP_SYS_MODULE"})
 
 
-def missing_capabilities(status: str) -> set[str]:
-    """Capabilities of ``_CAP_NAMES`` absent from the ``CapBnd`` line of a /proc/PID/status text."""
+def capabilities_to_drop(status: str) -> set[str]:
+    """NEVER_GRANTED, and capabilities of ``_CAP_NAMES`` absent from the ``CapBnd`` line of a
+    /proc/PID/status text."""
     for line in status.splitlines():
         if line.startswith("CapBnd:"):
             bounding = int(line.split()[1], 16)
-            return {name for bit, name in _CAP_NAMES.items() if not bounding & (1 << bit)}
-    return set()
+            return {name for bit, name in _CAP_NAMES.items() if not bounding & (1 << bit)} | NEVER_GRANTED
+    return set(NEVER_GRANTED)
 
 
 def without_capabilities(capabilities: dict[str, Any], dropped: set[str]) -> dict[str, Any]:
@@ -68,9 +71,9 @@ def rewrite(path: Path, whole_bundle: bool, dropped: set[str]) -> None:
 def main() -> None:
     """Rewrite the spec runc is about to read, then become runc."""
     arguments = sys.argv[1:]
-    dropped = missing_capabilities(Path("/proc/self/status").read_text())
+    dropped = capabilities_to_drop(Path("/proc/self/status").read_text())
     found = spec_file(arguments)
-    if dropped and found is not None and found[0].is_file():
+    if found is not None and found[0].is_file():
         rewrite(found[0], found[1], dropped)
     runc = shutil.which("runc") or "/usr/sbin/runc"
     os.execv(runc, [runc, *arguments])

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from docker_runtime import missing_capabilities, rewrite, spec_file
+from docker_runtime import capabilities_to_drop, rewrite, spec_file
 
 ALL_BUT_SYS_RESOURCE = "000001fffeffffff"
 FULL = "000001ffffffffff"
@@ -14,11 +14,15 @@ FULL = "000001ffffffffff"
 
 @pytest.mark.parametrize(
     ("bounding", "missing"),
-    [(ALL_BUT_SYS_RESOURCE, {"CAP_SYS_RESOURCE"}), (FULL, set()), ("0000000000000000", {"CAP_SYS_RESOURCE"})],
+    [
+        (ALL_BUT_SYS_RESOURCE, {"CAP_SYS_RESOURCE", "CAP_SYS_MODULE"}),
+        (FULL, {"CAP_SYS_MODULE"}),  # never granted, whatever the machine allows
+        ("0000000000000000", {"CAP_SYS_RESOURCE", "CAP_SYS_MODULE"}),
+    ],
 )
-def test_missing_capabilities_reads_the_bounding_set(bounding: str, missing: set[str]) -> None:
+def test_drops_what_the_bounding_set_lacks_and_module_loading(bounding: str, missing: set[str]) -> None:
     status = f"Name:\tpython3\nCapPrm:\t{FULL}\nCapBnd:\t{bounding}\nCapAmb:\t0000000000000000\n"
-    assert missing_capabilities(status) == missing
+    assert capabilities_to_drop(status) == missing
 
 
 @pytest.mark.parametrize(
