@@ -124,6 +124,20 @@ KUBERNETES_OUTDATED: Final = dataclasses.replace(
     binaries=_KUBE_BINARIES,
 )
 """An older patch of a still supported minor: the insecure profile runs it (a cluster behind on patches)."""
+KUBEADM: Final = dataclasses.replace(
+    KUBERNETES,
+    name="kubeadm",
+    module="kubernetes",
+    packages=("k8s.io/kubernetes/cmd/kubeadm",),
+    binaries=("kubeadm",),
+    version_command=("version", "-o", "short"),
+    releases=(
+        ReleaseArtifact(
+            url=_K8S_RELEASE + "kubeadm", checksum_url=_K8S_RELEASE + "kubeadm.sha256", binary="kubeadm"
+        ),
+    ),
+)
+"""kubeadm of the newest Kubernetes build, for kind node images (the local cluster runs without it)."""
 _ETCD_TGZ = _GITHUB + "etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-" + ARCH + ".tar.gz"
 ETCD: Final = Component(
     name="etcd",
