@@ -162,6 +162,12 @@ class DockerEngine:
         return {"PATH": f"{self.root / 'bin'}:{os.environ.get('PATH', '')}"}
 
 
+def host_firewall() -> str:
+    """The host namespace's iptables rules (filter and nat) and nftables ruleset, to compare over a test."""
+    commands = (["iptables", "-S"], ["iptables", "-t", "nat", "-S"], ["nft", "list", "ruleset"])
+    return "\n".join(subprocess.run(c, capture_output=True, text=True, check=True).stdout for c in commands)
+
+
 def import_busybox_image(engine: DockerEngine, tag: str) -> None:
     """A one-file image (Debian's static busybox as /bin/busybox and /bin/sh), imported without a registry."""
     busybox = shutil.which("busybox")

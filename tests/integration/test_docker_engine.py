@@ -3,21 +3,13 @@ stays as it was."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
-from docker_engine import DockerEngine, default_engine, import_busybox_image, running_engine
+from docker_engine import DockerEngine, default_engine, host_firewall, import_busybox_image, running_engine
 
 pytestmark = pytest.mark.cluster
 
 CAP_SYS_MODULE = 16
 CAP_SYS_ADMIN = 21
-
-
-def host_firewall() -> str:
-    """The host namespace's iptables rules (filter and nat) and nftables ruleset."""
-    commands = (["iptables", "-S"], ["iptables", "-t", "nat", "-S"], ["nft", "list", "ruleset"])
-    return "\n".join(subprocess.run(c, capture_output=True, text=True, check=True).stdout for c in commands)
 
 
 def test_privileged_container_runs_and_nothing_is_left_behind() -> None:

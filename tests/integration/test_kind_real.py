@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from docker_engine import DockerEngine, default_engine, running_engine
+from docker_engine import DockerEngine, default_engine, host_firewall, running_engine
 
 from pytest_k8sharden.clusters.kind.binary import ensure_kind
 from pytest_k8sharden.clusters.kind.nodeimage import Docker, build_node_image, kind_config_patches
+from pytest_k8sharden.clusters.local.lifecycle import KUBELET_EXPECTED_SYSCTLS
 
 pytestmark = pytest.mark.cluster
 
@@ -21,6 +22,8 @@ READY_TIMEOUT_S = 300
 
 
 def test_kind_creates_a_cluster_from_our_node_image(tmp_path: Path) -> None:
+    before = host_firewall()
+    sysctls = host_sysctls()
     engine = DockerEngine(default_engine().name + "-kind")
     with running_engine(engine):
         enter = engine.network.enter()
@@ -53,6 +56,15 @@ def test_kind_creates_a_cluster_from_our_node_image(tmp_path: Path) -> None:
             time.sleep(5)
             waiting = not_ready(kubectl, engine.environ())
         assert not waiting, f"not Ready after {READY_TIMEOUT_S} s: {waiting}"
+        assert host_firewall() == before
+        assert host_sysctls() == sysctls  # kubelet in the node read the guard's files instead
+    assert not engine.network.exists()
+    assert host_firewall() == before
+
+
+def host_sysctls() -> dict[str, str]:
+    """The host-wide settings kubelet writes when it can."""
+    return {key: Path("/proc/sys", key).read_text() for key in KUBELET_EXPECTED_SYSCTLS}
 
 
 def not_ready(kubectl: list[str], env: dict[str, str]) -> list[str]:
