@@ -17,7 +17,7 @@ from pytest_k8sharden.clusters.downloads import (
     fetch_verified,
     install_executable,
 )
-from pytest_k8sharden.clusters.local.binaries import component_cache, configured_sources, ensure
+from pytest_k8sharden.clusters.local.binaries import build_from_modules, component_cache, configured_sources
 from pytest_k8sharden.clusters.local.components import Component
 
 KIND: Final = Component(
@@ -83,12 +83,14 @@ def ensure_kind(progress: Progress, environ: Mapping[str, str] | None = None) ->
         except ChecksumMismatch:
             raise
         except (DownloadError, OSError) as error:
-            errors.append(f"{source}: {error}")
+            errors.append(str(error))
             progress(f"kind {KIND_VERSION}: {source} failed ({error}); trying the next source")
             continue
         if found is not None:
             return found
-    raise KindBinaryError(f"no kind {KIND_VERSION}: {'; '.join(errors) or 'no configured source had it'}")
+    raise KindBinaryError(
+        "; ".join(errors) or f"no configured source ({', '.join(configured_sources())}) has it"
+    )
 
 
 def _from_source(source: str, progress: Progress, env: Mapping[str, str]) -> Path | None:
@@ -132,7 +134,7 @@ def download_kind(progress: Progress, env: Mapping[str, str]) -> Path:
 
 def build_kind(progress: Progress) -> Path:
     """``go build`` of sigs.k8s.io/kind at the pinned version, into the cache."""
-    built = ensure(KIND, progress, ("build",)).paths["kind"]
+    built = build_from_modules(KIND, progress)["kind"]
     shown = reported_version(built)
     if shown != KIND_VERSION:
         raise KindBinaryError(f"the Go build of kind reports version {shown}, not {KIND_VERSION}")
