@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from pytest_k8sharden.clusters.local.components import KUBERNETES
 from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
 from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE
 from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
 from pytest_k8sharden.shipped import suites_directory
 
 DEFAULT_LOCAL_NAME = "k8sharden"
+KUBERNETES_VERSION = KUBERNETES.version
 LIFECYCLE_MODULE = "pytest_k8sharden.clusters.local.lifecycle"
 RUN_INI = Path(__file__).with_name("run.ini")
 """The pytest configuration of `k8sharden run`: no pytest.ini, tox.ini or pyproject.toml is looked for."""
@@ -108,6 +110,26 @@ def _kind_configs(args: argparse.Namespace) -> int:
     if stale:
         print(f"k8sharden: out of date (run `k8sharden kind-configs`): {', '.join(stale)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _kind(args: argparse.Namespace) -> int:
+    from pytest_k8sharden.clusters.kind.nodeimage import (
+        Docker,
+        NodeImageError,
+        build_node_image,
+        kind_config_patches,
+    )
+
+    try:
+        tag = build_node_image(Docker(), print, rebuild=args.rebuild)
+    except NodeImageError as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return 1
+    print("kind config kubeadmConfigPatches for this image:")
+    for patch in kind_config_patches():
+        print(f"  - {patch}")
+    print(tag)
     return 0
 
 
@@ -227,6 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="write nothing; exit 1 when a file differs from the rendering"
     )
     kind_configs.set_defaults(handler=_kind_configs)
+
+    kind = commands.add_parser("kind", help="kind clusters")
+    kind_actions = kind.add_subparsers(dest="action", required=True, metavar="ACTION")
+    node_image = kind_actions.add_parser(
+        "build-node-image",
+        help="a kind node image built here from Debian packages and our binaries, every image it needs "
+        "inside (no registry); the last stdout line is its tag",
+    )
+    node_image.add_argument(
+        "--kubernetes", choices=[KUBERNETES_VERSION], default=KUBERNETES_VERSION, metavar="VERSION",
+        help=f"Kubernetes version (default and, for now, only: {KUBERNETES_VERSION})",
+    )  # fmt: skip
+    node_image.add_argument("--rebuild", action="store_true", help="build even when the image exists")
+    node_image.set_defaults(handler=_kind)
 
     sweeper = commands.add_parser(
         "sweep", help="delete namespaces and pods that runs of pytest-k8sharden left behind (crashed runs)"

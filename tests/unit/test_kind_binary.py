@@ -1,20 +1,25 @@
-"""The kind executable: the pinned version from PATH, else a download verified before it ever runs."""
+"""The kind executable: pinned, from PATH or the cache, else a verified download, else a Go build."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kind_standin import calls, publish, put_on_path
+from kind_standin import STANDIN, calls, publish, put_on_path
 
+from pytest_k8sharden.clusters import downloads
 from pytest_k8sharden.clusters.downloads import ChecksumMismatch
-from pytest_k8sharden.clusters.kind.binary import KIND_VERSION, KindBinaryError, asset_name, ensure_kind
+from pytest_k8sharden.clusters.kind import binary
+from pytest_k8sharden.clusters.kind.binary import KIND, KIND_VERSION, KindBinaryError, asset_name, ensure_kind
+from pytest_k8sharden.clusters.local.binaries import SOURCES_ENV
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, release_server: tuple[str, Path]) -> dict[str, str]:
     monkeypatch.setenv("K8SHARDEN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("STANDIN_KIND_STATE", str(tmp_path / "standin"))
+    monkeypatch.delenv(SOURCES_ENV, raising=False)
     return {"PATH": str(tmp_path / "bin"), "K8SHARDEN_KIND_RELEASE_URL": release_server[0]}
 
 
@@ -31,7 +36,7 @@ def test_download_is_verified_cached_and_then_runs(
     payload = publish(release_server[1])
     seen: list[str] = []
     kind = ensure_kind(seen.append, env)
-    assert kind == tmp_path / "cache" / "kind" / KIND_VERSION / "kind"
+    assert kind == tmp_path / "cache" / "kind" / KIND_VERSION / "bin" / "kind"
     assert kind.read_bytes() == payload
     assert any("SHA-256 verified" in line for line in seen)
     assert calls(tmp_path / "standin") == [["version"]]  # the version check ran the installed binary
@@ -45,7 +50,7 @@ def test_checksum_mismatch_is_a_hard_error_and_nothing_is_installed_or_run(
     publish(release_server[1], checksum_of=b"the genuine kind binary")
     with pytest.raises(ChecksumMismatch, match=f"{asset_name()}: SHA-256 .* does not match the published"):
         ensure_kind(lambda _: None, env)
-    assert not (tmp_path / "cache" / "kind" / KIND_VERSION / "kind").exists()
+    assert not (tmp_path / "cache" / "kind" / KIND_VERSION / "bin" / "kind").exists()
     assert calls(tmp_path / "standin") == []
 
 
@@ -57,5 +62,68 @@ def test_kind_on_path_is_used_only_when_it_is_the_pinned_version(
     on_path.write_text("#!/bin/sh\necho kind v0.20.0 go1.20 linux/amd64\n")
     publish(release_server[1])
     seen: list[str] = []
-    assert ensure_kind(seen.append, env) == tmp_path / "cache" / "kind" / KIND_VERSION / "kind"
+    assert ensure_kind(seen.append, env) == tmp_path / "cache" / "kind" / KIND_VERSION / "bin" / "kind"
     assert any(f"reports v0.20.0, not {KIND_VERSION}; not using it" in line for line in seen)
+
+
+def test_the_pinned_version_is_the_one_the_go_module_requires() -> None:
+    assert KIND_VERSION == "v0.33.0"
+    assert (KIND.module_dir / "go.mod").read_text().count(f"sigs.k8s.io/kind {KIND_VERSION}") == 1
+
+
+def fake_build(tmp_path: Path, built: list[str]) -> Callable[[Callable[[str], None]], Path]:
+    """A stand-in for the Go build: installs the stand-in kind into the cache and says it ran."""
+
+    def build(progress: Callable[[str], None]) -> Path:
+        built.append("build")
+        target = binary.cached_kind()
+        target.parent.mkdir(parents=True)
+        return downloads.install_executable(target, STANDIN.read_bytes())
+
+    return build
+
+
+@pytest.mark.parametrize(
+    ("sources", "published", "expected"),
+    [
+        ("release,build", True, "release"),  # the download works: nothing is built
+        ("release,build", False, "build"),  # no release file (404): the Go build
+        ("cache,build", True, "build"),  # downloads not allowed: built even though a release exists
+        ("build", True, "build"),
+        ("release", False, "error: cannot download"),  # nothing left to try: the failed download
+        ("cache", True, r"error: no configured source \(cache\) has it"),
+    ],
+)
+def test_the_configured_sources_choose_download_or_go_build(
+    env: dict[str, str],
+    release_server: tuple[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sources: str,
+    published: bool,
+    expected: str,
+) -> None:
+    if published:
+        publish(release_server[1])
+    built: list[str] = []
+    monkeypatch.setattr(binary, "build_kind", fake_build(tmp_path, built))
+    monkeypatch.setenv(SOURCES_ENV, sources)
+    if expected.startswith("error: "):
+        with pytest.raises(KindBinaryError, match=expected.removeprefix("error: ")):
+            ensure_kind(lambda _: None, env)
+        assert built == []
+        return
+    assert ensure_kind(lambda _: None, env) == tmp_path / "cache" / "kind" / KIND_VERSION / "bin" / "kind"
+    assert built == (["build"] if expected == "build" else [])
+
+
+def test_a_tampered_download_is_not_replaced_by_a_build(
+    env: dict[str, str], release_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(release_server[1], checksum_of=b"the genuine kind binary")
+    built: list[str] = []
+    monkeypatch.setattr(binary, "build_kind", fake_build(tmp_path, built))
+    monkeypatch.setenv(SOURCES_ENV, "release,build")
+    with pytest.raises(ChecksumMismatch):
+        ensure_kind(lambda _: None, env)
+    assert built == []

@@ -179,6 +179,7 @@ def test_kind_provider_without_a_kind_executable_ends_the_session_with_one_line(
     monkeypatch.setenv("PATH", str(pytester.path / "empty"))
     monkeypatch.setenv("K8SHARDEN_CACHE_DIR", str(pytester.path / "cache"))
     monkeypatch.setenv("K8SHARDEN_KIND_RELEASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("K8SHARDEN_BINARY_SOURCES", raising=False)  # every source, the download among them
     result = pytester.runpytest("--cluster=kind")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(

@@ -1,4 +1,5 @@
-"""The ``kind`` executable: the pinned release on PATH, else downloaded and verified before it ever runs."""
+"""The ``kind`` executable: the pinned release on PATH or in the cache, else downloaded and verified, else
+built from its Go module at the pinned version (sources and their order: ``$K8SHARDEN_BINARY_SOURCES``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,25 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-from pytest_k8sharden.clusters.downloads import DownloadError, cache_root, fetch_verified, install_executable
+from pytest_k8sharden.clusters.downloads import (
+    ChecksumMismatch,
+    DownloadError,
+    fetch_verified,
+    install_executable,
+)
+from pytest_k8sharden.clusters.local.binaries import build_from_modules, component_cache, configured_sources
+from pytest_k8sharden.clusters.local.components import Component
 
-KIND_VERSION: Final = "v0.33.0"
+KIND: Final = Component(
+    name="kind",
+    upstream_module="sigs.k8s.io/kind",
+    packages=("sigs.k8s.io/kind",),
+    binaries=("kind",),
+    version_command=("version",),
+    gomods=Path(__file__).with_name("gomods"),
+)
+"""kind as a Go module, pinned by gomods/kind/go.mod (the one place its version is written)."""
+KIND_VERSION: Final = KIND.version
 """The pinned kind release (default node image kindest/node:v1.37.0, kubeadm config v1beta4)."""
 RELEASE_URL_ENV: Final = "K8SHARDEN_KIND_RELEASE_URL"
 RELEASE_URL: Final = "https://github.com/kubernetes-sigs/kind/releases/download"
@@ -47,29 +64,64 @@ def reported_version(binary: Path) -> str | None:
     return words[1] if shown.returncode == 0 and len(words) >= 2 and words[0] == "kind" else None
 
 
+def cached_kind() -> Path:
+    """``<cache>/kind/<version>/bin/kind``, where both a download and a build are kept."""
+    return component_cache(KIND) / "bin" / "kind"
+
+
 def ensure_kind(progress: Progress, environ: Mapping[str, str] | None = None) -> Path:
-    """A kind executable of the pinned version: from PATH, from the cache, else downloaded.
+    """A kind executable of the pinned version from the first configured source that has one.
 
     A download is checked against the SHA-256 kind publishes beside it before it is written to the
-    cache; a mismatch raises ChecksumMismatch and nothing is installed.
+    cache; a mismatch raises ChecksumMismatch and nothing is installed (nor is anything built instead).
     """
     env = os.environ if environ is None else environ
+    errors: list[str] = []
+    for source in configured_sources():
+        try:
+            found = _from_source(source, progress, env)
+        except ChecksumMismatch:
+            raise
+        except (DownloadError, OSError) as error:
+            errors.append(str(error))
+            progress(f"kind {KIND_VERSION}: {source} failed ({error}); trying the next source")
+            continue
+        if found is not None:
+            return found
+    raise KindBinaryError(
+        "; ".join(errors) or f"no configured source ({', '.join(configured_sources())}) has it"
+    )
+
+
+def _from_source(source: str, progress: Progress, env: Mapping[str, str]) -> Path | None:
+    if source == "path":
+        return _from_path(progress, env)
+    if source == "cache":
+        target = cached_kind()
+        return target if target.is_file() and reported_version(target) == KIND_VERSION else None
+    if source == "release":
+        return download_kind(progress, env)
+    return build_kind(progress)
+
+
+def _from_path(progress: Progress, env: Mapping[str, str]) -> Path | None:
     on_path = shutil.which("kind", path=env.get("PATH"))
-    if on_path is not None:
-        found = reported_version(Path(on_path))
-        if found == KIND_VERSION:
-            progress(f"kind {KIND_VERSION}: using {on_path}")
-            return Path(on_path)
-        progress(
-            f"kind on PATH ({on_path}) reports {found or 'no version'}, not {KIND_VERSION}; not using it"
-        )
-    target = cache_root() / "kind" / KIND_VERSION / "kind"
-    if target.is_file() and reported_version(target) == KIND_VERSION:
-        return target
-    name = asset_name()
-    url = f"{env.get(RELEASE_URL_ENV, RELEASE_URL).rstrip('/')}/{KIND_VERSION}/{name}"
+    if on_path is None:
+        return None
+    found = reported_version(Path(on_path))
+    if found == KIND_VERSION:
+        progress(f"kind {KIND_VERSION}: using {on_path}")
+        return Path(on_path)
+    progress(f"kind on PATH ({on_path}) reports {found or 'no version'}, not {KIND_VERSION}; not using it")
+    return None
+
+
+def download_kind(progress: Progress, env: Mapping[str, str]) -> Path:
+    """The release binary for this platform, verified against its published SHA-256, into the cache."""
+    url = f"{env.get(RELEASE_URL_ENV, RELEASE_URL).rstrip('/')}/{KIND_VERSION}/{asset_name()}"
     progress(f"downloading {url}")
     payload = fetch_verified(url, url + ".sha256sum")
+    target = cached_kind()
     target.parent.mkdir(parents=True, exist_ok=True)
     install_executable(target, payload)
     shown = reported_version(target)
@@ -78,3 +130,12 @@ def ensure_kind(progress: Progress, environ: Mapping[str, str] | None = None) ->
         raise KindBinaryError(f"{url} passed its checksum but reports version {shown}, not {KIND_VERSION}")
     progress(f"kind {KIND_VERSION}: SHA-256 verified, installed {target}")
     return target
+
+
+def build_kind(progress: Progress) -> Path:
+    """``go build`` of sigs.k8s.io/kind at the pinned version, into the cache."""
+    built = build_from_modules(KIND, progress)["kind"]
+    shown = reported_version(built)
+    if shown != KIND_VERSION:
+        raise KindBinaryError(f"the Go build of kind reports version {shown}, not {KIND_VERSION}")
+    return built

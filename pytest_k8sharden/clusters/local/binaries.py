@@ -169,7 +169,8 @@ def install_release_artifact(
     return installed
 
 
-def _from_build(component: Component, progress: Progress) -> dict[str, Path] | None:
+def build_from_modules(component: Component, progress: Progress) -> dict[str, Path]:
+    """``go build`` of the component's packages from its wrapper module into the cache (source ``build``)."""
     go = shutil.which("go")
     if go is None:
         raise BinaryError("no Go toolchain on PATH to build from the upstream modules")
@@ -235,5 +236,5 @@ _SOURCES: Final[dict[str, Callable[[Component, Progress], dict[str, Path] | None
     "path": _from_path,
     "cache": _from_cache,
     "release": _from_release,
-    "build": _from_build,
+    "build": build_from_modules,
 }

@@ -46,11 +46,13 @@ class Component:
     module: str = ""
     """The wrapper module's directory under gomods/ (default: ``name``); a project pinned at two versions
     has two wrapper modules, and its binaries are cached per version under the one ``name``."""
+    gomods: Path = GOMODS_DIR
+    """The folder of wrapper modules that holds this component's (another provider keeps its own)."""
 
     @property
     def module_dir(self) -> Path:
         """The wrapper Go module that pins this component."""
-        return GOMODS_DIR / (self.module or self.name)
+        return self.gomods / (self.module or self.name)
 
     @property
     def version(self) -> str:
@@ -122,6 +124,20 @@ KUBERNETES_OUTDATED: Final = dataclasses.replace(
     binaries=_KUBE_BINARIES,
 )
 """An older patch of a still supported minor: the insecure profile runs it (a cluster behind on patches)."""
+KUBEADM: Final = dataclasses.replace(
+    KUBERNETES,
+    name="kubeadm",
+    module="kubernetes",
+    packages=("k8s.io/kubernetes/cmd/kubeadm",),
+    binaries=("kubeadm",),
+    version_command=("version", "-o", "short"),
+    releases=(
+        ReleaseArtifact(
+            url=_K8S_RELEASE + "kubeadm", checksum_url=_K8S_RELEASE + "kubeadm.sha256", binary="kubeadm"
+        ),
+    ),
+)
+"""kubeadm of the newest Kubernetes build, for kind node images (the local cluster runs without it)."""
 _ETCD_TGZ = _GITHUB + "etcd-io/etcd/releases/download/{version}/etcd-{version}-linux-" + ARCH + ".tar.gz"
 ETCD: Final = Component(
     name="etcd",

@@ -73,21 +73,17 @@ class Addresses:
 
 
 @dataclass(frozen=True)
-class NodeNetwork:
-    """Names of the namespace and veth pair of one cluster."""
+class VethNamespace:
+    """A network namespace of ours joined to the host by a veth pair (``eth0`` inside), no default route.
 
-    cluster: str
-    addresses: Addresses
+    Only the pair's own network is routed between the two ends, so nothing inside can reach past the host.
+    """
 
-    @property
-    def netns(self) -> str:
-        """The node's network namespace, as ``ip netns`` names it."""
-        return f"k8sh-{_short_id(self.cluster)}"
-
-    @property
-    def host_link(self) -> str:
-        """The host end of the veth pair (<= 15 characters)."""
-        return f"k8sh{_short_id(self.cluster)}"
+    netns: str
+    host_link: str
+    host_address: str
+    inside_address: str
+    prefix: int = 30
 
     @property
     def netns_path(self) -> Path:
@@ -95,22 +91,87 @@ class NodeNetwork:
         return NETNS_DIR / self.netns
 
     def exists(self) -> bool:
-        """Whether the node namespace is present."""
+        """Whether the namespace is present."""
         return self.netns_path.exists()
 
     def create(self) -> None:
-        """Build namespace, veth pair, addresses, host routes and the metadata address (idempotent)."""
+        """Build namespace, veth pair and addresses, ``lo`` up (idempotent: an old one is removed first)."""
         self.destroy()
-        a = self.addresses
         _ip("netns", "add", self.netns)
         _ip("link", "add", self.host_link, "type", "veth", "peer", "name", "eth0", "netns", self.netns)
-        _ip("addr", "add", f"{a.host}/{a.link_prefix}", "dev", self.host_link)
+        _ip("addr", "add", f"{self.host_address}/{self.prefix}", "dev", self.host_link)
         _ip("link", "set", self.host_link, "up")
         inside = ("-n", self.netns)
-        _ip(*inside, "addr", "add", f"{a.node}/{a.link_prefix}", "dev", "eth0")
+        _ip(*inside, "addr", "add", f"{self.inside_address}/{self.prefix}", "dev", "eth0")
         _ip(*inside, "link", "set", "eth0", "up")
         _ip(*inside, "link", "set", "lo", "up")
-        _ip(*inside, "addr", "add", f"{METADATA_ADDRESS}/32", "dev", "lo")
+
+    def destroy(self) -> None:
+        """Remove the namespace and the veth pair; host routes through the pair vanish with the link."""
+        if _link_exists(self.host_link):
+            _ip("link", "del", self.host_link)
+        if self.exists():
+            _ip("netns", "del", self.netns)
+
+    def enter(self, mount_namespace: Path | None = None) -> list[str]:
+        """Command prefix that runs a program inside the namespace (and, if given, a mount namespace).
+
+        ``nsenter --net``, not ``ip netns exec``: the latter remounts /sys and hides the cgroup hierarchies.
+        """
+        prefix = ["nsenter", f"--net={self.netns_path}"]
+        if mount_namespace is not None:
+            prefix.append(f"--mount={mount_namespace}")
+        return [*prefix, "--"]
+
+    def run(self, command: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a short command inside the namespace."""
+        return _run([*self.enter(), *command], check=check)
+
+    def set_sysctl(self, key: str, value: str) -> None:
+        """Set a per-namespace sysctl inside this namespace only (never the host's)."""
+        path = "/proc/sys/" + key.replace(".", "/")
+        self.run(["sh", "-c", f"echo {value} > {path}"])
+
+
+@dataclass(frozen=True)
+class NodeNetwork:
+    """Names of the namespace and veth pair of one cluster."""
+
+    cluster: str
+    addresses: Addresses
+
+    @property
+    def veth(self) -> VethNamespace:
+        """The node namespace and its veth pair to the host."""
+        a = self.addresses
+        return VethNamespace(
+            f"k8sh-{_short_id(self.cluster)}", f"k8sh{_short_id(self.cluster)}", a.host, a.node, a.link_prefix
+        )
+
+    @property
+    def netns(self) -> str:
+        """The node's network namespace, as ``ip netns`` names it."""
+        return self.veth.netns
+
+    @property
+    def host_link(self) -> str:
+        """The host end of the veth pair (<= 15 characters)."""
+        return self.veth.host_link
+
+    @property
+    def netns_path(self) -> Path:
+        """The bind-mounted namespace file that ``nsenter --net`` takes."""
+        return self.veth.netns_path
+
+    def exists(self) -> bool:
+        """Whether the node namespace is present."""
+        return self.veth.exists()
+
+    def create(self) -> None:
+        """Build namespace, veth pair, addresses, host routes and the metadata address (idempotent)."""
+        a = self.addresses
+        self.veth.create()
+        _ip("-n", self.netns, "addr", "add", f"{METADATA_ADDRESS}/32", "dev", "lo")
         for cidr in (a.cluster_cidr, a.service_cidr):
             _ip("route", "replace", cidr, "via", a.node, "dev", self.host_link)
 
@@ -123,26 +184,19 @@ class NodeNetwork:
 
     def destroy(self) -> None:
         """Remove the namespace and the veth pair; the host routes through it vanish with the link."""
-        if _link_exists(self.host_link):
-            _ip("link", "del", self.host_link)
-        if self.exists():
-            _ip("netns", "del", self.netns)
+        self.veth.destroy()
 
     def enter(self, mount_namespace: Path | None = None) -> list[str]:
         """Command prefix that runs a program inside the node namespace (and its mount namespace)."""
-        prefix = ["nsenter", f"--net={self.netns_path}"]
-        if mount_namespace is not None:
-            prefix.append(f"--mount={mount_namespace}")
-        return [*prefix, "--"]
+        return self.veth.enter(mount_namespace)
 
     def run(self, command: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a short command inside the node namespace."""
-        return _run([*self.enter(), *command], check=check)
+        return self.veth.run(command, check)
 
     def set_sysctl(self, key: str, value: str) -> None:
         """Set a per-namespace sysctl inside the node namespace only (never the host's)."""
-        path = "/proc/sys/" + key.replace(".", "/")
-        self.run(["sh", "-c", f"echo {value} > {path}"])
+        self.veth.set_sysctl(key, value)
 
 
 def _short_id(cluster: str) -> str:
