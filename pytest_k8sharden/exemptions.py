@@ -25,7 +25,7 @@ NEVER_EXEMPT: Final = frozenset(
 _NAMESPACE: Final = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 Reasons = Mapping[str, str]
-"""Name (or prefix) -> why it is exempt."""
+"""Name -> why it is exempt."""
 
 
 def _stands_for_everyone(name: str) -> bool:
@@ -47,8 +47,9 @@ class Exemptions:
     """Also left out of the default-deny and isolated-namespace checks."""
     groups: Reasons = field(default_factory=dict)
     """RBAC Group subjects exempt from the RBAC checks about powerful grants (exact names)."""
-    user_prefixes: Reasons = field(default_factory=dict)
-    """RBAC User subjects whose name starts with one of these (never NEVER_EXEMPT, never a ServiceAccount)."""
+    users: Reasons = field(default_factory=dict)
+    """RBAC User subjects exempt like the groups (exact names: a prefix would exempt any user someone binds
+    under a name that starts with it)."""
     service_account_namespaces: Reasons = field(default_factory=dict)
     """ServiceAccounts of these namespaces, as ServiceAccount subjects or ``system:serviceaccount:`` users."""
     source: str = "built-in"
@@ -74,7 +75,7 @@ class Exemptions:
             return None
         if name.startswith(SERVICE_ACCOUNT_USER):
             return self.service_account_namespaces.get(name[len(SERVICE_ACCOUNT_USER) :].partition(":")[0])
-        return next((why for prefix, why in self.user_prefixes.items() if name.startswith(prefix)), None)
+        return self.users.get(name)
 
 
 def left_out(exempt: Mapping[str, str], own: Sequence[str]) -> str:
@@ -101,8 +102,10 @@ def _reasons(key: str, value: Any, problems: list[str]) -> dict[str, str]:
             problems.append(f"{key}: {name!r} is not a namespace name")
         elif not isinstance(name, str) or not name:
             problems.append(f"{key}: {name!r} is not a name")
-        elif key == "groups" and _stands_for_everyone(name):
+        elif key in ("groups", "users") and _stands_for_everyone(name):
             problems.append(f"{key}: {name!r} stands for every client and can never be exempt")
+        elif key == "users" and name.startswith(SERVICE_ACCOUNT_USER):
+            problems.append(f"{key}: {name!r} is a ServiceAccount: service_account_namespaces exempts those")
         else:
             reasons[name] = " ".join(why.split())
     return reasons

@@ -117,7 +117,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--exemptions",
         dest="k8sharden_exemptions",
         metavar="FILE",
-        help="YAML file of what the audit leaves out as built in (namespaces, RBAC groups, user prefixes, "
+        help="YAML file of what the audit leaves out as built in (namespaces, RBAC groups and users, "
         "ServiceAccount namespaces, each with why); it replaces the shipped exemptions.yaml. "
         "ini: k8sharden_exemptions",
     )

@@ -24,7 +24,11 @@ def test_the_default_is_the_shipped_file_with_a_reason_for_each() -> None:
     assert list(BUILT_IN.namespaces) == ["kube-system"]
     assert list(BUILT_IN.default_deny_namespaces) == ["kube-public", "kube-node-lease"]
     assert list(BUILT_IN.groups) == ["system:masters", "system:nodes"]
-    assert list(BUILT_IN.user_prefixes) == ["system:"]
+    assert list(BUILT_IN.users) == [
+        "system:kube-controller-manager",
+        "system:kube-scheduler",
+        "system:kube-proxy",
+    ]
     assert list(BUILT_IN.service_account_namespaces) == ["kube-system"]
     assert build_settings().exemptions is BUILT_IN
 
@@ -70,7 +74,9 @@ def test_a_file_replaces_the_default(tmp_path: Path) -> None:
         ("namespaces:\n  Kube_System: x\n", "namespaces: 'Kube_System' is not a namespace name"),
         ("groups:\n  system:authenticated: everyone\n", "'system:authenticated' stands for every client"),
         ("groups:\n  system:serviceaccounts:apps: x\n", "stands for every client and can never be exempt"),
-        ("user_prefixes:\n  '': every user\n", "user_prefixes: '' is not a name"),
+        ("users:\n  '': every user\n", "users: '' is not a name"),
+        ("users:\n  system:anonymous: x\n", "users: 'system:anonymous' stands for every client"),
+        ("users:\n  system:serviceaccount:apps:web: x\n", "is a ServiceAccount: service_account_namespaces"),
         ("namespaces: {a: '', B: x}\n", "'a' needs a reason (why it is exempt); namespaces: 'B' is not"),
         ("namespaces: [\n", "cannot be read: while parsing"),
     ],
@@ -91,9 +97,19 @@ def test_a_bad_file_is_one_line_naming_every_problem(tmp_path: Path, text: str, 
      ("Group", "system:serviceaccounts"), ("Group", "system:serviceaccounts:kube-system")],
 )  # fmt: skip
 def test_identities_that_stand_for_everyone_are_never_exempt(kind: str, name: str) -> None:
-    """Not by the default's ``system:`` user prefix, nor by an Exemptions built around the file's checks."""
+    """Not by the default, nor by an Exemptions built around the file's checks."""
     assert BUILT_IN.identity(kind, name) is None
-    assert Exemptions(groups={name: "x"}, user_prefixes={"": "x"}).identity(kind, name) is None
+    assert Exemptions(groups={name: "x"}, users={name: "x"}).identity(kind, name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "exempt"),
+    [("system:kube-scheduler", True), ("system:kube-proxy", True), ("system:backdoor", False),
+     ("system:node:worker-1", False), ("system:kube-scheduler-extra", False), ("alice", False)],
+)  # fmt: skip
+def test_only_the_named_component_users_are_exempt(name: str, exempt: bool) -> None:
+    """A binding to a user named ``system:anything`` is audited: the old ``system:`` prefix exempted it."""
+    assert bool(BUILT_IN.identity("User", name)) is exempt
 
 
 def test_a_file_that_is_not_utf8_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:

@@ -161,6 +161,8 @@ def test_configured_exemptions_replace_the_built_in_ones() -> None:
         ),
         (rbac.authenticated, binding("all", "viewer", group("system:authenticated")), "system:authenticated"),
         (rbac.cluster_admin, binding("ops", "cluster-admin", user("alice")), "User/alice"),
+        # The old built-in ``system:`` user prefix exempted any user so named: this grant passed.
+        (rbac.cluster_admin, binding("x", "cluster-admin", user("system:backdoor")), "User/system:backdoor"),
         (rbac.cluster_admin, binding("sas", "cluster-admin", group("system:serviceaccounts")), "Group/"),
         (
             rbac.wildcard,
