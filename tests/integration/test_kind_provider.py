@@ -58,6 +58,9 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, release_server: tup
     home.mkdir()
     monkeypatch.setenv("K8SHARDEN_CACHE_DIR", str(cache))
     monkeypatch.setenv("K8SHARDEN_KIND_RELEASE_URL", release_server[0])
+    # kind comes from the stand-in's release (the fresh cache has none; never a build of the real kind), the
+    # local cluster's binaries from the cache (found there, so no release of theirs is ever fetched).
+    monkeypatch.setenv("K8SHARDEN_BINARY_SOURCES", "cache,release")
     monkeypatch.setenv("STANDIN_KIND_STATE", str(state))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("KUBECONFIG", raising=False)
