@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -23,7 +23,7 @@ from pytest_k8sharden.clusters.downloads import cache_root
 from pytest_k8sharden.clusters.kind import nodefiles
 from pytest_k8sharden.clusters.kind.binary import KIND
 from pytest_k8sharden.clusters.local import images
-from pytest_k8sharden.clusters.local.binaries import ensure_all, module_source_dir
+from pytest_k8sharden.clusters.local.binaries import Progress, ensure_all, module_source_dir
 from pytest_k8sharden.clusters.local.components import (
     CNI_PLUGINS,
     CONTAINERD,
@@ -33,8 +33,6 @@ from pytest_k8sharden.clusters.local.components import (
     RUNC,
     Component,
 )
-
-Progress = Callable[[str], None]
 
 COREDNS: Final = Component(
     name="coredns",
