@@ -26,8 +26,9 @@ from typing import Final
 
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.network import VethNamespace
-from pytest_k8sharden.clusters.local.processes import Supervisor, wait_until
+from pytest_k8sharden.clusters.local.processes import Supervisor
 from pytest_k8sharden.clusters.local.state import NAME_PREFIX_ENV
+from pytest_k8sharden.polling import wait_until
 
 ENGINE_ROOT: Final = Path("/var/lib/k8sharden-docker")
 RUNTIME_NAME: Final = "k8sharden-runc"

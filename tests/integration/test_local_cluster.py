@@ -21,8 +21,8 @@ from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OU
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses
-from pytest_k8sharden.clusters.local.processes import wait_until
 from pytest_k8sharden.ingress import ingress_targets
+from pytest_k8sharden.polling import wait_until
 from pytest_k8sharden.probes.http import HttpProbe, pinned_connector
 from pytest_k8sharden.probes.pods import PodProber, ProbePod
 from pytest_k8sharden.profiles import get_profile

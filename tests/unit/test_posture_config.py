@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_k8sharden.clusters.local.controlplane import read_cmdline
-from pytest_k8sharden.clusters.local.processes import wait_until
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.polling import wait_until
 from pytest_k8sharden.posture import config
 from pytest_k8sharden.profiles import HARDENED, INSECURE
 

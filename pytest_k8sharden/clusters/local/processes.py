@@ -7,13 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
+from pytest_k8sharden.polling import wait_until
 
 
 class ProcessError(RuntimeError):
@@ -148,13 +148,3 @@ def _reap(pid: int) -> None:
     """Collect the exit status of a child of ours (a no-op for processes another run started)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    """Poll ``condition`` every 0.1 s until it holds or ``timeout_s`` passes; return its last value."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
