@@ -5,6 +5,11 @@ matrix (every pod to every pod on every served port, one exec per source pod) in
 consecutive rounds agree with each other and the engine (the policy has taken effect; how long that took
 is recorded) or a deadline passes, removes the policies again and returns the comparison of the last
 rounds with the engine's expectation.
+
+How long a silent connect is waited for before it counts as blocked is earned by the no-policy baseline
+(`Canary.run_baseline`): if every one of its connects completed within the short wait upstream's
+NetworkPolicy e2e tests use, the policy scenarios wait that long; otherwise the baseline runs again with
+the full probe timeout, and so do they.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from pytest_k8sharden.probes.pods import PodProber
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
 
+SHORT_CONNECT_TIMEOUT_S: Final = 1.0
+"""The connect timeout the scenarios use once every baseline connect completed within it (upstream's
+NetworkPolicy e2e tests wait 1 s)."""
 SETTLE_DEADLINE_S: Final = 30.0
 """How long a freshly applied scenario may take to settle (two consecutive rounds alike and as expected)
 before the matrix is judged as it stands: a connection where policy denies fails."""
@@ -67,6 +75,7 @@ class Canary:
         self.kube = kube
         self.namespaces = dict(namespaces)
         self.image = image
+        self.probe_timeout_s = probe_timeout_s
         self.prober = MatrixProber(kube, probe_timeout_s)
         self.settle_deadline_s = settle_deadline_s
         self.pods: tuple[Pod, ...] = ()
@@ -92,12 +101,37 @@ class Canary:
         targets = [Target(pod.key, pod.ip, port) for pod in self.pods for port in PORTS]
         return {Source(pod.key, self.namespaces[pod.namespace.name], pod.name): targets for pod in self.pods}
 
+    def run_baseline(self, baseline: Scenario) -> list[MatrixOutcome]:
+        """The no-policy `baseline`, which sets the connect timeout of the scenarios after it.
+
+        First with the short timeout: if every pair connected, the scenarios wait that long too. If not,
+        the baseline runs again with the full probe timeout, which the scenarios then keep; both matrices
+        are returned (the last is the one judged).
+        """
+        if baseline.policies([pod.ip for pod in self.pods]):
+            raise ValueError(f"the baseline scenario {baseline.name} declares policies")
+        short = min(SHORT_CONNECT_TIMEOUT_S, self.probe_timeout_s)
+        self.prober = MatrixProber(self.kube, short)
+        first = self.run(baseline)
+        if first.held or short == self.probe_timeout_s:
+            return [first]
+        self.prober = MatrixProber(self.kube, self.probe_timeout_s)
+        return [first, self.run(baseline)]
+
     def run(self, scenario: Scenario) -> MatrixOutcome:
         """Apply the scenario's policies, probe the matrix until it settles, remove the policies."""
         with self.applied(scenario) as (manifests, expected):
             wanted = expectation(expected)
             settled = probe_until_stable(self.prober.probe, self.plan, wanted, self.settle_deadline_s)
-        return compare(scenario.name, scenario.summary, manifests, expected, settled.results, settled=settled)
+        return compare(
+            scenario.name,
+            scenario.summary,
+            manifests,
+            expected,
+            settled.results,
+            settled=settled,
+            connect_timeout_s=self.prober.timeout_s,
+        )
 
     @contextlib.contextmanager
     def applied(

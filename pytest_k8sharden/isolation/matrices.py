@@ -87,6 +87,8 @@ class MatrixOutcome:
     results: tuple[ConnectResult, ...]
     settled: Settled | None = None
     """How the matrix settled, when it was probed in rounds until it stood still."""
+    connect_timeout_s: float | None = None
+    """How long a silent connect was waited for before it counted as blocked, when the caller chose it."""
 
     @property
     def wrong(self) -> int:
@@ -110,6 +112,11 @@ class MatrixOutcome:
     def unsettled(self) -> bool:
         """Probed in rounds, and the rounds never agreed before the deadline."""
         return self.settled is not None and not self.settled.converged
+
+    @property
+    def held(self) -> bool:
+        """Every pair observed and as expected, in rounds that settled."""
+        return not (self.wrong or self.unknown or self.unsettled)
 
     @property
     def denied(self) -> int:
@@ -148,14 +155,15 @@ class MatrixOutcome:
         return f"{self.name}: {found}{self._settling()}"
 
     def _settling(self) -> str:
+        waited = "" if self.connect_timeout_s is None else f", connect timeout {self.connect_timeout_s:g} s"
         if self.settled is None:
-            return ""
+            return f" ({waited[2:]})" if waited else ""
         rounds, after = self.settled.rounds, f"{self.settled.settled_after_s:.0f} s"
         if not self.settled.converged:
-            return f" (did not settle in {rounds} rounds, {after})"
+            return f" (did not settle in {rounds} rounds, {after}{waited})"
         if self.wrong:
-            return f" (still so after {after}, {rounds} rounds: the policy had time to take effect)"
-        return f" (settled after {after}, {rounds} rounds)"
+            return f" (still so after {after}, {rounds} rounds{waited}: the policy had time to take effect)"
+        return f" (settled after {after}, {rounds} rounds{waited})"
 
 
 def compare(
@@ -167,6 +175,7 @@ def compare(
     refused_is_blocked: bool = True,
     settled: Settled | None = None,
     heard: Heard | None = None,
+    connect_timeout_s: float | None = None,
 ) -> MatrixOutcome:
     """Compare probe results with the expected tables, port by port."""
     observed = observed_tables(expected, results, refused_is_blocked, heard)
@@ -177,6 +186,7 @@ def compare(
         {spec: Reachability(expected[spec], observed[spec]) for spec in expected},
         tuple(results),
         settled,
+        connect_timeout_s,
     )
 
 
@@ -200,6 +210,8 @@ def matrix_observation(outcome: MatrixOutcome, vantage: str, target: str) -> Obs
         "probes": len(outcome.results),
         "attempts": retried,
     }
+    if outcome.connect_timeout_s is not None:
+        details["connect_timeout_s"] = outcome.connect_timeout_s
     if outcome.settled is not None:
         details["settling"] = {
             "rounds": outcome.settled.rounds,
@@ -221,7 +233,7 @@ def ends_the_canary(outcome: MatrixOutcome, baseline: str) -> bool:
     scenario can be judged then), or a scenario's policies blocked none of the pairs they deny (the cluster
     does not enforce NetworkPolicy at all: the check has failed)."""
     if outcome.name == baseline:
-        return bool(outcome.wrong or outcome.unknown or outcome.unsettled)
+        return not outcome.held
     return outcome.enforced_nothing
 
 
@@ -237,7 +249,7 @@ def canary_finding(outcomes: Sequence[MatrixOutcome], baseline: str, planned: in
     if first is None:
         return Finding(Outcome.INCONCLUSIVE, f"the baseline scenario {baseline} did not run")
     not_run = planned - len(outcomes)
-    if first.wrong or first.unknown or first.unsettled:
+    if not first.held:
         return Finding(
             Outcome.INCONCLUSIVE,
             "without any NetworkPolicy the canary pods do not reach each other as expected: "

@@ -4,6 +4,7 @@ scenarios, default-deny coverage, workloads, control-plane doors, the metadata v
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import pytest
 from kubernetes import client
@@ -12,6 +13,7 @@ from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.exemptions import BUILT_IN
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
+from pytest_k8sharden.isolation.canary import SHORT_CONNECT_TIMEOUT_S, Canary
 from pytest_k8sharden.isolation.matrices import (
     MatrixOutcome,
     canary_finding,
@@ -22,6 +24,7 @@ from pytest_k8sharden.isolation.matrices import (
     observed_value,
 )
 from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY, covering_network
+from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.netpol import (
     Namespace,
     Pod,
@@ -36,6 +39,7 @@ from pytest_k8sharden.probes.http import HttpObservation
 from pytest_k8sharden.probes.matrix import (
     NO_RESULT,
     ConnectResult,
+    MatrixProber,
     Plan,
     Source,
     Target,
@@ -666,6 +670,33 @@ def test_one_unjudged_knock_makes_the_control_plane_check_inconclusive() -> None
     heard_both = [*heard_api, ConnectResult("probe/attacker", kubelet, 10250, "connected")]
     finding = workloads.control_plane_finding(results, forbidden, heard_both)
     assert finding.outcome is Outcome.PASSED and "2 knocks, from pod:default/v (2)" in finding.message
+
+
+@pytest.mark.parametrize(("connect_s", "judged_with"), [(0.01, SHORT_CONNECT_TIMEOUT_S), (2.0, 5.0)])
+def test_the_canary_waits_briefly_for_a_connect_only_where_its_baseline_connected_that_fast(
+    monkeypatch: pytest.MonkeyPatch, connect_s: float, judged_with: float
+) -> None:
+    """One pair connecting in `connect_s`: within the short timeout the scenarios keep it; beyond it, the
+    baseline runs again with the full probe timeout and the scenarios wait that long."""
+    slow = ("x/a", "y/b", 80)
+
+    def probe(prober: MatrixProber, plan: Plan) -> tuple[ConnectResult, ...]:
+        return tuple(
+            ConnectResult(s.key, t.key, t.port, "connected" if connect_s < prober.timeout_s or
+                          (s.key, t.key, t.port) != slow else "TIMEOUT")
+            for s, targets in plan.items()
+            for t in targets
+        )  # fmt: skip
+
+    monkeypatch.setattr(MatrixProber, "probe", probe)
+    names = {model: f"k8sh-canary-{model}" for model in TOPOLOGY.namespaces}
+    canary = Canary(cast(Kube, None), names, "probe", probe_timeout_s=5.0, settle_deadline_s=1.5)
+    canary.pods = canary_pods()
+    tried = canary.run_baseline(BASELINE)
+    assert [o.connect_timeout_s for o in tried] == sorted({SHORT_CONNECT_TIMEOUT_S, judged_with})
+    assert tried[-1].held and canary.prober.timeout_s == judged_with
+    assert all(not o.held for o in tried[:-1]), "the baseline runs again only when the short wait missed"
+    assert f"connect timeout {judged_with:g} s" in tried[-1].describe()
 
 
 def test_the_canary_ends_early_only_when_no_later_scenario_can_change_the_verdict() -> None:
