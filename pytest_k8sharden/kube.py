@@ -19,7 +19,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError as Urllib3Error
 from websocket import WebSocketBadStatusException
 
-from pytest_k8sharden import __version__
+from pytest_k8sharden import __version__, credentials
 from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.kubeerrors import (
     MESSAGE_LIMIT,
@@ -282,15 +282,18 @@ def load_configuration(access: ClusterAccess) -> client.Configuration:
             )
         if context not in names:
             raise KubeConfigError(f"context {context!r} not found in kubeconfig {path} (known: {known})")
-        try:
-            config.load_kube_config(
-                config_file=str(path),
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except (ConfigException, ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise KubeConfigError(f"kubeconfig {path} is malformed: {_first_line(exc)}") from None
+        with credentials.private_directory() as directory:
+            try:
+                config.load_kube_config(
+                    config_file=str(path),
+                    context=context,
+                    client_configuration=configuration,
+                    persist_config=False,
+                    temp_file_path=str(directory),
+                )
+            except (ConfigException, ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise KubeConfigError(f"kubeconfig {path} is malformed: {_first_line(exc)}") from None
+            credentials.keep_in_memory(configuration, directory)
     configuration.retries = False  # retries are ours (tenacity), not urllib3's
     return configuration
 

@@ -108,7 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
                 code, headers, data = forced.pop(0)
                 self._send(code, data, headers)
                 return
-        if self.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}":
+        verified_client = isinstance(self.connection, ssl.SSLSocket) and self.connection.getpeercert()
+        if self.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}" and not verified_client:
             self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
             return
         self._route(method, path, body)
@@ -190,10 +191,14 @@ class FakeApi:
 
 
 @contextmanager
-def serve(cert: trustme.LeafCert) -> Iterator[FakeApi]:
-    """Serve the fake API over HTTPS with `cert` on 127.0.0.1 until the block ends."""
+def serve(cert: trustme.LeafCert, client_ca: trustme.CA | None = None) -> Iterator[FakeApi]:
+    """Serve the fake API over HTTPS with `cert` on 127.0.0.1 until the block ends; with `client_ca`, only
+    to clients presenting a certificate it issued."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
+    if client_ca is not None:
+        client_ca.configure_trust(context)
+        context.verify_mode = ssl.CERT_REQUIRED
     state = FakeApiState(
         nodes=[
             {
@@ -220,15 +225,27 @@ def serve(cert: trustme.LeafCert) -> Iterator[FakeApi]:
 
 
 def write_kubeconfig(
-    path: Path, server: str, ca: trustme.CA, token: str = GOOD_TOKEN, context: str = "test"
+    path: Path,
+    server: str,
+    ca: trustme.CA,
+    token: str = GOOD_TOKEN,
+    context: str = "test",
+    client_cert: trustme.LeafCert | None = None,
 ) -> Path:
-    """A kubeconfig for `server` trusting `ca` and authenticating with `token`."""
+    """A kubeconfig for `server` trusting `ca` and authenticating with `token`, or with `client_cert`
+    (inline, as ``client-certificate-data`` and ``client-key-data``)."""
     ca_data = base64.b64encode(ca.cert_pem.bytes()).decode()
+    user: dict[str, str] = {"token": token}
+    if client_cert is not None:
+        user = {
+            "client-certificate-data": base64.b64encode(client_cert.cert_chain_pems[0].bytes()).decode(),
+            "client-key-data": base64.b64encode(client_cert.private_key_pem.bytes()).decode(),
+        }
     document = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "fake", "cluster": {"server": server, "certificate-authority-data": ca_data}}],
-        "users": [{"name": "scanner", "user": {"token": token}}],
+        "users": [{"name": "scanner", "user": user}],
         "contexts": [{"name": context, "context": {"cluster": "fake", "user": "scanner"}}],
         "current-context": context,
     }
