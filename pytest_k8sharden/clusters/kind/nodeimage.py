@@ -37,12 +37,13 @@ from pytest_k8sharden.clusters.local.components import (
 COREDNS: Final = Component(
     name="coredns",
     upstream_module="github.com/coredns/coredns",
-    packages=("github.com/coredns/coredns",),
+    packages=("k8sharden.local/coredns",),
     binaries=("coredns",),
     version_command=("-version",),
     gomods=KIND.gomods,
 )
-"""CoreDNS at the version kubeadm of the newest Kubernetes build deploys."""
+"""CoreDNS at the version kubeadm of the newest Kubernetes build deploys, without the cloud DNS backends,
+etcd, nomad, geoip and trace plugins (gomods/coredns/main.go): their SDKs were most of a 10-minute build."""
 DEBIAN_SUITE: Final = "bookworm"
 DEBIAN_MIRROR: Final = "http://deb.debian.org/debian"
 BASE_PACKAGES: Final = (
