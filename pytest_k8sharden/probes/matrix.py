@@ -201,6 +201,8 @@ def probe_until_stable(
     For a policy just applied: earlier rounds show it taking effect (kept in `settling`), not violations.
     A matrix that stands still but differs from `expected` is probed on until the deadline (the policy
     may still be on its way), then judged as it stands: `converged` says whether its last rounds agreed.
+    The rounds judged never include the first, probed as the policy was applied: on a slow machine the
+    deadline may pass after `stable_rounds` rounds, and one more is probed then.
     """
     if stable_rounds < 1:
         raise ValueError(f"stable_rounds must be at least 1, not {stable_rounds}")
@@ -213,7 +215,8 @@ def probe_until_stable(
         window = rounds[-stable_rounds:]
         converged = len(window) == stable_rounds and all(_outcomes(r) == _outcomes(window[0]) for r in window)
         as_expected = all(expected(r) is not False for r in window[-1])
-        if (converged and as_expected) or clock() - started >= deadline_s:
+        past_first = len(rounds) > stable_rounds
+        if (converged and as_expected) or (past_first and clock() - started >= deadline_s):
             break
         time.sleep(pause_s)
     last = [

@@ -224,6 +224,21 @@ def test_the_canary_waits_for_its_own_policy_to_settle_and_records_how_long_it_t
     assert details["attempts"] == {}, "the rounds are in the settling record"
 
 
+def test_a_slow_canary_never_judges_the_round_probed_as_its_policy_was_applied() -> None:
+    """Rounds of 20 s: the deadline passes after two, and a third is probed so the first is not judged;
+    a connection that persists is still a violation."""
+    plan, probe, _ = scripted(["connected", "TIMEOUT", "TIMEOUT"])
+    wanted = expectation(ONE_PAIR_BLOCKED)
+    settled = probe_until_stable(probe, plan, wanted, deadline_s=30, pause_s=0, clock=clock(10.0))
+    assert settled.rounds == 3 and settled.converged
+    assert compare("deny", "", [], ONE_PAIR_BLOCKED, settled.results, settled=settled).wrong == 0
+    assert settled.settling == {"v -> d 80/TCP": ("connected", "TIMEOUT", "TIMEOUT")}
+    plan, probe, _ = scripted(["connected"] * 3)
+    settled = probe_until_stable(probe, plan, wanted, deadline_s=30, pause_s=0, clock=clock(10.0))
+    assert settled.rounds == 3
+    assert compare("deny", "", [], ONE_PAIR_BLOCKED, settled.results, settled=settled).wrong == 1
+
+
 def test_a_canary_matrix_that_never_settles_is_judged_on_its_last_rounds() -> None:
     flapping = ["TIMEOUT", "connected"] * 10
     plan, probe, _ = scripted(flapping)
