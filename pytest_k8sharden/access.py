@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, final
+from typing import Final, Protocol, final
+
+CONTROL_PLANE_COMPONENTS: Final = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
+"""The components whose command lines a ControlPlaneView shows."""
+
+
+def parse_flags(argv: Sequence[str]) -> dict[str, str]:
+    """``--name=value`` and ``--name value`` flags of a command line (a bare ``--name`` is "true")."""
+    flags: dict[str, str] = {}
+    args = list(argv)
+    for index, arg in enumerate(args):
+        if not arg.startswith("--"):
+            continue
+        name, sep, value = arg[2:].partition("=")
+        if not sep:
+            following = args[index + 1] if index + 1 < len(args) else ""
+            value = following if following and not following.startswith("-") else "true"
+        flags[name] = value
+    return flags
 
 
 class ControlPlaneView(Protocol):
