@@ -21,6 +21,7 @@ from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OU
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses
+from pytest_k8sharden.clusters.local.state import cluster_name
 from pytest_k8sharden.ingress import ingress_targets
 from pytest_k8sharden.kubeapply import FIELD_MANAGER
 from pytest_k8sharden.polling import wait_until
@@ -171,7 +172,7 @@ def test_metadata_standin_answers_pods_only_where_not_blocked(
 
 
 def test_down_leaves_no_process_netns_mount_cgroup_or_state() -> None:
-    cluster = LocalCluster("k8sh-it-down", print)
+    cluster = LocalCluster(cluster_name("it-down"), print)  # $K8SHARDEN_LOCAL_NAME_PREFIX-it-down
     cluster.up("insecure")
     records = cluster.supervisor.records()
     info = cluster.state.load_info()
