@@ -11,8 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 from pytest_k8sharden.clusters.local.components import KUBERNETES
+from pytest_k8sharden.durations import DEFAULT_SWEEP_AGE
 from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
-from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE
 from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
 from pytest_k8sharden.shipped import suites_directory
 
@@ -135,9 +135,10 @@ def _kind(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from pytest_k8sharden.clusters.base import ClusterAccess
+    from pytest_k8sharden.durations import parse_age
     from pytest_k8sharden.evidence.observation import utc_now
     from pytest_k8sharden.kube import KubeError, connect
-    from pytest_k8sharden.ownership import parse_age, sweep
+    from pytest_k8sharden.ownership import sweep
 
     try:
         age = parse_age(args.older_than)

@@ -20,7 +20,6 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from websocket import WebSocketBadStatusException
 
 from pytest_k8sharden import __version__, credentials
-from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.kubeerrors import (
     MESSAGE_LIMIT,
     KubeApiError,
@@ -37,9 +36,10 @@ from pytest_k8sharden.kubeerrors import (
     status_message,
     translate_transport_error,
 )
+from pytest_k8sharden.redact import redact_text
 
 if TYPE_CHECKING:
-    from pytest_k8sharden.clusters.base import ClusterAccess
+    from pytest_k8sharden.access import ClusterAccess
 
 log = logging.getLogger(__name__)
 

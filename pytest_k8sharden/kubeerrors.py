@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 
-from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.neterrors import os_error_text
+from pytest_k8sharden.redact import redact_text
 
 MESSAGE_LIMIT = 300
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,10 +28,6 @@ RUN_ID: Final = os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
 """This process's run id (a session runs in one process): $K8SHARDEN_RUN_ID (a label value, for CI to
 correlate), else random."""
 OURS_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-DEFAULT_SWEEP_AGE: Final = "1h"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_SECONDS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def ours(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -46,14 +41,6 @@ def is_ours(labels: Mapping[str, str] | None, run_id: str = RUN_ID) -> bool:
     runs' leftovers are audited like anything else (the sweep deletes the old ones first)."""
     labels = labels or {}
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY and labels.get(RUN_LABEL) == run_id
-
-
-def parse_age(text: str) -> timedelta:
-    """``90``, ``30s``, ``10m``, ``1h`` or ``2d`` as a timedelta; ValueError names the bad value."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"an age must look like 30s, 10m, 1h or 2d, got {text!r}")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 @final

@@ -19,7 +19,6 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from pytest_k8sharden import seeds, tlspolicy
-from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED, Component
 
 PROFILE_NAMES: tuple[str, ...] = ("hardened", "default", "insecure")
 
@@ -122,6 +121,9 @@ class Profile:
     """Pods cannot reach 169.254.169.254 (a node-level firewall rule, as cloud metadata concealment does)."""
     control_plane_loopback_only: bool
     """kube-controller-manager and kube-scheduler serve on loopback only (CIS 1.3.7, 1.4.2)."""
+    verify_kubelet_certificates: bool = False
+    """The API server verifies the kubelets' serving certificates against the cluster CA
+    (--kubelet-certificate-authority, CIS 1.2.5), and the kubelets serve certificates that CA issued."""
     serving_certificate_days: int = 365
     """Validity of the API server's and kubelet's serving certificates (RSA-2048, as kubeadm issues)."""
     plaintext_api_proxy: bool = False
@@ -139,8 +141,9 @@ class Profile:
         )
     )
     """The ingress controller's TLS settings and sites (default: Traefik's defaults, one valid site)."""
-    kubernetes: Component = KUBERNETES
-    """The Kubernetes build the local cluster runs (kind runs its node image's version instead)."""
+    outdated_kubernetes: bool = False
+    """The cluster runs a Kubernetes patch release behind the newest one the provider has (the version
+    checks find it); which builds those are is the provider's pin (clusters/local/components.py)."""
 
     @property
     def access_seeds(self) -> tuple[Mapping[str, Any], ...]:
@@ -200,6 +203,7 @@ HARDENED: Final = Profile(
     network_policy_enforced=True,
     metadata_blocked=True,
     control_plane_loopback_only=True,
+    verify_kubelet_certificates=True,
     images_by_digest=True,
     ingress=IngressSettings(
         min_version="VersionTLS12",
@@ -285,7 +289,7 @@ INSECURE: Final = Profile(
         ),
     ),
     seed_manifests=_frozen_all((*seeds.shop(), *seeds.insecure_posture())),
-    kubernetes=KUBERNETES_OUTDATED,
+    outdated_kubernetes=True,
 )
 
 

@@ -18,12 +18,12 @@ from pytest_k8sharden.evidence.bundle import CheckResult, ClusterSummary, RunInf
 from pytest_k8sharden.evidence.html import html_extra
 from pytest_k8sharden.evidence.observation import utc_now
 from pytest_k8sharden.evidence.recorder import Evidence
-from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.evidence.sarif import write_sarif
 from pytest_k8sharden.evidence.table import insert_cells, latest_result, row_cells
 from pytest_k8sharden.evidence.verdict import Inconclusive, Outcome, Phase, verdict
 from pytest_k8sharden.kube import KubeError, KubeForbidden, KubeUnreachable
 from pytest_k8sharden.ownership import sweep
+from pytest_k8sharden.redact import redact_text
 
 if TYPE_CHECKING:
     from pytest_k8sharden.clusters import Cluster, ClusterAccess, ClusterProvider

@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
-from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.netpol.manifest import network_policy
 
+SEED_IMAGE: Final = "k8sharden.seed/probe"
+"""The image every seeded workload names: a stand-in that each provider replaces with the probe image it
+made available (``with_images``), so the seeds carry no provider's image or version."""
 SHOP_NAMESPACE: Final = "k8sharden-shop"
 SEEDED_LABEL: Final = {"k8sharden.io/seeded-by": "local-profile"}
 SHOP_TIERS: Final = {"frontend": 8080, "backend": 8081, "db": 5432}
@@ -90,7 +92,7 @@ def _from_tier(tier: str, port: int) -> Manifest:
     return {"from": [{"podSelector": {"matchLabels": {"tier": tier}}}], "ports": [{"port": port}]}
 
 
-def shop(image: str = PROBE_IMAGE, namespace_labels: Mapping[str, str] | None = None) -> tuple[Manifest, ...]:
+def shop(image: str = SEED_IMAGE, namespace_labels: Mapping[str, str] | None = None) -> tuple[Manifest, ...]:
     """The shop: default deny, egress within the namespace, frontend open to the namespace, then a chain."""
     ns = SHOP_NAMESPACE
     backend, db = SHOP_TIERS["backend"], SHOP_TIERS["db"]
@@ -157,7 +159,7 @@ _PRIVILEGED_AGENT = _workload(
         "containers": [
             {
                 "name": "agent",
-                "image": PROBE_IMAGE,
+                "image": SEED_IMAGE,
                 "imagePullPolicy": "IfNotPresent",
                 "args": ["pause"],
                 "securityContext": {
@@ -187,7 +189,7 @@ _DASHBOARD = _workload(
         "containers": [
             {
                 "name": "kubernetes-dashboard",
-                "image": PROBE_IMAGE,
+                "image": SEED_IMAGE,
                 "imagePullPolicy": "IfNotPresent",
                 # The probe image's HTTP server stands in for the dashboard; the arguments are the
                 # dashboard's own (the shell passes them on as positional parameters, unused).
@@ -284,3 +286,17 @@ def hardened_posture() -> tuple[Manifest, ...]:
             for name in (*HARDENED_NAMESPACES, SHOP_NAMESPACE)
         ),
     )
+
+
+def with_images(document: Any, images: Mapping[str, str]) -> Any:
+    """``document`` (plain data) with every ``image`` that ``images`` names replaced by what it maps to."""
+    if isinstance(document, Mapping):
+        return {
+            key: images.get(value, value)
+            if key == "image" and isinstance(value, str)
+            else with_images(value, images)
+            for key, value in document.items()
+        }
+    if isinstance(document, (list, tuple)):
+        return [with_images(item, images) for item in document]
+    return document

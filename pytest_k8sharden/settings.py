@@ -10,10 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar, final
 
+from pytest_k8sharden.durations import DEFAULT_SWEEP_AGE, parse_age
 from pytest_k8sharden.exemptions import BUILT_IN, Exemptions, ExemptionsError, load_exemptions
-from pytest_k8sharden.ownership import DEFAULT_SWEEP_AGE, parse_age
-from pytest_k8sharden.posture.versions import RELEASES, ReleaseTable, ReleaseTableError, load_release_table
 from pytest_k8sharden.profiles import PROFILE_NAMES
+from pytest_k8sharden.releases import RELEASES, ReleaseTable, ReleaseTableError, load_release_table
 
 CLUSTER_PROVIDERS: tuple[str, ...] = ("existing", "kind", "local")
 DEFAULT_EVIDENCE_DIR = "k8sharden-evidence"

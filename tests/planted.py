@@ -23,6 +23,7 @@ from kubernetes import client
 from local_clusters import Running
 
 from pytest_k8sharden.clusters.local import binaries
+from pytest_k8sharden.clusters.local.components import kubernetes_for
 from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, RUN_LABEL
 from pytest_k8sharden.profiles import get_profile
 
@@ -69,7 +70,7 @@ def _apply_client_side(running: Running, password: str) -> None:
         "metadata": {"name": APPLIED_NAME, "namespace": NAMESPACE},
         "stringData": {"p": password},
     }
-    kubectl = binaries.ensure(get_profile(running.profile).kubernetes, print).paths["kubectl"]
+    kubectl = binaries.ensure(kubernetes_for(get_profile(running.profile)), print).paths["kubectl"]
     done = running.cluster.kubectl(kubectl, "apply", "-f", "-", stdin=json.dumps(manifest))
     assert done.returncode == 0, done.stderr
     applied = running.kube.core.read_namespaced_secret(APPLIED_NAME, NAMESPACE)

@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, final
+
+from pytest_k8sharden.access import ClusterAccess, ControlPlaneView
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Identity
 
+__all__ = ["Cluster", "ClusterAccess", "ClusterProvider", "ClusterUnavailable", "ControlPlaneView", "Node"]
+
 
 class ClusterUnavailable(Exception):
     """The cluster cannot be used; the message is the one line the user sees."""
-
-
-class ControlPlaneView(Protocol):
-    """What a provider sees of the control plane beyond the API server, as an auditor on its host would."""
-
-    source: str
-    """Where the command lines come from, for reports (e.g. "/proc/<pid>/cmdline of ...")."""
-
-    def command_lines(self) -> dict[str, tuple[str, ...]]:
-        """component name (kube-apiserver, etcd ...) -> the argv of its running process."""
-        ...
-
-    def etcd_get(self, key: str) -> bytes | None:
-        """The raw value etcd stores under ``key`` (None: no such key), read as the API server's client."""
-        ...
-
-
-@final
-@dataclass(frozen=True)
-class ClusterAccess:
-    """How to reach a cluster a provider acquired."""
-
-    provider: str
-    """The provider that acquired it: existing, kind or local."""
-    profile: str | None
-    """hardened, default or insecure for kind and local; None for existing clusters."""
-    kubeconfig: Path | None
-    """The kubeconfig file; None means the in-cluster configuration (running inside a pod)."""
-    context: str | None
-    """The kubeconfig context; None means its current-context."""
-    probe_image: str | None = None
-    """The probe image the provider made available in the cluster (used when --probe-image is not given)."""
-    control_plane: ControlPlaneView | None = None
-    """The provider's view of the control-plane processes and etcd; None where it has none (managed)."""
-    ingress_ca: Path | None = None
-    """The CA the provider's ingress certificates chain to (used when --ingress-ca is not given)."""
 
 
 class ClusterProvider(Protocol):

@@ -13,9 +13,9 @@ from typing import Any, final
 
 from pytest_k8sharden.evidence.gate import BaselineState
 from pytest_k8sharden.evidence.observation import Observation, observation_from_dict
-from pytest_k8sharden.evidence.redact import redact
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.evidence.waivers import WaiverMatch
+from pytest_k8sharden.redact import redact
 
 SCHEMA = "pytest-k8sharden/evidence/v1"
 EVIDENCE_FILE = "evidence.json"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import final
 
-from pytest_k8sharden.evidence.redact import redact_text
+from pytest_k8sharden.redact import redact_text
 
 CORNER = "-"
 MARK_CLASSES = {".": "allowed", "X": "blocked", "?": "unknown"}

@@ -10,9 +10,9 @@ from html import escape
 
 from pytest_k8sharden.evidence.history import History, StoredRun
 from pytest_k8sharden.evidence.overview import PAGE_STYLE, severity_badge
-from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.evidence.summary import SEVERITY_ROWS
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.redact import redact_text
 
 TITLE = "Kubernetes hardening history"
 SEVERITY_COLOURS = {"critical": "#7b0016", "high": "#c62828", "medium": "#e07b00", "low": "#5d7b9d",

@@ -19,9 +19,9 @@ from pytest_k8sharden.catalog import Catalog
 from pytest_k8sharden.evidence.bundle import CheckResult
 from pytest_k8sharden.evidence.grids import render_grids
 from pytest_k8sharden.evidence.observation import Observation
-from pytest_k8sharden.evidence.redact import redact, redact_text
 from pytest_k8sharden.evidence.summary import count_outcomes
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.redact import redact, redact_text
 
 SUMMARY_OUTCOMES = (Outcome.PASSED, Outcome.FAILED, Outcome.INCONCLUSIVE, Outcome.WAIVED, Outcome.ERROR)
 

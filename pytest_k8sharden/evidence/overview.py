@@ -12,7 +12,6 @@ from html import escape
 
 from pytest_k8sharden.evidence.bundle import CheckResult, RunInfo
 from pytest_k8sharden.evidence.gate import Baseline
-from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.evidence.summary import (
     FINDING_OUTCOMES,
     SEVERITY_ROWS,
@@ -25,6 +24,7 @@ from pytest_k8sharden.evidence.summary import (
     reason_line,
 )
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.redact import redact_text
 
 OBJECTS_SHOWN = 4
 """How many objects a finding's row names before "and N more"."""

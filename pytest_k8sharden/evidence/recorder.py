@@ -7,8 +7,8 @@ import threading
 from typing import Any, NoReturn, TypeVar, final
 
 from pytest_k8sharden.evidence.observation import Observation
-from pytest_k8sharden.evidence.redact import redact
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
+from pytest_k8sharden.redact import redact
 
 _O = TypeVar("_O", bound=Observation)
 _KEEP = frozenset({"kind", "when"})

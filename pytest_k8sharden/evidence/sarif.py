@@ -9,8 +9,8 @@ from typing import Any
 
 from pytest_k8sharden.catalog import Catalog
 from pytest_k8sharden.evidence.bundle import CheckResult, RunInfo, run_dict
-from pytest_k8sharden.evidence.redact import redact
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.redact import redact
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

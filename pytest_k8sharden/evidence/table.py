@@ -11,8 +11,8 @@ from html import escape
 
 from pytest_k8sharden.evidence.bundle import CheckResult
 from pytest_k8sharden.evidence.overview import objects_named, severity_badge
-from pytest_k8sharden.evidence.redact import redact_text
 from pytest_k8sharden.evidence.summary import severity_rank
+from pytest_k8sharden.redact import redact_text
 
 COLUMNS = (("check", "Check"), ("title", "Title"), ("severity", "Severity"), ("controls", "Controls"),
            ("objects", "Objects"))  # fmt: skip

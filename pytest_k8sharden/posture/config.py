@@ -13,27 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_k8sharden import tlspolicy
+from pytest_k8sharden.access import CONTROL_PLANE_COMPONENTS, parse_flags
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 
-COMPONENTS: Final = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 ENCRYPTION_PREFIX: Final = b"k8s:enc:"
-
-
-def parse_flags(argv: Sequence[str]) -> dict[str, str]:
-    """``--name=value`` and ``--name value`` flags of a command line (a bare ``--name`` is "true")."""
-    flags: dict[str, str] = {}
-    args = list(argv)
-    for index, arg in enumerate(args):
-        if not arg.startswith("--"):
-            continue
-        name, sep, value = arg[2:].partition("=")
-        if not sep:
-            following = args[index + 1] if index + 1 < len(args) else ""
-            value = following if following and not following.startswith("-") else "true"
-        flags[name] = value
-    return flags
-
-
 MIRROR_ANNOTATION: Final = "kubernetes.io/config.mirror"
 """Set by the kubelet on the API object it mirrors a static pod into; a pod anyone creates has none."""
 
@@ -65,7 +48,11 @@ def mirror_pod_command_lines(pods: Sequence[Mapping[str, Any]]) -> dict[str, lis
         meta = pod.get("metadata") or {}
         component = (meta.get("labels") or {}).get("component")
         mirrored = MIRROR_ANNOTATION in (meta.get("annotations") or {})
-        if meta.get("namespace") != "kube-system" or component not in COMPONENTS or not mirrored:
+        if (
+            meta.get("namespace") != "kube-system"
+            or component not in CONTROL_PLANE_COMPONENTS
+            or not mirrored
+        ):
             continue
         containers = (pod.get("spec") or {}).get("containers") or [{}]
         argv = (*(containers[0].get("command") or ()), *(containers[0].get("args") or ()))

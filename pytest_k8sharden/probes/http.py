@@ -13,8 +13,8 @@ from typing import final
 from urllib.parse import urlsplit
 
 from pytest_k8sharden.evidence.observation import RUNNER, Observation
-from pytest_k8sharden.evidence.redact import redact
 from pytest_k8sharden.neterrors import os_error_text
+from pytest_k8sharden.redact import redact
 
 EXCERPT_BYTES = 512
 

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from kubernetes import client
-from kubernetes.stream.ws_client import ERROR_CHANNEL
 
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.kube import KubeError
+from pytest_k8sharden.kubestream import ERROR_CHANNEL, open_exec
 from pytest_k8sharden.ownership import ours
-from pytest_k8sharden.probes.execstream import open_exec
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from pytest_k8sharden.probes.execstream import open_exec
+from pytest_k8sharden.kubestream import open_exec
 
 if TYPE_CHECKING:
     from pytest_k8sharden.probes.pods import PodProber

@@ -13,7 +13,7 @@ from docker_engine import DockerEngine, default_engine, host_firewall, running_e
 
 from pytest_k8sharden.clusters.kind.binary import ensure_kind
 from pytest_k8sharden.clusters.kind.nodeimage import Docker, build_node_image, kind_config_patches
-from pytest_k8sharden.clusters.local.lifecycle import KUBELET_EXPECTED_SYSCTLS
+from pytest_k8sharden.clusters.local.node import KUBELET_EXPECTED_SYSCTLS
 
 pytestmark = pytest.mark.cluster
 

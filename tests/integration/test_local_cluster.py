@@ -17,11 +17,13 @@ from local_clusters import Running
 
 from pytest_k8sharden.clusters.local import ingress
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
-from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED
+from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED, kubernetes_for
 from pytest_k8sharden.clusters.local.images import PROBE_IMAGE
 from pytest_k8sharden.clusters.local.lifecycle import LocalCluster
 from pytest_k8sharden.clusters.local.network import METADATA_ADDRESS, Addresses
+from pytest_k8sharden.clusters.local.state import cluster_name
 from pytest_k8sharden.ingress import ingress_targets
+from pytest_k8sharden.kubeapply import FIELD_MANAGER
 from pytest_k8sharden.polling import wait_until
 from pytest_k8sharden.probes.http import HttpProbe, pinned_connector
 from pytest_k8sharden.probes.pods import PodProber, ProbePod
@@ -66,10 +68,32 @@ def test_node_is_ready_and_runs_the_pinned_release(running: Running) -> None:
     assert status is not None
     assert status.node_info is not None
     assert {c.type: c.status for c in status.conditions or []}["Ready"] == "True"
-    pinned = get_profile(running.profile).kubernetes
+    pinned = kubernetes_for(get_profile(running.profile))
     assert pinned is (KUBERNETES_OUTDATED if running.profile == "insecure" else KUBERNETES)
     assert status.node_info.kubelet_version == pinned.version
     assert running.kube.server_version() == pinned.version
+
+
+def test_seeded_secrets_are_server_side_applied_with_no_plaintext_copy(running: Running) -> None:
+    """The profile's Secrets and the ingress sites' TLS Secrets: applied server-side by our field manager,
+    so no last-applied-configuration annotation repeats their values in plaintext."""
+    profile = get_profile(running.profile)
+    seeded = [
+        (m["metadata"]["namespace"], m["metadata"]["name"])
+        for m in profile.seed_manifests
+        if m["kind"] == "Secret"
+    ]
+    tls = running.kube.core.list_namespaced_secret(
+        ingress.NAMESPACE, field_selector="type=kubernetes.io/tls"
+    ).items
+    seeded += [(ingress.NAMESPACE, str(secret.metadata.name)) for secret in tls if secret.metadata]
+    assert len(tls) == sum(site.certificate is not None for site in profile.ingress.sites), seeded
+    for namespace, name in seeded:
+        metadata = running.kube.core.read_namespaced_secret(name, namespace).metadata
+        assert metadata is not None
+        assert "kubectl.kubernetes.io/last-applied-configuration" not in (metadata.annotations or {}), name
+        managers = {(entry.manager, entry.operation) for entry in metadata.managed_fields or []}
+        assert (FIELD_MANAGER, "Apply") in managers, (name, managers)
 
 
 def test_up_again_reuses_the_running_cluster(running: Running) -> None:
@@ -148,7 +172,7 @@ def test_metadata_standin_answers_pods_only_where_not_blocked(
 
 
 def test_down_leaves_no_process_netns_mount_cgroup_or_state() -> None:
-    cluster = LocalCluster("k8sh-it-down", print)
+    cluster = LocalCluster(cluster_name("it-down"), print)  # $K8SHARDEN_LOCAL_NAME_PREFIX-it-down
     cluster.up("insecure")
     records = cluster.supervisor.records()
     info = cluster.state.load_info()

@@ -46,7 +46,9 @@ def test_a_component_that_exits_once_is_restarted_and_the_start_goes_on(
     first_time = tmp_path / "started-before"
     script = f"if [ -e {first_time} ]; then exec sleep 60; fi; touch {first_time}; {ETCD_TIMEOUT}"
     local.supervisor.start("kube-controller-manager", ["sh", "-c", script])
-    local._wait("the second start", lambda: _running_after_restarts(local, "kube-controller-manager", 1), 20)
+    local.runner.wait(
+        "the second start", lambda: _running_after_restarts(local, "kube-controller-manager", 1), 20
+    )
     restarts = [line for line in said if "restarting it" in line]
     assert len(restarts) == 1, said
     assert "etcdserver: request timed out" in restarts[0]
@@ -59,7 +61,7 @@ def test_a_component_that_keeps_exiting_ends_the_start_after_three_restarts(
     local, said = supervised
     local.supervisor.start("kube-scheduler", ["sh", "-c", ETCD_TIMEOUT])
     with pytest.raises(ProcessError, match="kube-scheduler exited"):
-        local._wait("something that never comes", lambda: False, timeout_s=60)
+        local.runner.wait("something that never comes", lambda: False, timeout_s=60)
     assert len([line for line in said if "restarting it" in line]) == MAX_RESTARTS
 
 
@@ -67,5 +69,5 @@ def test_a_node_process_that_exits_is_not_restarted(supervised: tuple[LocalClust
     local, said = supervised
     local.supervisor.start("kubelet", ["sh", "-c", ETCD_TIMEOUT], cgroup="system")
     with pytest.raises(ProcessError, match="kubelet exited"):
-        local._wait("something that never comes", lambda: False, timeout_s=60)
+        local.runner.wait("something that never comes", lambda: False, timeout_s=60)
     assert not [line for line in said if "restarting it" in line]

@@ -22,10 +22,10 @@ from pytest_k8sharden.evidence.bundle import (
     write_bundle,
 )
 from pytest_k8sharden.evidence.html import render_result, render_summary
-from pytest_k8sharden.evidence.redact import REDACTED
 from pytest_k8sharden.evidence.verdict import Finding, Phase, verdict
 from pytest_k8sharden.kube import KubeForbidden
 from pytest_k8sharden.probes.http import HttpObservation
+from pytest_k8sharden.redact import REDACTED
 from pytest_k8sharden.runstate import NO_VERDICT, judge_phase
 
 PASSED, FAILED, INCONCLUSIVE = Outcome.PASSED, Outcome.FAILED, Outcome.INCONCLUSIVE

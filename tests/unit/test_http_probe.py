@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import trustme
 
-from pytest_k8sharden.evidence.redact import REDACTED
 from pytest_k8sharden.probes.http import HttpProbe, _link_local
+from pytest_k8sharden.redact import REDACTED
 
 TOKEN = "planted-bearer-token-7f3a9c"
 SECRET_VALUE = base64.b64encode(b"planted-secret-value-42").decode()

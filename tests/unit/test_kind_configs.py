@@ -125,3 +125,13 @@ def test_profile_files_are_private_and_an_existing_encryption_key_is_kept(tmp_pa
     assert "aescbc" in before
     write_files(HARDENED, tmp_path)
     assert key_file.read_text() == before
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_kubelet_certificate_verification_comes_from_the_profile(name: str) -> None:
+    document = render(get_profile(name))
+    cluster = _patch(document, "ClusterConfiguration")
+    args = {arg["name"]: arg["value"] for arg in cluster["apiServer"]["extraArgs"]}
+    verifies = get_profile(name).verify_kubelet_certificates
+    assert ("kubelet-certificate-authority" in args) == verifies
+    assert _patch(document, "KubeletConfiguration").get("serverTLSBootstrap", False) == verifies

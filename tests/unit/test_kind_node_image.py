@@ -14,7 +14,7 @@ from pytest_k8sharden.clusters.kind import nodefiles
 from pytest_k8sharden.clusters.kind.nodeimage import inner_image_references, kind_config_patches
 from pytest_k8sharden.clusters.local.binaries import component_cache
 from pytest_k8sharden.clusters.local.components import KUBEADM, KUBERNETES
-from pytest_k8sharden.clusters.local.lifecycle import KUBELET_EXPECTED_SYSCTLS
+from pytest_k8sharden.clusters.local.node import KUBELET_EXPECTED_SYSCTLS
 
 
 def test_kubeadm_asks_for_exactly_the_images_inside(tmp_path: Path) -> None:

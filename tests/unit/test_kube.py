@@ -32,7 +32,7 @@ from pytest_k8sharden.kube import (
     status_message,
 )
 from pytest_k8sharden.kubeerrors import translate_transport_error
-from pytest_k8sharden.probes.execstream import open_exec
+from pytest_k8sharden.kubestream import open_exec
 
 FAST = KubeSettings(backoff=0.01, max_backoff=0.05, attempts=3)
 VERSION = ("GET", "/version")

@@ -9,10 +9,11 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from pytest_k8sharden.clusters.local import images, render
+from pytest_k8sharden.clusters.local import files, images, render
 from pytest_k8sharden.clusters.local.network import Addresses
 from pytest_k8sharden.clusters.local.state import ClusterState
 from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
+from pytest_k8sharden.seeds import with_images
 
 BIN = Path("/bin/component")
 NODE = "node-under-test"
@@ -25,7 +26,7 @@ def state(tmp_path: Path) -> ClusterState:
 
 @pytest.fixture
 def certs(state: ClusterState) -> render.Certificates:
-    return render.issue_certificates(state, Addresses(3), NODE)
+    return files.issue_certificates(state, Addresses(3), NODE)
 
 
 def _flags(argv: list[str]) -> dict[str, str]:
@@ -68,12 +69,14 @@ def test_certificates_chain_to_their_ca_and_name_their_holders(certs: render.Cer
 
 
 def test_certificates_are_reused_not_reissued(state: ClusterState, certs: render.Certificates) -> None:
-    again = render.issue_certificates(state, Addresses(3), NODE)
+    again = files.issue_certificates(state, Addresses(3), NODE)
     assert again.apiserver.cert.read_bytes() == certs.apiserver.cert.read_bytes()
 
 
 def test_hardened_apiserver_flags(state: ClusterState, certs: render.Certificates) -> None:
-    flags = _flags(render.apiserver_argv(BIN, get_profile("hardened"), state, Addresses(3), certs))
+    hardened = get_profile("hardened")
+    files.write_secrets(state, hardened)
+    flags = _flags(files.written(render.apiserver(BIN, hardened, state, Addresses(3), certs)))
     assert flags["anonymous-auth"] == "false"
     assert flags["authorization-mode"] == "Node,RBAC"
     assert "PodSecurity" in flags["enable-admission-plugins"].split(",")
@@ -89,7 +92,8 @@ def test_hardened_apiserver_flags(state: ClusterState, certs: render.Certificate
 
 def test_insecure_apiserver_and_etcd_flags(state: ClusterState, certs: render.Certificates) -> None:
     insecure = get_profile("insecure")
-    flags = _flags(render.apiserver_argv(BIN, insecure, state, Addresses(3), certs))
+    files.write_secrets(state, insecure)
+    flags = _flags(files.written(render.apiserver(BIN, insecure, state, Addresses(3), certs)))
     assert flags["anonymous-auth"] == "true"
     assert flags["tls-min-version"] == "VersionTLS10"
     assert "audit-policy-file" not in flags
@@ -98,7 +102,7 @@ def test_insecure_apiserver_and_etcd_flags(state: ClusterState, certs: render.Ce
     tokens = Path(flags["token-auth-file"])
     assert tokens.stat().st_mode & 0o777 == 0o600
     assert tokens.read_text().strip().split(",")[1:] == ["k8sharden-static-user", "1001"]
-    etcd = _flags(render.etcd_argv(BIN, insecure, state, Addresses(3), certs))
+    etcd = _flags(render.etcd(BIN, insecure, state, Addresses(3), certs).argv)
     assert etcd["listen-client-urls"] == "http://198.18.3.1:2379"
     assert "client-cert-auth" not in etcd
 
@@ -107,7 +111,7 @@ def test_insecure_apiserver_and_etcd_flags(state: ClusterState, certs: render.Ce
 def test_kubelet_config_carries_the_profile_and_the_local_cgroup_settings(
     state: ClusterState, certs: render.Certificates, profile: str
 ) -> None:
-    argv = render.kubelet_argv(BIN, get_profile(profile), state, Addresses(3), certs, NODE)
+    argv = files.written(render.kubelet(BIN, get_profile(profile), state, Addresses(3), certs, NODE))
     config = yaml.safe_load(Path(_flags(argv)["config"]).read_text())
     expected = get_profile(profile).kubelet_config
     assert config["authentication"]["anonymous"] == expected["authentication"]["anonymous"]
@@ -118,10 +122,8 @@ def test_kubelet_config_carries_the_profile_and_the_local_cgroup_settings(
     assert config["cgroupRoot"] == f"/{state.cgroup_name}/pods"
 
 
-def test_kube_proxy_leaves_host_wide_conntrack_settings_alone(
-    state: ClusterState, certs: render.Certificates
-) -> None:
-    argv = render.kube_proxy_argv(BIN, state, Addresses(3), certs, NODE)
+def test_kube_proxy_leaves_host_wide_conntrack_settings_alone(state: ClusterState) -> None:
+    argv = files.written(render.kube_proxy(BIN, state, Addresses(3), NODE))
     config = yaml.safe_load(Path(_flags(argv)["config"]).read_text())
     assert config["conntrack"]["maxPerCore"] == 0
     assert config["clusterCIDR"] == Addresses(3).cluster_cidr
@@ -130,7 +132,8 @@ def test_kube_proxy_leaves_host_wide_conntrack_settings_alone(
 def test_cni_config_uses_the_nodes_first_pod_subnet_without_masquerade(state: ClusterState) -> None:
     import json
 
-    conflist = json.loads(render.cni_config(state, Addresses(3)).read_text())
+    (text,) = render.cni_config(state, Addresses(3)).values()
+    conflist = json.loads(text)
     bridge = conflist["plugins"][0]
     assert bridge["ipam"]["ranges"] == [[{"subnet": "198.19.48.0/24"}]]
     assert bridge["ipMasq"] is False
@@ -145,7 +148,7 @@ def test_seeded_images_are_pinned_by_digest_where_named() -> None:
         ]
     }
     deployment = {"spec": {"template": {"spec": pod}}}
-    containers = render.pin_images(deployment, pinned)["spec"]["template"]["spec"]["containers"]
+    containers = with_images(deployment, pinned)["spec"]["template"]["spec"]["containers"]
     assert [c["image"] for c in containers] == [pinned["k8sharden.local/probe:v1"], "nginx:1.27"]
 
 

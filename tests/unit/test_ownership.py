@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fake_apiserver import FakeApi
 
+from pytest_k8sharden.durations import parse_age
 from pytest_k8sharden.ownership import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
@@ -19,7 +20,6 @@ from pytest_k8sharden.ownership import (
     RUN_LABEL,
     Owned,
     ours,
-    parse_age,
     stale,
 )
 from pytest_k8sharden.probes.pods import pod_manifest

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pytest_k8sharden.access import parse_flags
 from pytest_k8sharden.clusters.local.controlplane import read_cmdline
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.polling import wait_until
@@ -17,7 +18,7 @@ from pytest_k8sharden.profiles import HARDENED, INSECURE
 
 def test_flags_with_equals_with_a_separate_value_and_bare() -> None:
     argv = ["/bin/kube-apiserver", "--a=1", "--b", "two", "--c", "--d=x=y", "positional"]
-    assert config.parse_flags(argv) == {"a": "1", "b": "two", "c": "true", "d": "x=y"}
+    assert parse_flags(argv) == {"a": "1", "b": "two", "c": "true", "d": "x=y"}
 
 
 def test_the_real_argv_of_a_process_is_read_from_proc() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pytest_k8sharden import releases
 from pytest_k8sharden.clusters.local.components import KUBERNETES, KUBERNETES_OUTDATED
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.posture import podsecurity, versions
@@ -38,17 +39,17 @@ def test_version_verdicts_name_the_table_date(version: str, outcome: Outcome, sa
 
 
 def test_table_is_dated_no_earlier_than_any_release_it_lists() -> None:
-    newest = max(series.released for series in versions.RELEASES.series.values())
-    assert newest <= versions.RELEASES.compiled == datetime.date(2026, 11, 23)
+    newest = max(series.released for series in releases.RELEASES.series.values())
+    assert newest <= releases.RELEASES.compiled == datetime.date(2026, 11, 23)
 
 
 def test_every_series_is_consistent() -> None:
-    for (major, minor), series in versions.RELEASES.series.items():
+    for (major, minor), series in releases.RELEASES.series.items():
         assert series.latest_patch[:2] == (major, minor)
-        assert series.released <= versions.RELEASES.compiled
-    minors = sorted(versions.RELEASES.series)
+        assert series.released <= releases.RELEASES.compiled
+    minors = sorted(releases.RELEASES.series)
     assert all(minors[i][1] + 1 == minors[i + 1][1] for i in range(len(minors) - 1)), "a minor is missing"
-    ends = [versions.RELEASES.series[m].end_of_life for m in minors]
+    ends = [releases.RELEASES.series[m].end_of_life for m in minors]
     assert ends == sorted(ends), "a newer minor cannot reach its end of life first"
 
 
@@ -96,7 +97,7 @@ def test_a_stale_table_no_longer_passes_versions(
 
 
 def test_the_limit_comes_from_the_table() -> None:
-    table = versions.parse_release_table(
+    table = releases.parse_release_table(
         {**yaml.safe_load(SHIPPED.read_text()), "max_age_days": 7}, "a table of mine"
     )
     assert table.source == "a table of mine"
@@ -113,8 +114,8 @@ def test_a_release_table_file_is_read_like_the_shipped_one(tmp_path: Path) -> No
     own.write_text(SHIPPED.read_text().replace("compiled: 2026-11-23", "compiled: 2026-11-30"))
     table = build_settings(release_table=str(own)).release_table
     assert table.compiled == datetime.date(2026, 11, 30) and table.source == str(own)
-    assert table.series == versions.RELEASES.series and table.max_age_days == 120
-    assert build_settings().release_table is versions.RELEASES
+    assert table.series == releases.RELEASES.series and table.max_age_days == 120
+    assert build_settings().release_table is releases.RELEASES
 
 
 @pytest.mark.parametrize(
@@ -149,8 +150,8 @@ def test_a_release_table_file_is_read_like_the_shipped_one(tmp_path: Path) -> No
 def test_a_malformed_table_names_every_problem(tmp_path: Path, document: str, problems: list[str]) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(document)
-    with pytest.raises(versions.ReleaseTableError) as caught:
-        versions.load_release_table(path)
+    with pytest.raises(releases.ReleaseTableError) as caught:
+        releases.load_release_table(path)
     assert caught.value.problems == problems
     with pytest.raises(SettingsError, match=f"release table {path}: "):
         build_settings(release_table=str(path))

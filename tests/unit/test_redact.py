@@ -8,7 +8,7 @@ import json
 import pytest
 import trustme
 
-from pytest_k8sharden.evidence.redact import REDACTED, redact, redact_text
+from pytest_k8sharden.redact import REDACTED, redact, redact_text
 
 JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YTpiIn0.c2lnbmF0dXJlLXBhcnQ"
 SECRET_VALUE = base64.b64encode(b"hunter2-planted-password").decode()

@@ -10,7 +10,6 @@ from pytest_k8sharden.evidence.bundle import CheckResult, ClusterSummary, RunInf
 from pytest_k8sharden.evidence.gate import Baseline
 from pytest_k8sharden.evidence.grids import Grid, parse_grids, render_grids
 from pytest_k8sharden.evidence.overview import headline, render_overview
-from pytest_k8sharden.evidence.redact import REDACTED
 from pytest_k8sharden.evidence.summary import (
     baseline_changes,
     count_by_severity,
@@ -20,6 +19,7 @@ from pytest_k8sharden.evidence.summary import (
 )
 from pytest_k8sharden.evidence.table import header_cells, insert_cells, latest_result, row_cells
 from pytest_k8sharden.evidence.verdict import Outcome
+from pytest_k8sharden.redact import REDACTED
 
 WHEN = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

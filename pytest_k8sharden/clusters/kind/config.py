@@ -32,6 +32,8 @@ DEFAULT_FILES_DIR: Final = PurePosixPath("/etc/k8sharden/kind")
 NODE_FILES_DIR: Final = PurePosixPath("/etc/kubernetes/k8sharden")
 """Where the files are mounted inside the node container and the API server's pod."""
 NODE_AUDIT_DIR: Final = PurePosixPath("/var/log/kubernetes/audit")
+NODE_CA_FILE: Final = PurePosixPath("/etc/kubernetes/pki/ca.crt")
+"""The cluster CA kubeadm writes into the node (and the API server's pod)."""
 HEADER: Final = (
     "# Generated from pytest_k8sharden/profiles.py by `k8sharden kind-configs`; do not edit by hand.\n"
 )
@@ -124,6 +126,8 @@ def _apiserver(profile: Profile) -> dict[str, Any]:
             {"name": "audit-log", "hostPath": str(NODE_AUDIT_DIR), "mountPath": str(NODE_AUDIT_DIR),
              "readOnly": False, "pathType": "DirectoryOrCreate"}
         )  # fmt: skip
+    if profile.verify_kubelet_certificates:
+        flags["kubelet-certificate-authority"] = str(NODE_CA_FILE)
     if profile.encrypt_secrets:
         flags["encryption-provider-config"] = str(NODE_FILES_DIR / ENCRYPTION_FILE)
     if profile.pod_security_defaults is not None:
@@ -156,6 +160,10 @@ def render(profile: Profile, files_dir: PurePosixPath | Path = DEFAULT_FILES_DIR
         "kind": "KubeletConfiguration",
         **plain(profile.kubelet_config),
     }
+    if profile.verify_kubelet_certificates:
+        # the kubelet asks the cluster CA for its serving certificate (kubeadm's kubelet signs its own
+        # otherwise); its CertificateSigningRequests wait for an approval
+        kubelet["serverTLSBootstrap"] = True
     node: dict[str, Any] = {"role": "control-plane"}
     mounts = [
         {"hostPath": str(PurePosixPath(files_dir) / profile.name / name),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
-from pytest_k8sharden.clusters.local.lifecycle import KUBELET_EXPECTED_SYSCTLS
+from pytest_k8sharden.clusters.local.node import KUBELET_EXPECTED_SYSCTLS
 
 IMAGE_REPOSITORY: Final = "k8sharden.local"
 """Every image inside the node is named here: built from the same sources as upstream's, but not theirs."""

@@ -6,18 +6,19 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, final
-
-from kubernetes import utils
+from typing import TYPE_CHECKING, Final, final
 
 from pytest_k8sharden.clusters.base import ClusterAccess, ClusterUnavailable
 from pytest_k8sharden.clusters.downloads import DownloadError, cache_root
 from pytest_k8sharden.clusters.kind.binary import ensure_kind
 from pytest_k8sharden.clusters.kind.config import cluster_name, dump, write_files
-from pytest_k8sharden.kube import Kube, KubeConflict, KubeError, connect
-from pytest_k8sharden.profiles import get_profile, plain
+from pytest_k8sharden.clusters.seeding import apply_seeds
+from pytest_k8sharden.kube import Kube, KubeError, connect
+from pytest_k8sharden.profiles import get_profile
+from pytest_k8sharden.seeds import SEED_IMAGE
+from pytest_k8sharden.settings import UPSTREAM_PROBE_IMAGE
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Node
@@ -100,9 +101,10 @@ class KindProvider:
             self._create(kubeconfig)
         self._ours = True
         kubeconfig.chmod(0o600)
-        probe_image = self._load_probe_image() if self.load_probe_image else None
+        probe = self._probe_image()
+        probe_image = self._load(*probe) if probe and self.load_probe_image else None
         access = ClusterAccess("kind", self.profile.name, kubeconfig, None, probe_image)
-        self._settle(access)
+        self._settle(access, self._seed_image(probe))
         return access
 
     def _create(self, kubeconfig: Path) -> None:
@@ -122,8 +124,8 @@ class KindProvider:
             raise ClusterUnavailable(f"kind create cluster {self.name} failed: {_kind_message(created)}")
         self.progress(f"created kind cluster {self.name} in {time.monotonic() - started:.0f} s")
 
-    def _load_probe_image(self) -> str | None:
-        """Build the local probe image when its binaries are at hand and load it into the nodes."""
+    def _probe_image(self) -> tuple[str, Path] | None:
+        """The local probe image (its reference and OCI archive), when its binaries are at hand."""
         assert self._workdir is not None
         try:
             from pytest_k8sharden.clusters.local import binaries, images
@@ -134,26 +136,45 @@ class KindProvider:
         try:
             agnhost = binaries.ensure(KUBERNETES, lambda _: None, sources=("path", "cache")).paths["agnhost"]
             spec = images.probe_image(images.PROBE_IMAGE, agnhost)
-            archive = images.write_oci_archive(spec, self._workdir / "probe.tar")
+            return spec.reference, images.write_oci_archive(spec, self._workdir / "probe.tar")
         except (DownloadError, images.ImageError) as exc:
             self.progress(f"no local probe image ({exc}); the nodes pull the upstream one")
             return None
-        self.progress(f"loading {spec.reference} into {self.name}")
+
+    def _load(self, reference: str, archive: Path) -> str:
+        """Load the probe image's archive into the nodes."""
+        self.progress(f"loading {reference} into {self.name}")
         loaded = self._run("load", "image-archive", str(archive), "--name", self.name, timeout=600.0)
         if loaded.returncode != 0:
             raise ClusterUnavailable(f"kind load image-archive failed: {_kind_message(loaded)}")
-        return spec.reference
+        return reference
 
-    def _settle(self, access: ClusterAccess) -> None:
+    def _seed_image(self, probe: tuple[str, Path] | None) -> str:
+        """The image the seeded workloads run: the local probe image (by digest where the profile pins
+        images), as the local cluster seeds them; the upstream one without it."""
+        if probe is None:
+            return UPSTREAM_PROBE_IMAGE
+        reference, archive = probe
+        if not self.profile.images_by_digest:
+            return reference
+        from pytest_k8sharden.clusters.local.images import pinned_reference
+
+        return pinned_reference(archive)
+
+    def _settle(self, access: ClusterAccess, seed_image: str) -> None:
         """Apply the profile's cluster RBAC seeds, wait for the nodes to be Ready, then apply the rest."""
         try:
             kube = connect(access)
         except KubeError as exc:
             raise ClusterUnavailable(str(exc)) from None
+        profile, images = self.profile, {SEED_IMAGE: seed_image}
         try:
-            self._apply_seeds(kube, self.profile.access_seeds)
+            apply_seeds(kube, profile.access_seeds, f"the {profile.name} profile's cluster RBAC seeds",
+                        images, self.progress)  # fmt: skip
             self._wait_for_nodes(kube)
-            self._apply_seeds(kube, self.profile.workload_seeds)
+            apply_seeds(
+                kube, profile.workload_seeds, f"the {profile.name} profile seeds", images, self.progress
+            )
         finally:
             kube.close()
 
@@ -179,20 +200,6 @@ class KindProvider:
                 self.progress(f"waiting for nodes of {self.name}: {', '.join(waiting) or 'none yet'}")
                 next_report += PROGRESS_EVERY_S
             time.sleep(1.0)
-
-    def _apply_seeds(self, kube: Kube, manifests: Sequence[Mapping[str, Any]]) -> None:
-        """Create seeded objects through the session's client; ones already there are kept."""
-        for manifest in manifests:
-            what = f"{manifest['kind']} {manifest['metadata']['name']}"
-            try:
-                utils.create_from_dict(kube.api_client, plain(manifest))  # type: ignore[no-untyped-call]
-                self.progress(f"seeded {what}")
-            except KubeConflict:
-                pass
-            except (KubeError, utils.FailToCreateError) as exc:
-                raise ClusterUnavailable(
-                    f"seeding {what} of the {self.profile.name} profile failed: {exc}"
-                ) from None
 
     # ------------------------------------------------------------------------------------ release
     def release(self) -> None:

@@ -6,7 +6,10 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.profiles import Profile
 
 GOMODS_DIR: Final = Path(__file__).with_name("gomods")
 ARCH: Final = "amd64"
@@ -265,3 +268,8 @@ def cluster_components(kubernetes: Component) -> tuple[Component, ...]:
     """
     others = tuple(c for c in ALL_COMPONENTS if c.name != KUBERNETES.name)
     return (*others, *dict.fromkeys((KUBERNETES, kubernetes)))
+
+
+def kubernetes_for(profile: Profile) -> Component:
+    """The Kubernetes build the local cluster of ``profile`` runs (a patch behind where it asks for one)."""
+    return KUBERNETES_OUTDATED if profile.outdated_kubernetes else KUBERNETES

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Final, final
 from urllib.parse import urlsplit
 
+from pytest_k8sharden.access import CONTROL_PLANE_COMPONENTS, parse_flags
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
 from pytest_k8sharden.clusters.local.processes import Supervisor
 from pytest_k8sharden.clusters.local.state import ClusterState
-from pytest_k8sharden.posture.config import COMPONENTS, parse_flags
 
 ETCD_TIMEOUT_S: Final = 10.0
 
@@ -39,7 +39,7 @@ class LocalControlPlane:
         """component -> argv, for the recorded control-plane processes that still run."""
         found: dict[str, tuple[str, ...]] = {}
         for record in self.supervisor.records():
-            if record.name in COMPONENTS and self.supervisor.alive(record):
+            if record.name in CONTROL_PLANE_COMPONENTS and self.supervisor.alive(record):
                 argv = read_cmdline(record.pid)
                 if argv:
                     found[record.name] = argv

@@ -1,19 +1,18 @@
-"""Rendering a profile into the local cluster's command lines and configuration files.
+"""Rendering a profile into the local cluster's command lines and configuration files: pure, nothing written.
 
 The profile (profiles.py) holds every security-relevant setting; this module adds only what is local:
-addresses of the node's slot, paths in the state directory, certificates from pki.py.
+addresses of the node's slot, paths in the state directory, the paths of the certificates. files.py issues
+the certificates, writes the kubeconfigs and keys, and writes what this module renders.
 """
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -21,15 +20,11 @@ from pytest_k8sharden.clusters.local import pki
 from pytest_k8sharden.clusters.local.images import PAUSE_IMAGE
 from pytest_k8sharden.clusters.local.network import POD_BRIDGE, Addresses
 from pytest_k8sharden.clusters.local.state import ClusterState
-from pytest_k8sharden.profiles import (
-    Profile,
-    admission_configuration,
-    encryption_configuration,
-    new_encryption_key,
-    plain,
-)
+from pytest_k8sharden.profiles import Profile, admission_configuration, plain
 
-SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+SERVICE_ACCOUNT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
+ENCRYPTION_FILE: Final = "encryption.yaml"
+TOKENS_FILE: Final = "tokens.csv"
 
 
 @dataclass(frozen=True)
@@ -52,117 +47,44 @@ class Certificates:
     service_account: pki.KeyPair
 
 
-def issue_certificates(
-    state: ClusterState, addresses: Addresses, node_name: str, serving_days: int = 365
-) -> Certificates:
-    """Create (or reuse) the cluster's CAs and every component's certificate."""
-    directory = state.root / "pki"
-    ca = pki.CertificateAuthority(directory, "ca", f"{state.name}-ca")
-    etcd_ca = pki.CertificateAuthority(directory, "etcd-ca", f"{state.name}-etcd-ca")
-    loopback = "127.0.0.1"
-    apiserver_names = (
-        "kubernetes",
-        "kubernetes.default",
-        "kubernetes.default.svc",
-        "kubernetes.default.svc.cluster.local",
-    )
-    return Certificates(
-        ca=ca.paths,
-        etcd_ca=etcd_ca.paths,
-        apiserver=ca.issue(
-            pki.Identity(
-                "apiserver",
-                "kube-apiserver",
-                dns_names=(*apiserver_names, "localhost"),
-                ip_addresses=(addresses.host, addresses.kubernetes_service_ip, loopback),
-                server=True,
-                rsa_bits=2048,
-                days=serving_days,
-            )
-        ),
-        apiserver_kubelet_client=ca.issue(
-            pki.Identity(
-                "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",), client=True
-            )
-        ),
-        apiserver_etcd_client=etcd_ca.issue(
-            pki.Identity("apiserver-etcd-client", "kube-apiserver-etcd-client", client=True)
-        ),
-        etcd_server=etcd_ca.issue(
-            pki.Identity(
-                "etcd-server",
-                node_name,
-                dns_names=("localhost",),
-                ip_addresses=(addresses.host, loopback),
-                server=True,
-                client=True,
-            )
-        ),
-        etcd_peer=etcd_ca.issue(
-            pki.Identity("etcd-peer", node_name, ip_addresses=(addresses.host,), server=True, client=True)
-        ),
-        admin=ca.issue(pki.Identity("admin", "k8sharden-admin", ("system:masters",), client=True)),
-        controller_manager=ca.issue(
-            pki.Identity("controller-manager", "system:kube-controller-manager", client=True)
-        ),
-        scheduler=ca.issue(pki.Identity("scheduler", "system:kube-scheduler", client=True)),
-        kubelet_client=ca.issue(
-            pki.Identity("kubelet-client", f"system:node:{node_name}", ("system:nodes",), client=True)
-        ),
-        kubelet_serving=ca.issue(
-            pki.Identity(
-                "kubelet-serving",
-                node_name,
-                dns_names=(node_name,),
-                ip_addresses=(addresses.node,),
-                server=True,
-                rsa_bits=2048,
-                days=serving_days,
-            )
-        ),
-        kube_proxy=ca.issue(pki.Identity("kube-proxy", "system:kube-proxy", client=True)),
-        service_account=pki.signing_key(directory, "sa"),
-    )
+@dataclass(frozen=True)
+class Command:
+    """A component's command line and the files it reads, as rendered (files.written() writes them)."""
+
+    argv: list[str]
+    files: Mapping[Path, str] = field(default_factory=dict)
+    """The configuration files the command line names: path -> text."""
+    directories: tuple[Path, ...] = ()
+    """Directories the component writes into, made before it starts."""
 
 
-def write_kubeconfig(path: Path, server: str, ca: Path, client: pki.KeyPair, user: str) -> Path:
-    """A kubeconfig with embedded credentials (mode 0600), for one client identity."""
+def config_file(state: ClusterState, name: str) -> Path:
+    """A file of the cluster's configuration directory."""
+    return state.root / "config" / name
 
-    def embedded(file: Path) -> str:
-        return base64.b64encode(file.read_bytes()).decode()
 
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": server, "certificate-authority-data": embedded(ca)}}
-        ],
-        "users": [
-            {
-                "name": user,
-                "user": {
-                    "client-certificate-data": embedded(client.cert),
-                    "client-key-data": embedded(client.key),
-                },
-            }
-        ],
-        "contexts": [{"name": user, "context": {"cluster": "local", "user": user}}],
-        "current-context": user,
+def kubeconfig_file(state: ClusterState, user: str) -> Path:
+    """The kubeconfig of one component's identity."""
+    return config_file(state, f"{user}.kubeconfig")
+
+
+def api_server_url(a: Addresses) -> str:
+    """The API server, on the host end of the veth."""
+    return f"https://{a.host}:6443"
+
+
+def component_clients(certs: Certificates) -> dict[str, pki.KeyPair]:
+    """Each component that reaches the API server with a kubeconfig of its own -> its client certificate."""
+    return {
+        "controller-manager": certs.controller_manager,
+        "scheduler": certs.scheduler,
+        "kubelet": certs.kubelet_client,
+        "kube-proxy": certs.kube_proxy,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        yaml.safe_dump(config, out)
-    return path
 
 
-def _component_kubeconfig(
-    state: ClusterState, a: Addresses, certs: Certificates, client: pki.KeyPair, user: str
-) -> Path:
-    """The kubeconfig a component uses to reach the API server on the host end of the veth."""
-    return write_kubeconfig(
-        state.path("config", f"{user}.kubeconfig"), f"https://{a.host}:6443", certs.ca.cert, client, user
-    )
+def _yaml(document: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(plain(document), sort_keys=False)
 
 
 def flags(settings: Mapping[str, str]) -> list[str]:
@@ -181,9 +103,7 @@ def node_pod_gateway(addresses: Addresses) -> str:
     return f"{network.network_address + 1}/{network.prefixlen}"
 
 
-def etcd_argv(
-    binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
-) -> list[str]:
+def etcd(binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates) -> Command:
     """etcd on the host end of the veth; TLS with required client certificates unless the profile says no."""
     scheme = "https" if profile.etcd_tls else "http"
     settings = {
@@ -210,12 +130,12 @@ def etcd_argv(
             "peer-cert-file": str(certs.etcd_peer.cert),
             "peer-key-file": str(certs.etcd_peer.key),
         }
-    return [str(binary), *flags(settings)]
+    return Command([str(binary), *flags(settings)])
 
 
-def apiserver_argv(
+def apiserver(
     binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
-) -> list[str]:
+) -> Command:
     """kube-apiserver on the host end of the veth, with the profile's security flags."""
     settings = {
         "advertise-address": a.host,
@@ -241,38 +161,36 @@ def apiserver_argv(
             "etcd-certfile": str(certs.apiserver_etcd_client.cert),
             "etcd-keyfile": str(certs.apiserver_etcd_client.key),
         }
-    if profile.name == "hardened":
+    files: dict[Path, str] = {}
+    directories: tuple[Path, ...] = ()
+    if profile.verify_kubelet_certificates:  # the kubelet's serving certificate is issued by the CA
         settings["kubelet-certificate-authority"] = str(certs.ca.cert)
     if profile.audit_policy is not None:
+        policy, audit_dir = config_file(state, "audit-policy.yaml"), state.root / "audit"
+        files[policy] = _yaml(profile.audit_policy)
+        directories = (audit_dir,)
         settings |= {
-            "audit-policy-file": str(
-                _write_yaml(state.path("config", "audit-policy.yaml"), profile.audit_policy)
-            ),
-            "audit-log-path": str(state.path("audit", "audit.log")),
+            "audit-policy-file": str(policy),
+            "audit-log-path": str(audit_dir / "audit.log"),
             "audit-log-maxage": "30",
             "audit-log-maxbackup": "10",
             "audit-log-maxsize": "100",
         }
-    if profile.encrypt_secrets:
-        settings["encryption-provider-config"] = str(_encryption_config(state))
-    if profile.static_token_file:
-        settings["token-auth-file"] = str(_static_token_file(state))
+    if profile.encrypt_secrets:  # the file holds a key: files.write_secrets() writes it
+        settings["encryption-provider-config"] = str(config_file(state, ENCRYPTION_FILE))
+    if profile.static_token_file:  # likewise a token
+        settings["token-auth-file"] = str(config_file(state, TOKENS_FILE))
     if profile.pod_security_defaults is not None:
-        settings["admission-control-config-file"] = str(
-            _admission_config(state, profile.pod_security_defaults)
-        )
-    return [str(binary), *flags(settings | dict(profile.apiserver_flags))]
+        admission = config_file(state, "admission.yaml")
+        files[admission] = _yaml(admission_configuration(profile.pod_security_defaults))
+        settings["admission-control-config-file"] = str(admission)
+    return Command([str(binary), *flags(settings | dict(profile.apiserver_flags))], files, directories)
 
 
 def _control_plane_common(
-    profile: Profile,
-    state: ClusterState,
-    a: Addresses,
-    certs: Certificates,
-    component: str,
-    client: pki.KeyPair,
+    profile: Profile, state: ClusterState, a: Addresses, component: str
 ) -> dict[str, str]:
-    kubeconfig = _component_kubeconfig(state, a, certs, client, component)
+    kubeconfig = kubeconfig_file(state, component)
     return {
         "kubeconfig": str(kubeconfig),
         "authentication-kubeconfig": str(kubeconfig),
@@ -283,13 +201,11 @@ def _control_plane_common(
     }
 
 
-def controller_manager_argv(
+def controller_manager(
     binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
-) -> list[str]:
+) -> Command:
     """kube-controller-manager: allocates the node's pod CIDR and signs with the cluster CA."""
-    settings = _control_plane_common(
-        profile, state, a, certs, "controller-manager", certs.controller_manager
-    ) | {
+    settings = _control_plane_common(profile, state, a, "controller-manager") | {
         "allocate-node-cidrs": "true",
         "cluster-cidr": a.cluster_cidr,
         "node-cidr-mask-size": "24",
@@ -303,19 +219,17 @@ def controller_manager_argv(
         # patch the node's pod CIDR, so every profile keeps it.
         "use-service-account-credentials": "true",
     }
-    return [str(binary), *flags(settings | dict(profile.controller_manager_flags))]
+    return Command([str(binary), *flags(settings | dict(profile.controller_manager_flags))])
 
 
-def scheduler_argv(
-    binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates
-) -> list[str]:
+def scheduler(binary: Path, profile: Profile, state: ClusterState, a: Addresses) -> Command:
     """kube-scheduler."""
-    settings = _control_plane_common(profile, state, a, certs, "scheduler", certs.scheduler)
-    return [str(binary), *flags(settings | dict(profile.scheduler_flags))]
+    settings = _control_plane_common(profile, state, a, "scheduler")
+    return Command([str(binary), *flags(settings | dict(profile.scheduler_flags))])
 
 
-def containerd_config(state: ClusterState, runc: Path, cgroup_name: str) -> Path:
-    """containerd 2.x config (version 3): everything under the state directory, runc in our cgroup."""
+def containerd(binary: Path, state: ClusterState, runc: Path) -> Command:
+    """containerd 2.x and its config (version 3): all under the state directory, runc in our cgroup."""
     root = state.root / "containerd"
     text = f"""version = 3
 root = "{root / "root"}"
@@ -351,14 +265,15 @@ state = "{root / "state"}"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
       BinaryName = "{runc}"
       SystemdCgroup = false
-      ShimCgroup = "/{cgroup_name}/shims"
+      ShimCgroup = "/{state.cgroup_name}/shims"
 """
-    path = state.path("config", "containerd.toml")
-    path.write_text(text)
-    return path
+    path = config_file(state, "containerd.toml")
+    return Command([str(binary), "--config", str(path)], {path: text})
 
 
-def cni_config(state: ClusterState, addresses: Addresses, chained: Sequence[Mapping[str, Any]] = ()) -> Path:
+def cni_config(
+    state: ClusterState, addresses: Addresses, chained: Sequence[Mapping[str, Any]] = ()
+) -> dict[Path, str]:
     """The bridge + host-local + portmap network of the pods (no masquerade: nothing leaves the node).
 
     ``chained`` plugins follow them (the NetworkPolicy enforcer's, where the profile enforces policy).
@@ -384,18 +299,14 @@ def cni_config(state: ClusterState, addresses: Addresses, chained: Sequence[Mapp
             *chained,
         ],
     }
-    path = state.path("cni", "net.d", "10-k8sharden.conflist")
-    path.write_text(json.dumps(conflist, indent=2))
-    return path
+    return {state.root / "cni" / "net.d" / "10-k8sharden.conflist": json.dumps(conflist, indent=2)}
 
 
-def kubelet_argv(
+def kubelet(
     binary: Path, profile: Profile, state: ClusterState, a: Addresses, certs: Certificates, node_name: str
-) -> list[str]:
+) -> Command:
     """kubelet in the node namespace: cgroupfs driver on cgroup v1, pods under our cgroup tree."""
-    kubeconfig = _component_kubeconfig(state, a, certs, certs.kubelet_client, "kubelet")
-    resolv = state.path("config", "resolv.conf")
-    resolv.write_text("")
+    resolv = config_file(state, "resolv.conf")
     config: dict[str, Any] = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -422,28 +333,26 @@ def kubelet_argv(
     }
     merged = _deep_merge(config, dict(profile.kubelet_config))
     merged.setdefault("authentication", {}).setdefault("x509", {})["clientCAFile"] = str(certs.ca.cert)
-    config_path = _write_yaml(state.path("config", "kubelet.yaml"), merged)
-    return [
+    config_path = config_file(state, "kubelet.yaml")
+    argv = [
         str(binary),
         f"--config={config_path}",
-        f"--kubeconfig={kubeconfig}",
+        f"--kubeconfig={kubeconfig_file(state, 'kubelet')}",
         f"--hostname-override={node_name}",
         f"--node-ip={a.node}",
         f"--root-dir={state.root / 'kubelet'}",
         f"--cert-dir={state.root / 'pki' / 'kubelet'}",
         "--v=2",
     ]
+    return Command(argv, {resolv: "", config_path: _yaml(merged)})
 
 
-def kube_proxy_argv(
-    binary: Path, state: ClusterState, a: Addresses, certs: Certificates, node_name: str
-) -> list[str]:
+def kube_proxy(binary: Path, state: ClusterState, a: Addresses, node_name: str) -> Command:
     """kube-proxy (iptables mode) in the node namespace; it leaves every host-wide sysctl alone."""
-    kubeconfig = _component_kubeconfig(state, a, certs, certs.kube_proxy, "kube-proxy")
     config = {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
-        "clientConnection": {"kubeconfig": str(kubeconfig)},
+        "clientConnection": {"kubeconfig": str(kubeconfig_file(state, "kube-proxy"))},
         "mode": "iptables",
         "clusterCIDR": a.cluster_cidr,
         "hostnameOverride": node_name,
@@ -454,47 +363,8 @@ def kube_proxy_argv(
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
         "iptables": {"localhostNodePorts": False},
     }
-    config_path = _write_yaml(state.path("config", "kube-proxy.yaml"), config)
-    return [str(binary), f"--config={config_path}", "--v=2"]
-
-
-def _encryption_config(state: ClusterState) -> Path:
-    path = state.path("config", "encryption.yaml")
-    if not path.exists():
-        _write_yaml(path, encryption_configuration(new_encryption_key())).chmod(0o600)
-    return path
-
-
-def _static_token_file(state: ClusterState) -> Path:
-    """token,user,uid[,groups] (one random token of a user nothing is bound to), mode 0600."""
-    path = state.path("config", "tokens.csv")
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(f"{base64.b32encode(os.urandom(20)).decode().lower()},k8sharden-static-user,1001\n")
-    return path
-
-
-def _admission_config(state: ClusterState, defaults: Mapping[str, str]) -> Path:
-    return _write_yaml(state.path("config", "admission.yaml"), admission_configuration(defaults))
-
-
-def pin_images(document: Any, pinned: Mapping[str, str]) -> Any:
-    """``document`` with every ``image`` named by tag in ``pinned`` replaced by its digest-pinned name."""
-    if isinstance(document, Mapping):
-        return {
-            key: pinned.get(value, value)
-            if key == "image" and isinstance(value, str)
-            else pin_images(value, pinned)
-            for key, value in document.items()
-        }
-    if isinstance(document, list):
-        return [pin_images(item, pinned) for item in document]
-    return document
-
-
-def _write_yaml(path: Path, document: Mapping[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(plain(document), sort_keys=False))
-    return path
+    config_path = config_file(state, "kube-proxy.yaml")
+    return Command([str(binary), f"--config={config_path}", "--v=2"], {config_path: _yaml(config)})
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Opening exec streams into pods: the one place ``kubernetes.stream.stream`` is called.
+"""Opening exec streams into pods (gateway layer): the one place ``kubernetes.stream`` is used.
 
 The client's ``stream()`` swaps its API client's ``call_api`` for the websocket one during the call, so
 concurrent calls on one shared client race (a probe then sees the plain REST answer, "Handshake status
@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 from kubernetes.stream import stream
+from kubernetes.stream.ws_client import ERROR_CHANNEL
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
+
+__all__ = ["ERROR_CHANNEL", "open_exec"]
 
 
 def open_exec(
