@@ -193,25 +193,37 @@ def test_workloads_are_isolated_as_their_policies_declare(
     evidence.conclude(workloads.workloads_finding(outcome, selected))
 
 
-@pytest.mark.parametrize(
-    "direction",
-    [
-        pytest.param("Ingress", marks=pytest.mark.control("NETPOL-DEFAULT-DENY-INGRESS"), id="ingress"),
-        pytest.param("Egress", marks=pytest.mark.control("NETPOL-DEFAULT-DENY-EGRESS"), id="egress"),
-    ],
-)
-def test_every_namespace_in_scope_denies_by_default(
+def _default_deny(
     direction: Direction,
+    scope: defaultdeny.IsolationScope,
+    policies: tuple[NetworkPolicy, ...],
+    evidence: Evidence,
+) -> None:
+    evidence.record(scope.observation())
+    items = [defaultdeny.coverage(ns, policies, direction) for ns in scope.namespaces]
+    for item in items:
+        evidence.record(defaultdeny.coverage_observation(item))
+    evidence.conclude(defaultdeny.default_deny_finding(items, scope, direction))
+
+
+@pytest.mark.control("NETPOL-DEFAULT-DENY-INGRESS")
+def test_every_namespace_in_scope_denies_ingress_by_default(
     isolation_scope: defaultdeny.IsolationScope,
     cluster_policies: tuple[NetworkPolicy, ...],
     evidence: Evidence,
 ) -> None:
-    """Every namespace in scope has a default-deny NetworkPolicy for the direction."""
-    evidence.record(isolation_scope.observation())
-    items = [defaultdeny.coverage(ns, cluster_policies, direction) for ns in isolation_scope.namespaces]
-    for item in items:
-        evidence.record(defaultdeny.coverage_observation(item))
-    evidence.conclude(defaultdeny.default_deny_finding(items, isolation_scope, direction))
+    """Every namespace in scope has a default-deny NetworkPolicy for ingress."""
+    _default_deny("Ingress", isolation_scope, cluster_policies, evidence)
+
+
+@pytest.mark.control("NETPOL-DEFAULT-DENY-EGRESS")
+def test_every_namespace_in_scope_denies_egress_by_default(
+    isolation_scope: defaultdeny.IsolationScope,
+    cluster_policies: tuple[NetworkPolicy, ...],
+    evidence: Evidence,
+) -> None:
+    """Every namespace in scope has a default-deny NetworkPolicy for egress."""
+    _default_deny("Egress", isolation_scope, cluster_policies, evidence)
 
 
 def _knock(prober: MatrixProber, plan: Plan, expected: Expectation) -> tuple[ConnectResult, ...]:
