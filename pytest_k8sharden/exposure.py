@@ -20,10 +20,8 @@ from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.probes.handshake import CertificateFacts, TlsObservation
 from pytest_k8sharden.probes.http import HttpObservation
+from pytest_k8sharden.settings import DEFAULT_ANONYMOUS_ALLOWED_PATHS
 from pytest_k8sharden.worstof import Judged, fold, named
-
-DEFAULT_ANONYMOUS_ALLOWED_PATHS: Final = ("/healthz", "/livez", "/readyz", "/version")
-"""API server paths an anonymous client may read without that being a finding (health and version)."""
 
 API_RESOURCE_PATHS: Final = (
     "/api",

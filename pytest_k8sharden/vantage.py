@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
@@ -22,6 +23,7 @@ from pytest_k8sharden.locks import census_lock
 from pytest_k8sharden.probes.http import HttpObservation, HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady, PodProber, ProbePod
 from pytest_k8sharden.probes.tunnel import PodTunnel
+from pytest_k8sharden.settings import DEFAULT_PROBE_CONCURRENCY
 
 if TYPE_CHECKING:
     from pytest_k8sharden.clusters.base import Cluster
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 ATTACKER_POD: Final = "attacker"
 UNBOUND_SERVICE_ACCOUNT: Final = "k8sharden-unbound"
 TOKEN_SECONDS: Final = 600
-CONCURRENT_PROBES: Final = 8
 CONTROL_PLANE_ROLE: Final = "node-role.kubernetes.io/control-plane"
 ATTACKER_ROLE: Final = {"k8sharden.io/role": "attacker"}
 VISITORS_GONE_TIMEOUT: Final = 60.0
@@ -119,6 +120,11 @@ def _pod_gone(kube: Kube, name: str, namespace: str) -> bool:
     return False
 
 
+Visitors = Callable[[Sequence[str]], AbstractContextManager[dict[str, AttackerPod]]]
+"""The ``visitors`` fixture: ``with visitors(namespaces) as pods`` gives a visiting pod in each namespace
+(namespace -> pod), deleted when the block ends."""
+
+
 @final
 class Knocker:
     """Sends each request from every vantage point and records every answer in the check's evidence."""
@@ -128,7 +134,7 @@ class Knocker:
         evidence: Evidence,
         runner: HttpProbe,
         pod: HttpProbe | None,
-        concurrency: int = CONCURRENT_PROBES,
+        concurrency: int = DEFAULT_PROBE_CONCURRENCY,
     ) -> None:
         self.evidence = evidence
         self.runner = runner
