@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,6 +21,7 @@ from pytest_k8sharden.isolation.scenarios import TOPOLOGY
 from pytest_k8sharden.kube import KubeError, KubeForbidden, KubeNotFound
 from pytest_k8sharden.locks import census_lock
 from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
+from pytest_k8sharden.polling import wait_for_each
 from pytest_k8sharden.posture.objects import PlainObject, plain_items
 from pytest_k8sharden.posture.scope import NamespaceScope, PodScope, namespaces_in_scope, running_pods
 from pytest_k8sharden.probes.handshake import HandshakeProbe
@@ -110,13 +110,7 @@ class NamespaceJanitor:
 
     def wait_until_all_gone(self, timeout: float) -> list[str]:
         """Wait until every deleted namespace is gone; return those still terminating after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        left = list(self.deleted)
-        while left and time.monotonic() < deadline:
-            left = [name for name in left if not self._gone(name)]
-            if left:
-                time.sleep(1.0)
-        return left
+        return wait_for_each(self.deleted, self._gone, timeout, interval_s=1.0)
 
     def _gone(self, name: str) -> bool:
         try:

@@ -7,12 +7,12 @@ checks can use them directly.
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Final, final
 
 from kubernetes import client
@@ -20,6 +20,7 @@ from kubernetes import client
 from pytest_k8sharden import exposure
 from pytest_k8sharden.kube import KubeError, KubeNotFound
 from pytest_k8sharden.locks import census_lock
+from pytest_k8sharden.polling import wait_for_each
 from pytest_k8sharden.probes.http import HttpObservation, HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady, PodProber, ProbePod
 from pytest_k8sharden.probes.tunnel import PodTunnel
@@ -104,12 +105,7 @@ def visiting_pods(
 
 def _wait_until_gone(kube: Kube, name: str, namespaces: Sequence[str]) -> None:
     """Wait (at most VISITORS_GONE_TIMEOUT) until pod ``name`` is gone from every one of ``namespaces``."""
-    deadline = time.monotonic() + VISITORS_GONE_TIMEOUT
-    left = list(namespaces)
-    while left and time.monotonic() < deadline:
-        left = [namespace for namespace in left if not _pod_gone(kube, name, namespace)]
-        if left:
-            time.sleep(0.5)
+    wait_for_each(namespaces, partial(_pod_gone, kube, name), VISITORS_GONE_TIMEOUT, interval_s=0.5)
 
 
 def _pod_gone(kube: Kube, name: str, namespace: str) -> bool:

@@ -17,6 +17,7 @@ from pytest_k8sharden.clusters.downloads import DownloadError, cache_root
 from pytest_k8sharden.clusters.kind.binary import ensure_kind
 from pytest_k8sharden.clusters.kind.config import cluster_name, dump, write_files
 from pytest_k8sharden.kube import Kube, KubeConflict, KubeError, connect
+from pytest_k8sharden.polling import wait_until
 from pytest_k8sharden.profiles import get_profile, plain
 
 if TYPE_CHECKING:
@@ -159,26 +160,30 @@ class KindProvider:
 
     def _wait_for_nodes(self, kube: Kube) -> None:
         started = time.monotonic()
-        deadline = started + self.ready_timeout
         next_report = started + PROGRESS_EVERY_S
-        while True:
+        nodes: list[Any] = []
+        waiting: list[str] = []
+
+        def all_ready() -> bool:
+            nonlocal nodes, waiting, next_report
             try:
                 nodes = kube.core.list_node().items or []
                 waiting = _not_ready(nodes)
             except KubeError as exc:
                 nodes, waiting = [], [f"API server: {exc}"]
             if nodes and not waiting:
-                self.progress(f"{len(nodes)} node(s) Ready after {time.monotonic() - started:.0f} s")
-                return
-            if time.monotonic() >= deadline:
-                raise ClusterUnavailable(
-                    f"kind cluster {self.name}: nodes not Ready after {self.ready_timeout:.0f} s "
-                    f"(waiting for: {', '.join(waiting) or 'any node to register'})"
-                )
+                return True
             if time.monotonic() >= next_report:
                 self.progress(f"waiting for nodes of {self.name}: {', '.join(waiting) or 'none yet'}")
                 next_report += PROGRESS_EVERY_S
-            time.sleep(1.0)
+            return False
+
+        if not wait_until(all_ready, self.ready_timeout, interval_s=1.0):
+            raise ClusterUnavailable(
+                f"kind cluster {self.name}: nodes not Ready after {self.ready_timeout:.0f} s "
+                f"(waiting for: {', '.join(waiting) or 'any node to register'})"
+            )
+        self.progress(f"{len(nodes)} node(s) Ready after {time.monotonic() - started:.0f} s")
 
     def _apply_seeds(self, kube: Kube, manifests: Sequence[Mapping[str, Any]]) -> None:
         """Create seeded objects through the session's client; ones already there are kept."""
