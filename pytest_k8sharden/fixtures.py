@@ -142,12 +142,17 @@ def _fresh_namespace(
     The janitor deletes it even when the create call itself was interrupted (it may have reached the server).
     """
     name = f"k8sh-probe-{uuid.uuid4().hex[:8]}"
-    labels = ours({PROBE_LABEL: "true", **(extra_labels or {})})
     try:
-        kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+        _create_namespace(kube, name, extra_labels or {})
         yield name
     finally:
         janitor.delete(name)
+
+
+def _create_namespace(kube: Kube, name: str, labels: Mapping[str, str]) -> None:
+    """Create namespace ``name`` labelled as ours and as a probe namespace, with ``labels`` added."""
+    meta = client.V1ObjectMeta(name=name, labels=ours({PROBE_LABEL: "true", **labels}))
+    kube.core.create_namespace(client.V1Namespace(metadata=meta))
 
 
 @pytest.fixture
@@ -187,8 +192,7 @@ def make_namespace(kube: Kube, namespace_janitor: NamespaceJanitor) -> Iterator[
 
     def make(name: str, labels: Mapping[str, str]) -> str:
         asked.append(name)  # before the call: an interrupted create may still reach the server
-        meta = client.V1ObjectMeta(name=name, labels=ours({PROBE_LABEL: "true", **labels}))
-        kube.core.create_namespace(client.V1Namespace(metadata=meta))
+        _create_namespace(kube, name, labels)
         return name
 
     try:
