@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 
 from pytest_k8sharden import tlspolicy
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.probes.handshake import CertificateFacts, TlsObservation
 from pytest_k8sharden.probes.http import HttpObservation
+from pytest_k8sharden.settings import DEFAULT_ANONYMOUS_ALLOWED_PATHS
 from pytest_k8sharden.worstof import Judged, fold, named
-
-DEFAULT_ANONYMOUS_ALLOWED_PATHS: Final = ("/healthz", "/livez", "/readyz", "/version")
-"""API server paths an anonymous client may read without that being a finding (health and version)."""
 
 API_RESOURCE_PATHS: Final = (
     "/api",
@@ -59,12 +58,14 @@ class Answer(StrEnum):
     """No answer at all (timeout, no route): the door could not be looked at."""
 
 
-_NOT_TLS_ERRORS: Final = (
-    "wrong version number",
-    "record layer failure",
-    "packet length too long",
-    "http request",
-)
+_ANSWER_OF_FAILURE: Final = {
+    Failure.REFUSED: Answer.CLOSED,
+    Failure.NOT_TLS: Answer.NOT_TLS,
+    Failure.TLS_ALERT: Answer.TLS_REFUSED,
+    Failure.CERTIFICATE_NOT_TRUSTED: Answer.TLS_REFUSED,
+    Failure.RESET: Answer.DROPPED,
+}
+"""How a door that sent no HTTP answer answered; any other failure leaves it unreachable."""
 
 
 def classify(seen: HttpObservation) -> Answer:
@@ -75,16 +76,9 @@ def classify(seen: HttpObservation) -> Answer:
         return Answer.FORBIDDEN
     if seen.status is not None:
         return Answer.SERVED
-    error = (seen.error or "").lower().replace("_", " ")
-    if "refused" in error:
-        return Answer.CLOSED
-    if any(marker in error for marker in _NOT_TLS_ERRORS):
-        return Answer.NOT_TLS
-    if error.startswith("tls failure"):
-        return Answer.TLS_REFUSED
-    if "closed connection" in error or "reset" in error:
-        return Answer.DROPPED
-    return Answer.UNREACHABLE
+    if seen.failure is None:
+        return Answer.UNREACHABLE
+    return _ANSWER_OF_FAILURE.get(seen.failure, Answer.UNREACHABLE)
 
 
 def _served_data(seen: HttpObservation) -> bool:

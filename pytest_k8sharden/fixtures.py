@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast, final
 
 import pytest
 from kubernetes import client
 
-from pytest_k8sharden import exposure, ingress, vantage
+from pytest_k8sharden import ingress, vantage
 from pytest_k8sharden.clusters import ClusterUnavailable
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
-from pytest_k8sharden.kube import KubeForbidden, KubeNotFound
+from pytest_k8sharden.isolation.canary import Canary, namespace_labels
+from pytest_k8sharden.isolation.scenarios import TOPOLOGY
+from pytest_k8sharden.kube import KubeError, KubeForbidden, KubeNotFound
 from pytest_k8sharden.locks import census_lock
-from pytest_k8sharden.options import listed_option
 from pytest_k8sharden.ownership import MANAGED_BY, MANAGED_BY_LABEL, ours
+from pytest_k8sharden.polling import wait_for_each
 from pytest_k8sharden.posture.objects import PlainObject, plain_items
 from pytest_k8sharden.posture.scope import NamespaceScope, PodScope, namespaces_in_scope, running_pods
 from pytest_k8sharden.probes.handshake import HandshakeProbe
@@ -28,7 +29,7 @@ from pytest_k8sharden.probes.http import HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady
 from pytest_k8sharden.runstate import EVIDENCE_KEY, STATE_KEY
 from pytest_k8sharden.settings import UPSTREAM_PROBE_IMAGE
-from pytest_k8sharden.vantage import AttackerPod, Knocker, start_attacker_pod
+from pytest_k8sharden.vantage import AttackerPod, Knocker, Visitors, start_attacker_pod
 
 __all__ = ["MANAGED_BY", "MANAGED_BY_LABEL"]  # re-exported for checks written before ownership.py
 
@@ -109,13 +110,7 @@ class NamespaceJanitor:
 
     def wait_until_all_gone(self, timeout: float) -> list[str]:
         """Wait until every deleted namespace is gone; return those still terminating after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        left = list(self.deleted)
-        while left and time.monotonic() < deadline:
-            left = [name for name in left if not self._gone(name)]
-            if left:
-                time.sleep(1.0)
-        return left
+        return wait_for_each(self.deleted, self._gone, timeout, interval_s=1.0)
 
     def _gone(self, name: str) -> bool:
         try:
@@ -147,12 +142,17 @@ def _fresh_namespace(
     The janitor deletes it even when the create call itself was interrupted (it may have reached the server).
     """
     name = f"k8sh-probe-{uuid.uuid4().hex[:8]}"
-    labels = ours({PROBE_LABEL: "true", **(extra_labels or {})})
     try:
-        kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+        _create_namespace(kube, name, extra_labels or {})
         yield name
     finally:
         janitor.delete(name)
+
+
+def _create_namespace(kube: Kube, name: str, labels: Mapping[str, str]) -> None:
+    """Create namespace ``name`` labelled as ours and as a probe namespace, with ``labels`` added."""
+    meta = client.V1ObjectMeta(name=name, labels=ours({PROBE_LABEL: "true", **labels}))
+    kube.core.create_namespace(client.V1Namespace(metadata=meta))
 
 
 @pytest.fixture
@@ -178,6 +178,64 @@ def restricted_namespace(
         pytest.skip("--read-only: restricted_namespace would create a namespace")
     with _fresh_namespace(kube, namespace_janitor, {RESTRICTED_LABEL: "restricted"}) as name:
         yield name
+
+
+NamespaceMaker = Callable[[str, Mapping[str, str]], str]
+"""Creates a namespace by name with extra labels (besides ours and the probe label) and returns its name."""
+
+
+@pytest.fixture
+def make_namespace(kube: Kube, namespace_janitor: NamespaceJanitor) -> Iterator[NamespaceMaker]:
+    """Creates namespaces labelled as ours on demand (``make_namespace(name, labels)``); every one is
+    deleted afterwards, also when the check fails or a create call was interrupted."""
+    asked: list[str] = []
+
+    def make(name: str, labels: Mapping[str, str]) -> str:
+        asked.append(name)  # before the call: an interrupted create may still reach the server
+        _create_namespace(kube, name, labels)
+        return name
+
+    try:
+        yield make
+    finally:
+        for name in asked:
+            namespace_janitor.delete(name)
+
+
+@pytest.fixture
+def canary(
+    kube: Kube, k8sharden_settings: Settings, probe_image: str, make_namespace: NamespaceMaker
+) -> Canary:
+    """The NetworkPolicy canary's nine server pods running in fresh namespaces x, y, z (deleted
+    afterwards); inconclusive when they cannot start."""
+    run = uuid.uuid4().hex[:8]
+    names = {
+        model: make_namespace(f"k8sh-canary-{run}-{model}", namespace_labels(model, {}))
+        for model in TOPOLOGY.namespaces
+    }
+    found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout)
+    try:
+        found.start(POD_START_TIMEOUT)
+    except PodNotReady as exc:
+        raise Inconclusive(f"the canary pods could not start: {exc}") from exc
+    return found
+
+
+@pytest.fixture
+def visitors(kube: Kube, k8sharden_settings: Settings, probe_image: str) -> Visitors:
+    """Visiting pods in given namespaces, deleted when the ``with`` block ends; a pod that cannot start
+    makes the check inconclusive."""
+
+    @contextlib.contextmanager
+    def visiting(namespaces: Sequence[str]) -> Iterator[dict[str, AttackerPod]]:
+        timeout = k8sharden_settings.probe_timeout
+        try:
+            with vantage.visiting_pods(kube, namespaces, probe_image, POD_START_TIMEOUT, timeout) as pods:
+                yield pods
+        except (PodNotReady, KubeError) as exc:
+            raise Inconclusive(f"no probe pod could run in {', '.join(namespaces)}: {exc}") from exc
+
+    return visiting
 
 
 @pytest.fixture(scope="session")
@@ -235,7 +293,6 @@ def attacker_pod(
 
 @pytest.fixture
 def knock(
-    pytestconfig: pytest.Config,
     evidence: Evidence,
     http_probe: HttpProbe,
     attacker_pod: AttackerPod | None,
@@ -243,10 +300,7 @@ def knock(
 ) -> Knocker:
     """Knocks on doors from the runner and from the attacker pod, recording every answer as evidence."""
     pod_probe = attacker_pod.http_probe(k8sharden_settings.probe_timeout) if attacker_pod else None
-    configured = pytestconfig.getini("k8sharden_probe_concurrency") or str(vantage.CONCURRENT_PROBES)
-    if not configured.isdigit() or int(configured) < 1:
-        raise pytest.UsageError(f"k8sharden_probe_concurrency must be a whole number >= 1: {configured!r}")
-    return Knocker(evidence, http_probe, pod_probe, int(configured))
+    return Knocker(evidence, http_probe, pod_probe, k8sharden_settings.probe_concurrency)
 
 
 @pytest.fixture(scope="session")
@@ -267,16 +321,10 @@ def unbound_service_account_token(kube: Kube, probe_namespace: str) -> str:
     return vantage.unbound_service_account_token(kube, probe_namespace)
 
 
-def configured_namespaces(config: pytest.Config, option: str) -> tuple[str, ...]:
-    """``--<option>-namespaces`` (comma-separated), else ini ``k8sharden_<option>_namespaces``, or ()."""
-    return listed_option(config, f"{option}_namespaces")
-
-
 @pytest.fixture(scope="session")
-def anonymous_allowed_paths(pytestconfig: pytest.Config) -> tuple[str, ...]:
+def anonymous_allowed_paths(k8sharden_settings: Settings) -> tuple[str, ...]:
     """API paths an anonymous client may read (ini k8sharden_anonymous_allowed_paths)."""
-    configured = pytestconfig.getini("k8sharden_anonymous_allowed_paths")
-    return tuple(configured) if configured else exposure.DEFAULT_ANONYMOUS_ALLOWED_PATHS
+    return k8sharden_settings.anonymous_allowed_paths
 
 
 @pytest.fixture(scope="session")

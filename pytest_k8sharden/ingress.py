@@ -20,6 +20,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from pytest_k8sharden import worstof
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.exposure import Answer, classify, weak_key_or_signature
 from pytest_k8sharden.probes.handshake import CertificateFacts, TlsObservation
@@ -137,13 +138,7 @@ def _covers(patterns: Sequence[str], host: str) -> bool:
 # ------------------------------------------------------------------------------------------ verdicts
 def combine(findings: Mapping[str, Finding], what: str) -> Finding:
     """One verdict from per-host findings: failed if any failed, inconclusive if any could not look."""
-    if not findings:
-        return Finding(Outcome.INCONCLUSIVE, f"no host to check for {what}")
-    for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
-        hit = [f.message for f in findings.values() if f.outcome is outcome]
-        if hit:
-            return Finding(outcome, "; ".join(hit))
-    return Finding(Outcome.PASSED, "; ".join(f.message for f in findings.values()))
+    return worstof.combine(findings.values(), f"no host to check for {what}")
 
 
 def tls_configured(targets: Sequence[TlsTarget]) -> Finding:

@@ -225,8 +225,8 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 def listed_option(config: pytest.Config, name: str) -> tuple[str, ...]:
-    """``--<name> A,B`` (comma-separated), else the ini linelist ``k8sharden_<name>``: stripped, no blanks or
-    repeats (``name`` as in the dest, e.g. ``isolation_namespaces``)."""
+    """``--<name> A,B`` (comma-separated), else the ini linelist ``k8sharden_<name>``, as given (``name`` as
+    in the dest, e.g. ``isolation_namespaces``); build_settings cleans and validates it."""
     given = config.getoption(f"k8sharden_{name}")
-    listed = given.split(",") if given else config.getini(f"k8sharden_{name}")
-    return tuple(dict.fromkeys(item.strip() for item in listed if item.strip()))
+    listed: list[str] = given.split(",") if given else config.getini(f"k8sharden_{name}")
+    return tuple(listed)

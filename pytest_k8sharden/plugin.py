@@ -100,6 +100,11 @@ def pytest_configure(config: pytest.Config) -> None:
             release_table=_option(config, "release_table"),
             exemptions=_option(config, "exemptions"),
             admission_policies=listed_option(config, "admission_policies"),
+            probe_concurrency=config.getini("k8sharden_probe_concurrency"),
+            anonymous_allowed_paths=config.getini("k8sharden_anonymous_allowed_paths"),
+            workload_namespaces=listed_option(config, "workload_namespaces"),
+            isolation_namespaces=listed_option(config, "isolation_namespaces"),
+            metadata_namespaces=listed_option(config, "metadata_namespaces"),
         )
         catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
         disposition = load_disposition(

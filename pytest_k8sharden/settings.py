@@ -20,6 +20,10 @@ DEFAULT_EVIDENCE_DIR = "k8sharden-evidence"
 DEFAULT_PROBE_TIMEOUT = 5.0
 DEFAULT_PROFILE = "hardened"
 DEFAULT_INGRESS_CERT_DAYS = 30
+DEFAULT_PROBE_CONCURRENCY = 8
+DEFAULT_ANONYMOUS_ALLOWED_PATHS: tuple[str, ...] = ("/healthz", "/livez", "/readyz", "/version")
+"""API server paths an anonymous client may read without that being a finding (health and version)."""
+DEFAULT_METADATA_NAMESPACES: tuple[str, ...] = ("default",)
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 """A Kubernetes object name (DNS subdomain), as ValidatingAdmissionPolicy names are."""
 UPSTREAM_PROBE_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.53"
@@ -70,6 +74,16 @@ class Settings:
     """What the audit leaves out as built in: --exemptions FILE, else the shipped exemptions.yaml."""
     admission_policies: tuple[str, ...] = ()
     """ValidatingAdmissionPolicies whose refusal counts as admission control (besides Pod Security)."""
+    probe_concurrency: int = DEFAULT_PROBE_CONCURRENCY
+    """Probes one check sends at the same time (1: one after another)."""
+    anonymous_allowed_paths: tuple[str, ...] = DEFAULT_ANONYMOUS_ALLOWED_PATHS
+    """API server paths an anonymous client may read without that being a finding."""
+    workload_namespaces: tuple[str, ...] = ()
+    """Namespaces whose workloads' reachability is compared with their NetworkPolicies; (): none."""
+    isolation_namespaces: tuple[str, ...] = ()
+    """Namespaces the default-deny and isolated-namespace checks cover; (): all but the exempt ones."""
+    metadata_namespaces: tuple[str, ...] = DEFAULT_METADATA_NAMESPACES
+    """Namespaces from which a fresh pod probes the cloud metadata endpoint (besides a probe namespace)."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -125,6 +139,19 @@ def _loaded(value: str | None, default: _T, load: Callable[[Path], _T]) -> _T:
         raise SettingsError(str(exc)) from None
 
 
+def _concurrency(value: str | int | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_PROBE_CONCURRENCY
+    if not str(value).isdigit() or int(value) < 1:
+        raise SettingsError(f"k8sharden_probe_concurrency must be a whole number >= 1: {value!r}")
+    return int(value)
+
+
+def _listed(items: Sequence[str]) -> tuple[str, ...]:
+    """Stripped, without blanks or repeats."""
+    return tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+
+
 def _admission_policies(names: Sequence[str]) -> tuple[str, ...]:
     policies = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
     bad = [name for name in policies if not _OBJECT_NAME.fullmatch(name)]
@@ -154,6 +181,11 @@ def build_settings(
     release_table: str | None = None,
     exemptions: str | None = None,
     admission_policies: Sequence[str] = (),
+    probe_concurrency: str | int | None = None,
+    anonymous_allowed_paths: Sequence[str] = (),
+    workload_namespaces: Sequence[str] = (),
+    isolation_namespaces: Sequence[str] = (),
+    metadata_namespaces: Sequence[str] = (),
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -182,4 +214,9 @@ def build_settings(
         release_table=_loaded(release_table, RELEASES, load_release_table),
         exemptions=_loaded(exemptions, BUILT_IN, load_exemptions),
         admission_policies=_admission_policies(admission_policies),
+        probe_concurrency=_concurrency(probe_concurrency),
+        anonymous_allowed_paths=tuple(anonymous_allowed_paths) or DEFAULT_ANONYMOUS_ALLOWED_PATHS,
+        workload_namespaces=_listed(workload_namespaces),
+        isolation_namespaces=_listed(isolation_namespaces),
+        metadata_namespaces=_listed(metadata_namespaces) or DEFAULT_METADATA_NAMESPACES,
     )

@@ -7,11 +7,12 @@ checks can use them directly.
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Final, final
 
 from kubernetes import client
@@ -19,9 +20,11 @@ from kubernetes import client
 from pytest_k8sharden import exposure
 from pytest_k8sharden.kube import KubeError, KubeNotFound
 from pytest_k8sharden.locks import census_lock
+from pytest_k8sharden.polling import wait_for_each
 from pytest_k8sharden.probes.http import HttpObservation, HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady, PodProber, ProbePod
 from pytest_k8sharden.probes.tunnel import PodTunnel
+from pytest_k8sharden.settings import DEFAULT_PROBE_CONCURRENCY
 
 if TYPE_CHECKING:
     from pytest_k8sharden.clusters.base import Cluster
@@ -31,7 +34,6 @@ if TYPE_CHECKING:
 ATTACKER_POD: Final = "attacker"
 UNBOUND_SERVICE_ACCOUNT: Final = "k8sharden-unbound"
 TOKEN_SECONDS: Final = 600
-CONCURRENT_PROBES: Final = 8
 CONTROL_PLANE_ROLE: Final = "node-role.kubernetes.io/control-plane"
 ATTACKER_ROLE: Final = {"k8sharden.io/role": "attacker"}
 VISITORS_GONE_TIMEOUT: Final = 60.0
@@ -103,12 +105,7 @@ def visiting_pods(
 
 def _wait_until_gone(kube: Kube, name: str, namespaces: Sequence[str]) -> None:
     """Wait (at most VISITORS_GONE_TIMEOUT) until pod ``name`` is gone from every one of ``namespaces``."""
-    deadline = time.monotonic() + VISITORS_GONE_TIMEOUT
-    left = list(namespaces)
-    while left and time.monotonic() < deadline:
-        left = [namespace for namespace in left if not _pod_gone(kube, name, namespace)]
-        if left:
-            time.sleep(0.5)
+    wait_for_each(namespaces, partial(_pod_gone, kube, name), VISITORS_GONE_TIMEOUT, interval_s=0.5)
 
 
 def _pod_gone(kube: Kube, name: str, namespace: str) -> bool:
@@ -117,6 +114,11 @@ def _pod_gone(kube: Kube, name: str, namespace: str) -> bool:
     except KubeNotFound:
         return True
     return False
+
+
+Visitors = Callable[[Sequence[str]], AbstractContextManager[dict[str, AttackerPod]]]
+"""The ``visitors`` fixture: ``with visitors(namespaces) as pods`` gives a visiting pod in each namespace
+(namespace -> pod), deleted when the block ends."""
 
 
 @final
@@ -128,7 +130,7 @@ class Knocker:
         evidence: Evidence,
         runner: HttpProbe,
         pod: HttpProbe | None,
-        concurrency: int = CONCURRENT_PROBES,
+        concurrency: int = DEFAULT_PROBE_CONCURRENCY,
     ) -> None:
         self.evidence = evidence
         self.runner = runner

@@ -39,6 +39,16 @@ def worst(outcomes: Iterable[Outcome]) -> Outcome:
     return next((o for o in SEVERITY if o in seen), Outcome.INCONCLUSIVE)
 
 
+def combine(findings: Iterable[Finding], nothing: str) -> Finding:
+    """The worst of several findings, its message joining those of the findings that have it; `nothing`
+    is the inconclusive message when there is no finding at all."""
+    findings = list(findings)
+    if not findings:
+        return Finding(Outcome.INCONCLUSIVE, nothing)
+    outcome = worst(f.outcome for f in findings)
+    return Finding(outcome, "; ".join(f.message for f in findings if f.outcome is outcome))
+
+
 def named(items: Sequence[str]) -> str:
     """The first few items, comma-separated, and how many more there are."""
     more = f" and {len(items) - NAMED} more" if len(items) > NAMED else ""

@@ -22,7 +22,6 @@ def _api(cluster: Cluster, path: str) -> str:
     return cluster.server.rstrip("/") + path
 
 
-@pytest.mark.severity("medium")
 @pytest.mark.control("API-ANON-AUTH")
 def test_api_server_does_not_authenticate_anonymous_clients(
     cluster: Cluster, knock: Knocker, evidence: Evidence
@@ -31,7 +30,6 @@ def test_api_server_does_not_authenticate_anonymous_clients(
     evidence.conclude(exposure.anonymous_authentication(seen))
 
 
-@pytest.mark.severity("critical")
 @pytest.mark.control("API-ANON-READ")
 def test_anonymous_clients_cannot_read_cluster_data(
     cluster: Cluster, knock: Knocker, evidence: Evidence, anonymous_allowed_paths: tuple[str, ...]
@@ -41,7 +39,6 @@ def test_anonymous_clients_cannot_read_cluster_data(
 
 
 @pytest.mark.active
-@pytest.mark.severity("critical")
 @pytest.mark.control("API-AUTHZ-NOT-ALWAYSALLOW")
 def test_unbound_service_account_is_refused_secrets_and_pod_creation(
     cluster: Cluster, knock: Knocker, evidence: Evidence, unbound_service_account_token: str
@@ -65,7 +62,6 @@ def test_unbound_service_account_is_refused_secrets_and_pod_creation(
     )
 
 
-@pytest.mark.severity("critical")
 @pytest.mark.control("API-NO-PLAINTEXT")
 def test_no_plaintext_listener_serves_the_api(
     cluster: Cluster, knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
@@ -84,7 +80,6 @@ def _api_door(cluster: Cluster) -> tuple[str, int]:
     return api.hostname or "", api.port or 443
 
 
-@pytest.mark.severity("high")
 @pytest.mark.control("API-TLS-PROTOCOL")
 def test_api_server_refuses_tls_1_0_and_1_1(
     cluster: Cluster, handshake_probe: HandshakeProbe, evidence: Evidence
@@ -93,7 +88,6 @@ def test_api_server_refuses_tls_1_0_and_1_1(
     evidence.conclude(exposure.tls_protocols(seen, "the API server"))
 
 
-@pytest.mark.severity("medium")
 @pytest.mark.control("API-TLS-CIPHERS")
 def test_api_server_accepts_no_weak_cipher_suites(
     cluster: Cluster, handshake_probe: HandshakeProbe, evidence: Evidence
@@ -104,7 +98,6 @@ def test_api_server_accepts_no_weak_cipher_suites(
     evidence.conclude(exposure.tls_cipher_suites(seen, "the API server"))
 
 
-@pytest.mark.severity("medium")
 @pytest.mark.control("API-TLS-CERT")
 def test_api_server_certificate_is_valid_strong_and_names_the_server(
     cluster: Cluster, handshake_probe: HandshakeProbe, evidence: Evidence

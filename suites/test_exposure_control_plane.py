@@ -17,7 +17,6 @@ def _urls(addresses: list[str], scheme: str, ports: tuple[int, ...], paths: tupl
     return [f"{scheme}://{a}:{port}{path}" for a in addresses for port in ports for path in paths]
 
 
-@pytest.mark.severity("critical")
 @pytest.mark.control("ETCD-CLIENT-CERT")
 def test_etcd_client_port_requires_client_certificates(
     knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
@@ -27,7 +26,6 @@ def test_etcd_client_port_requires_client_certificates(
     evidence.conclude(exposure.tls_client_certificate_required(plaintext, tls, "etcd (2379)"))
 
 
-@pytest.mark.severity("critical")
 @pytest.mark.control("ETCD-NO-PLAINTEXT")
 def test_etcd_answers_no_plaintext_request(
     knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
@@ -36,7 +34,6 @@ def test_etcd_answers_no_plaintext_request(
     evidence.conclude(exposure.plaintext_refused(seen, "etcd"))
 
 
-@pytest.mark.severity("high")
 @pytest.mark.control("ETCD-PEER-CERT")
 def test_etcd_peer_port_requires_client_certificates(
     knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
@@ -46,22 +43,29 @@ def test_etcd_peer_port_requires_client_certificates(
     evidence.conclude(exposure.tls_client_certificate_required(plaintext, tls, "etcd peer port (2380)"))
 
 
-@pytest.mark.severity("medium")
-@pytest.mark.parametrize(
-    ("component", "port"),
-    [
-        pytest.param("kube-controller-manager", 10257, marks=pytest.mark.control("CONTROLLER-MANAGER-ANON")),
-        pytest.param("kube-scheduler", 10259, marks=pytest.mark.control("SCHEDULER-ANON")),
-    ],
-)
-def test_component_refuses_anonymous_metrics_and_configz(
-    knock: Knocker, evidence: Evidence, control_plane_addresses: list[str], component: str, port: int
+def _refuses_anonymous_metrics_and_configz(
+    knock: Knocker, evidence: Evidence, addresses: list[str], component: str, port: int
 ) -> None:
-    seen = knock.get_all(_urls(control_plane_addresses, "https", (port,), ("/metrics", "/configz")))
+    seen = knock.get_all(_urls(addresses, "https", (port,), ("/metrics", "/configz")))
     evidence.conclude(exposure.must_refuse(seen, f"{component} ({port})", closed_is_refusal=True))
 
 
-@pytest.mark.severity("high")
+@pytest.mark.control("CONTROLLER-MANAGER-ANON")
+def test_controller_manager_refuses_anonymous_metrics_and_configz(
+    knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
+) -> None:
+    _refuses_anonymous_metrics_and_configz(
+        knock, evidence, control_plane_addresses, "kube-controller-manager", 10257
+    )
+
+
+@pytest.mark.control("SCHEDULER-ANON")
+def test_scheduler_refuses_anonymous_metrics_and_configz(
+    knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]
+) -> None:
+    _refuses_anonymous_metrics_and_configz(knock, evidence, control_plane_addresses, "kube-scheduler", 10259)
+
+
 @pytest.mark.control("CONTROL-PLANE-INSECURE-PORTS")
 def test_legacy_insecure_control_plane_ports_are_closed(
     knock: Knocker, evidence: Evidence, control_plane_addresses: list[str]

@@ -19,7 +19,6 @@ def _kubelet(node: Node, path: str, port: int = 10250) -> str:
     return f"{scheme}://{node.address}:{port}{path}"
 
 
-@pytest.mark.severity("critical")
 @pytest.mark.control("KUBELET-ANON")
 def test_kubelet_refuses_anonymous_clients(
     nodes: tuple[Node, ...], knock: Knocker, evidence: Evidence, pod_on_each_node: dict[str, str]
@@ -34,7 +33,6 @@ def test_kubelet_refuses_anonymous_clients(
 
 
 @pytest.mark.active
-@pytest.mark.severity("high")
 @pytest.mark.control("KUBELET-AUTHZ-WEBHOOK")
 def test_kubelet_refuses_a_token_without_nodes_proxy(
     nodes: tuple[Node, ...], knock: Knocker, evidence: Evidence, unbound_service_account_token: str
@@ -45,7 +43,6 @@ def test_kubelet_refuses_a_token_without_nodes_proxy(
     evidence.conclude(exposure.must_refuse(seen, "the kubelet, to a ServiceAccount without nodes/proxy,"))
 
 
-@pytest.mark.severity("high")
 @pytest.mark.control("KUBELET-READONLY-PORT")
 def test_kubelet_read_only_port_is_closed(
     nodes: tuple[Node, ...], knock: Knocker, evidence: Evidence

@@ -56,7 +56,6 @@ def _certificate(
     return facts
 
 
-@pytest.mark.severity("high")
 @pytest.mark.control("INGRESS-TLS-CONFIGURED")
 def test_every_ingress_host_has_tls_configured(ingress_targets: list[TlsTarget], evidence: Evidence) -> None:
     for target in ingress_targets:
@@ -69,7 +68,6 @@ def test_every_ingress_host_has_tls_configured(ingress_targets: list[TlsTarget],
     evidence.conclude(ingress.tls_configured(ingress_targets))
 
 
-@pytest.mark.severity("medium")
 @pytest.mark.control("INGRESS-HTTP-REDIRECT")
 def test_plain_http_is_refused_or_redirected_to_https(
     ingress_targets: list[TlsTarget], evidence: Evidence, k8sharden_settings: Settings
@@ -81,7 +79,6 @@ def test_plain_http_is_refused_or_redirected_to_https(
     evidence.conclude(_per_host(ingress_targets, "plain HTTP", judge, tls_only=False))
 
 
-@pytest.mark.severity("high")
 @pytest.mark.control("INGRESS-CERT-VALID")
 def test_served_certificate_verifies_and_names_the_host(
     ingress_targets: list[TlsTarget],
@@ -99,7 +96,6 @@ def test_served_certificate_verifies_and_names_the_host(
     evidence.conclude(_per_host(ingress_targets, "certificate verification", judge))
 
 
-@pytest.mark.severity("medium")
 @pytest.mark.control("INGRESS-CERT-EXPIRY")
 def test_served_certificate_does_not_expire_soon(
     ingress_targets: list[TlsTarget],
@@ -116,7 +112,6 @@ def test_served_certificate_does_not_expire_soon(
     evidence.conclude(_per_host(ingress_targets, "certificate expiry", judge))
 
 
-@pytest.mark.severity("medium")
 @pytest.mark.control("INGRESS-CERT-STRENGTH")
 def test_served_certificate_has_a_strong_key_and_signature(
     ingress_targets: list[TlsTarget], evidence: Evidence, handshake_probe: HandshakeProbe
@@ -141,7 +136,6 @@ def _secret_sha256(kube: Kube, target: TlsTarget) -> tuple[str | None, str]:
     return ingress.secret_certificate_sha256(secret.data), "read"
 
 
-@pytest.mark.severity("medium")
 @pytest.mark.control("INGRESS-CERT-MATCHES-SECRET")
 def test_served_certificate_is_the_one_in_the_referenced_secret(
     ingress_targets: list[TlsTarget], evidence: Evidence, handshake_probe: HandshakeProbe, kube: Kube
@@ -164,7 +158,6 @@ def test_served_certificate_is_the_one_in_the_referenced_secret(
     evidence.conclude(_per_host(ingress_targets, "served certificate vs Secret", judge))
 
 
-@pytest.mark.severity("high")
 @pytest.mark.control("INGRESS-TLS-PROTOCOL")
 def test_ingress_refuses_tls_1_0_and_1_1(
     ingress_targets: list[TlsTarget], evidence: Evidence, handshake_probe: HandshakeProbe
@@ -176,7 +169,6 @@ def test_ingress_refuses_tls_1_0_and_1_1(
     evidence.conclude(_per_host(ingress_targets, "TLS protocol versions", judge))
 
 
-@pytest.mark.severity("medium")
 @pytest.mark.control("INGRESS-TLS-CIPHERS")
 def test_ingress_accepts_no_weak_cipher_suites(
     ingress_targets: list[TlsTarget], evidence: Evidence, handshake_probe: HandshakeProbe
@@ -190,7 +182,6 @@ def test_ingress_accepts_no_weak_cipher_suites(
     evidence.conclude(_per_host(ingress_targets, "TLS cipher suites", judge))
 
 
-@pytest.mark.severity("low")
 @pytest.mark.control("INGRESS-HSTS")
 def test_ingress_sends_hsts_for_at_least_a_year(
     ingress_targets: list[TlsTarget], evidence: Evidence, k8sharden_settings: Settings

@@ -8,19 +8,15 @@ namespaces in scope (deleted afterwards); nothing here sends a packet from the r
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
 
 import pytest
-from kubernetes import client
 
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Inconclusive
-from pytest_k8sharden.fixtures import POD_START_TIMEOUT, PROBE_LABEL, NamespaceJanitor, configured_namespaces
 from pytest_k8sharden.isolation import cluster as api
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
-from pytest_k8sharden.isolation.canary import Canary, namespace_labels
+from pytest_k8sharden.isolation.canary import Canary
 from pytest_k8sharden.isolation.matrices import (
     canary_finding,
     compare,
@@ -28,8 +24,8 @@ from pytest_k8sharden.isolation.matrices import (
     expectation,
     matrix_observation,
 )
-from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY
-from pytest_k8sharden.kube import Kube, KubeError
+from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS
+from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.netpol import Direction, Namespace, NetworkPolicy, Pod, PolicyEngine, PolicyParseError
 from pytest_k8sharden.ownership import ours
 from pytest_k8sharden.probes.matrix import (
@@ -40,39 +36,14 @@ from pytest_k8sharden.probes.matrix import (
     Source,
     probe_until_expected,
 )
-from pytest_k8sharden.probes.pods import PodNotReady
 from pytest_k8sharden.settings import Settings
-from pytest_k8sharden.vantage import AttackerPod, visiting_pods
+from pytest_k8sharden.vantage import AttackerPod, Visitors
 
-DEFAULT_METADATA_NAMESPACES = ("default",)
 CONTROL_ATTEMPTS = 6
 CONTROL_PAUSE_S = 3.0
 """The control pod's unanswered knocks are knocked again for about 15 s: a pod can lose its way out of the
 pod network for a while (say, until it re-learns its gateway's MAC), and without the control's answer no
 timeout is judged."""
-
-
-@pytest.fixture
-def canary(
-    kube: Kube, k8sharden_settings: Settings, probe_image: str, namespace_janitor: NamespaceJanitor
-) -> Iterator[Canary]:
-    """The canary's nine server pods running in fresh namespaces x, y, z (deleted afterwards)."""
-    run = uuid.uuid4().hex[:8]
-    names = {model: f"k8sh-canary-{run}-{model}" for model in TOPOLOGY.namespaces}
-    try:
-        for model, name in names.items():
-            labels = namespace_labels(model, ours({PROBE_LABEL: "true"}))
-            meta = client.V1ObjectMeta(name=name, labels=labels)
-            kube.core.create_namespace(client.V1Namespace(metadata=meta))
-        found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout)
-        try:
-            found.start(POD_START_TIMEOUT)
-        except PodNotReady as exc:
-            raise Inconclusive(f"the canary pods could not start: {exc}") from exc
-        yield found
-    finally:
-        for name in names.values():
-            namespace_janitor.delete(name)
 
 
 @pytest.fixture
@@ -92,25 +63,13 @@ def cluster_policies(kube: Kube) -> tuple[NetworkPolicy, ...]:
 
 @pytest.fixture
 def isolation_scope(
-    live_namespaces: dict[str, Namespace], pytestconfig: pytest.Config, k8sharden_settings: Settings
+    live_namespaces: dict[str, Namespace], k8sharden_settings: Settings
 ) -> defaultdeny.IsolationScope:
     """The namespaces in scope (--isolation-namespaces, else all but the exempt ones and ours), and those
     left out."""
     labels = {name: ns.labels for name, ns in live_namespaces.items()}
-    configured = configured_namespaces(pytestconfig, "isolation")
-    return defaultdeny.in_scope(labels, configured, k8sharden_settings.exemptions)
-
-
-@contextlib.contextmanager
-def visitors(
-    kube: Kube, namespaces: Sequence[str], image: str, settings: Settings
-) -> Iterator[dict[str, AttackerPod]]:
-    """Visiting pods in `namespaces` (deleted afterwards); a pod that cannot start is inconclusive."""
-    try:
-        with visiting_pods(kube, namespaces, image, POD_START_TIMEOUT, settings.probe_timeout) as pods:
-            yield pods
-    except (PodNotReady, KubeError) as exc:
-        raise Inconclusive(f"no probe pod could run in {', '.join(namespaces)}: {exc}") from exc
+    settings = k8sharden_settings
+    return defaultdeny.in_scope(labels, settings.isolation_namespaces, settings.exemptions)
 
 
 def model_of(visitor: AttackerPod, namespaces: dict[str, Namespace]) -> Pod:
@@ -146,9 +105,8 @@ def test_workloads_are_isolated_as_their_policies_declare(
     attacker_pod: AttackerPod | None,
     live_namespaces: dict[str, Namespace],
     cluster_policies: tuple[NetworkPolicy, ...],
-    probe_image: str,
+    visitors: Visitors,
     k8sharden_settings: Settings,
-    pytestconfig: pytest.Config,
     evidence: Evidence,
 ) -> None:
     """Observed reachability of workloads matches their declared NetworkPolicies.
@@ -157,7 +115,7 @@ def test_workloads_are_isolated_as_their_policies_declare(
     the pods they isolate, and a visitor's timeout counts as blocked only where it heard the pod answer.
     """
     assert attacker_pod is not None  # the check is active: skipped under --read-only
-    selected = configured_namespaces(pytestconfig, "workload")
+    selected = k8sharden_settings.workload_namespaces
     if not selected:
         pytest.skip("no --workload-namespaces given: the workloads' reachability is not compared")
     missing = [ns for ns in selected if ns not in live_namespaces]
@@ -172,7 +130,7 @@ def test_workloads_are_isolated_as_their_policies_declare(
         declared, attacker_pod.pod, f"k8sh-control-{uuid.uuid4().hex[:8]}", ours()
     )
     with (
-        visitors(kube, selected, probe_image, k8sharden_settings) as pods_by_namespace,
+        visitors(selected) as pods_by_namespace,
         api.applied_policies(kube, twins),
     ):
         sources = {Source.of(v.pod): model_of(v, live_namespaces) for v in pods_by_namespace.values()}
@@ -199,25 +157,37 @@ def test_workloads_are_isolated_as_their_policies_declare(
     evidence.conclude(workloads.workloads_finding(outcome, selected))
 
 
-@pytest.mark.parametrize(
-    "direction",
-    [
-        pytest.param("Ingress", marks=pytest.mark.control("NETPOL-DEFAULT-DENY-INGRESS"), id="ingress"),
-        pytest.param("Egress", marks=pytest.mark.control("NETPOL-DEFAULT-DENY-EGRESS"), id="egress"),
-    ],
-)
-def test_every_namespace_in_scope_denies_by_default(
+def _default_deny(
     direction: Direction,
+    scope: defaultdeny.IsolationScope,
+    policies: tuple[NetworkPolicy, ...],
+    evidence: Evidence,
+) -> None:
+    evidence.record(scope.observation())
+    items = [defaultdeny.coverage(ns, policies, direction) for ns in scope.namespaces]
+    for item in items:
+        evidence.record(defaultdeny.coverage_observation(item))
+    evidence.conclude(defaultdeny.default_deny_finding(items, scope, direction))
+
+
+@pytest.mark.control("NETPOL-DEFAULT-DENY-INGRESS")
+def test_every_namespace_in_scope_denies_ingress_by_default(
     isolation_scope: defaultdeny.IsolationScope,
     cluster_policies: tuple[NetworkPolicy, ...],
     evidence: Evidence,
 ) -> None:
-    """Every namespace in scope has a default-deny NetworkPolicy for the direction."""
-    evidence.record(isolation_scope.observation())
-    items = [defaultdeny.coverage(ns, cluster_policies, direction) for ns in isolation_scope.namespaces]
-    for item in items:
-        evidence.record(defaultdeny.coverage_observation(item))
-    evidence.conclude(defaultdeny.default_deny_finding(items, isolation_scope, direction))
+    """Every namespace in scope has a default-deny NetworkPolicy for ingress."""
+    _default_deny("Ingress", isolation_scope, cluster_policies, evidence)
+
+
+@pytest.mark.control("NETPOL-DEFAULT-DENY-EGRESS")
+def test_every_namespace_in_scope_denies_egress_by_default(
+    isolation_scope: defaultdeny.IsolationScope,
+    cluster_policies: tuple[NetworkPolicy, ...],
+    evidence: Evidence,
+) -> None:
+    """Every namespace in scope has a default-deny NetworkPolicy for egress."""
+    _default_deny("Egress", isolation_scope, cluster_policies, evidence)
 
 
 def _knock(prober: MatrixProber, plan: Plan, expected: Expectation) -> tuple[ConnectResult, ...]:
@@ -232,18 +202,16 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
     attacker_pod: AttackerPod | None,
     live_namespaces: dict[str, Namespace],
     cluster_policies: tuple[NetworkPolicy, ...],
-    probe_image: str,
+    visitors: Visitors,
     k8sharden_settings: Settings,
-    pytestconfig: pytest.Config,
     evidence: Evidence,
 ) -> None:
     """Pods cannot obtain credentials from the cloud metadata endpoint (from a probe namespace and others)."""
     assert attacker_pod is not None  # the check is active: skipped under --read-only
-    configured = configured_namespaces(pytestconfig, "metadata") or DEFAULT_METADATA_NAMESPACES
-    namespaces = [ns for ns in configured if ns in live_namespaces]
+    namespaces = [ns for ns in k8sharden_settings.metadata_namespaces if ns in live_namespaces]
     doors = api.control_plane_doors(kube)
     engine = PolicyEngine.of(cluster_policies)
-    with visitors(kube, namespaces, probe_image, k8sharden_settings) as pods:
+    with visitors(namespaces) as pods:
         vantages = [attacker_pod, *pods.values()]
         seen = [evidence.record(o) for o in metadata.probe_all(vantages, k8sharden_settings.probe_timeout)]
         on_nodes = [v.pod for v in vantages]
@@ -271,7 +239,7 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
     isolation_scope: defaultdeny.IsolationScope,
     live_namespaces: dict[str, Namespace],
     cluster_policies: tuple[NetworkPolicy, ...],
-    probe_image: str,
+    visitors: Visitors,
     k8sharden_settings: Settings,
     evidence: Evidence,
 ) -> None:
@@ -291,7 +259,7 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
         raise Inconclusive("the API shows neither API server endpoints nor node addresses to knock on")
     engine = PolicyEngine.of(cluster_policies)
     control = Source.of(attacker_pod.pod)
-    with visitors(kube, isolated, probe_image, k8sharden_settings) as pods:
+    with visitors(isolated) as pods:
         sources = {Source(f"{ns}/{v.pod.name}", ns, v.pod.name): v for ns, v in pods.items()}
         forbidden = {
             (source.key, door.key): workloads.forbidden_by_policy(engine, model_of(v, live_namespaces), door)

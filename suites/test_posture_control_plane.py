@@ -52,38 +52,106 @@ def _conclude(
     evidence.conclude(finding)
 
 
-CHECKS = [
-    ("CONFIG-APISERVER-ANONYMOUS-AUTH", (APISERVER,), "has --anonymous-auth=false", config.anonymous_auth),
-    ("CONFIG-APISERVER-AUTHORIZATION-MODE", (APISERVER,), "authorizes with Node,RBAC",
-     config.authorization_mode),
-    ("CONFIG-APISERVER-AUDIT-LOG", (APISERVER,), "writes an audit log with a policy", config.audit_log),
-    ("CONFIG-APISERVER-ENCRYPTION-CONFIG", (APISERVER,), "has an encryption provider configuration",
-     config.encryption_config),
-    ("CONFIG-APISERVER-TLS", (APISERVER,), "serves TLS 1.2+ with strong cipher suites", config.tls_settings),
-    ("CONFIG-PROFILING-DISABLED", (APISERVER, "kube-controller-manager", "kube-scheduler"),
-     "has profiling off", config.profiling_off),
-    ("CONFIG-APISERVER-NO-STATIC-TOKENS", (APISERVER,), "has no token or basic-auth file",
-     config.no_static_tokens),
-    ("CONFIG-APISERVER-KUBELET-TLS", (APISERVER,), "authenticates to kubelets and verifies them",
-     config.kubelet_tls),
-    ("CONFIG-APISERVER-SA-LOOKUP", (APISERVER,), "looks up service account tokens",
-     config.service_account_lookup),
-    ("CONFIG-ETCD-CLIENT-CERT-AUTH", ("etcd",), "requires client certificates", config.etcd_client_cert_auth),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("components", "what", "rule"),
-    [pytest.param(*check[1:], marks=pytest.mark.control(check[0]), id=check[0]) for check in CHECKS],
-)
-def test_control_plane_runs_with_hardened_flags(
-    command_lines: config.CommandLines,
-    evidence: Evidence,
-    components: tuple[str, ...],
-    what: str,
-    rule: config.Rule,
+@pytest.mark.control("CONFIG-APISERVER-ANONYMOUS-AUTH")
+def test_api_server_disables_anonymous_authentication(
+    command_lines: config.CommandLines, evidence: Evidence
 ) -> None:
-    _conclude(evidence, command_lines, components, what, rule)
+    _conclude(evidence, command_lines, (APISERVER,), "has --anonymous-auth=false", config.anonymous_auth)
+
+
+@pytest.mark.control("CONFIG-APISERVER-AUTHORIZATION-MODE")
+def test_api_server_authorizes_with_node_and_rbac(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(evidence, command_lines, (APISERVER,), "authorizes with Node,RBAC", config.authorization_mode)
+
+
+@pytest.mark.control("CONFIG-APISERVER-AUDIT-LOG")
+def test_api_server_writes_an_audit_log_with_a_policy(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(evidence, command_lines, (APISERVER,), "writes an audit log with a policy", config.audit_log)
+
+
+@pytest.mark.control("CONFIG-APISERVER-ENCRYPTION-CONFIG")
+def test_api_server_has_an_encryption_provider_configuration(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        command_lines,
+        (APISERVER,),
+        "has an encryption provider configuration",
+        config.encryption_config,
+    )
+
+
+@pytest.mark.control("CONFIG-APISERVER-TLS")
+def test_api_server_serves_tls_1_2_or_newer_with_strong_cipher_suites(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        command_lines,
+        (APISERVER,),
+        "serves TLS 1.2+ with strong cipher suites",
+        config.tls_settings,
+    )
+
+
+@pytest.mark.control("CONFIG-PROFILING-DISABLED")
+def test_control_plane_components_run_with_profiling_off(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        command_lines,
+        (APISERVER, "kube-controller-manager", "kube-scheduler"),
+        "has profiling off",
+        config.profiling_off,
+    )
+
+
+@pytest.mark.control("CONFIG-APISERVER-NO-STATIC-TOKENS")
+def test_api_server_has_no_token_or_basic_auth_file(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence, command_lines, (APISERVER,), "has no token or basic-auth file", config.no_static_tokens
+    )
+
+
+@pytest.mark.control("CONFIG-APISERVER-KUBELET-TLS")
+def test_api_server_authenticates_to_kubelets_and_verifies_them(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        command_lines,
+        (APISERVER,),
+        "authenticates to kubelets and verifies them",
+        config.kubelet_tls,
+    )
+
+
+@pytest.mark.control("CONFIG-APISERVER-SA-LOOKUP")
+def test_api_server_looks_up_service_account_tokens(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        command_lines,
+        (APISERVER,),
+        "looks up service account tokens",
+        config.service_account_lookup,
+    )
+
+
+@pytest.mark.control("CONFIG-ETCD-CLIENT-CERT-AUTH")
+def test_etcd_requires_client_certificates(command_lines: config.CommandLines, evidence: Evidence) -> None:
+    _conclude(
+        evidence, command_lines, ("etcd",), "requires client certificates", config.etcd_client_cert_auth
+    )
 
 
 @pytest.mark.control("CONFIG-APISERVER-ADMISSION-PLUGINS")

@@ -70,44 +70,43 @@ def _workloads(scope: PodScope, evidence: Evidence, what: str, violation: Violat
     conclude_listing(evidence, "v1/pods", flagged, finding, scope.details())
 
 
-@pytest.mark.parametrize(
-    ("what", "violation"),
-    [
-        pytest.param(
-            "are privileged", podsecurity.privileged, marks=pytest.mark.control("WORKLOAD-PRIVILEGED")
-        ),
-        pytest.param(
-            "share a host namespace",
-            podsecurity.host_namespaces,
-            marks=pytest.mark.control("WORKLOAD-HOST-NAMESPACES"),
-        ),
-        pytest.param("mount hostPath", podsecurity.host_path, marks=pytest.mark.control("WORKLOAD-HOSTPATH")),
-        pytest.param(
-            "add capabilities",
-            podsecurity.added_capabilities,
-            marks=pytest.mark.control("WORKLOAD-CAPABILITIES"),
-        ),
-        pytest.param(
-            "may run as root", podsecurity.runs_as_root, marks=pytest.mark.control("WORKLOAD-RUN-AS-ROOT")
-        ),
-        pytest.param(
-            "allow privilege escalation",
-            podsecurity.privilege_escalation,
-            marks=pytest.mark.control("WORKLOAD-PRIVILEGE-ESCALATION"),
-        ),
-        pytest.param(
-            "run without a seccomp profile",
-            podsecurity.no_seccomp,
-            marks=pytest.mark.control("WORKLOAD-SECCOMP"),
-        ),
-        pytest.param(
-            "have a writable root filesystem",
-            podsecurity.writable_root,
-            marks=pytest.mark.control("WORKLOAD-READONLY-ROOTFS"),
-        ),
-    ],
-)
-def test_running_workloads_meet_the_restricted_level(
-    pods_in_scope: PodScope, evidence: Evidence, what: str, violation: Violation
+@pytest.mark.control("WORKLOAD-PRIVILEGED")
+def test_no_running_workload_is_privileged(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    _workloads(pods_in_scope, evidence, "are privileged", podsecurity.privileged)
+
+
+@pytest.mark.control("WORKLOAD-HOST-NAMESPACES")
+def test_no_running_workload_shares_a_host_namespace(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    _workloads(pods_in_scope, evidence, "share a host namespace", podsecurity.host_namespaces)
+
+
+@pytest.mark.control("WORKLOAD-HOSTPATH")
+def test_no_running_workload_mounts_a_host_path(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    _workloads(pods_in_scope, evidence, "mount hostPath", podsecurity.host_path)
+
+
+@pytest.mark.control("WORKLOAD-CAPABILITIES")
+def test_no_running_workload_adds_capabilities(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    _workloads(pods_in_scope, evidence, "add capabilities", podsecurity.added_capabilities)
+
+
+@pytest.mark.control("WORKLOAD-RUN-AS-ROOT")
+def test_no_running_workload_may_run_as_root(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    _workloads(pods_in_scope, evidence, "may run as root", podsecurity.runs_as_root)
+
+
+@pytest.mark.control("WORKLOAD-PRIVILEGE-ESCALATION")
+def test_no_running_workload_allows_privilege_escalation(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    _workloads(pods_in_scope, evidence, "allow privilege escalation", podsecurity.privilege_escalation)
+
+
+@pytest.mark.control("WORKLOAD-SECCOMP")
+def test_every_running_workload_has_a_seccomp_profile(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    _workloads(pods_in_scope, evidence, "run without a seccomp profile", podsecurity.no_seccomp)
+
+
+@pytest.mark.control("WORKLOAD-READONLY-ROOTFS")
+def test_every_running_workload_has_a_read_only_root_filesystem(
+    pods_in_scope: PodScope, evidence: Evidence
 ) -> None:
-    _workloads(pods_in_scope, evidence, what, violation)
+    _workloads(pods_in_scope, evidence, "have a writable root filesystem", podsecurity.writable_root)

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, Literal, final, get_args
 
 ObservationKind = Literal["http", "tls", "connect", "matrix", "object", "dry-run"]
@@ -57,7 +58,9 @@ class Observation:
         data: dict[str, Any] = {}
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
-            data[item.name] = value.isoformat() if isinstance(value, datetime) else value
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            data[item.name] = value.value if isinstance(value, Enum) else value
         data["details"] = dict(self.details)
         return data
 

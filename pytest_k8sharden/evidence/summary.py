@@ -8,7 +8,7 @@ from typing import Protocol, final
 
 from pytest_k8sharden.catalog import SEVERITIES
 from pytest_k8sharden.evidence.bundle import CheckResult
-from pytest_k8sharden.evidence.gate import Baseline, failure_key
+from pytest_k8sharden.evidence.gate import Baseline
 from pytest_k8sharden.evidence.verdict import Outcome
 
 UNSPECIFIED = "unspecified"
@@ -86,7 +86,7 @@ def baseline_changes(results: Sequence[CheckResult], baseline: Baseline) -> Base
     fixed = tuple(
         result
         for result in results
-        if result.outcome is Outcome.PASSED and failure_key(result.nodeid, result.check) in baseline.failures
+        if result.outcome is Outcome.PASSED and baseline.before(result.nodeid, result.check) is not None
     )
     return BaselineChanges(
         tuple(result for result in results if result.baseline == "new"),

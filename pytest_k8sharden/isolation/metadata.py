@@ -16,6 +16,7 @@ from typing import Final, final
 from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.isolation.workloads import Door, answered
+from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.probes.http import HttpObservation
 from pytest_k8sharden.probes.matrix import ConnectResult, Plan, Source, Target
 from pytest_k8sharden.probes.pods import ProbePod
@@ -122,7 +123,7 @@ def _named(o: Observation) -> str:
 def _timed_out(observation: Observation) -> bool:
     """No answer within the probe timeout (from an HTTP request or an agnhost connect)."""
     if isinstance(observation, HttpObservation):
-        return observation.status is None and "timed out" in (observation.error or "")
+        return observation.failure is Failure.TIMEOUT
     return "TIMEOUT" in str(observation.details.get("output", ""))
 
 

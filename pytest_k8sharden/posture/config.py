@@ -15,6 +15,7 @@ from typing import Any, Final
 from pytest_k8sharden import tlspolicy
 from pytest_k8sharden.access import CONTROL_PLANE_COMPONENTS, parse_flags
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
+from pytest_k8sharden.worstof import combine
 
 ENCRYPTION_PREFIX: Final = b"k8s:enc:"
 MIRROR_ANNOTATION: Final = "kubernetes.io/config.mirror"
@@ -101,12 +102,7 @@ def judge(lines: CommandLines, component: str, what: str, rule: Rule) -> Finding
 
 def judge_all(lines: CommandLines, components: Sequence[str], what: str, rule: Rule) -> Finding:
     """``judge`` over several components: failed if any fails, else inconclusive if any was not visible."""
-    findings = [judge(lines, c, what, rule) for c in components]
-    for outcome in (Outcome.FAILED, Outcome.INCONCLUSIVE):
-        bad = [f.message for f in findings if f.outcome is outcome]
-        if bad:
-            return Finding(outcome, "; ".join(bad))
-    return Finding(Outcome.PASSED, "; ".join(f.message for f in findings))
+    return combine((judge(lines, c, what, rule) for c in components), "no component to judge")
 
 
 def _list(flags: Mapping[str, str], name: str) -> list[str]:

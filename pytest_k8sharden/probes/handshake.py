@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
 from pytest_k8sharden.evidence.observation import RUNNER, Observation
+from pytest_k8sharden.neterrors import Failure, failure_of, failure_text
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0/1.1 are what we test for
@@ -43,6 +44,8 @@ class TlsObservation(Observation):
     version: str | None = None
     cipher: str | None = None
     error: str | None = None
+    failure: Failure | None = None
+    """Why the handshake failed, as a value (None when it succeeded)."""
 
 
 @dataclass(frozen=True)
@@ -127,10 +130,11 @@ class HandshakeProbe:
                 negotiated, suite = tls.version(), (tls.cipher() or ("",))[0]
                 certificate = tls.getpeercert(binary_form=True)
         except (OSError, ssl.SSLError) as error:
-            reason = _reason(error)
+            reason = failure_text(error)
             return TlsObservation(
                 kind="tls", summary=f"TLS {target} ({asked}): refused: {reason}", vantage=self.vantage,
                 target=target, details={"asked": asked, "error": reason}, error=reason,
+                failure=failure_of(error),
             ), None  # fmt: skip
         return TlsObservation(
             kind="tls", summary=f"TLS {target} ({asked}): {negotiated} {suite}", vantage=self.vantage,
@@ -219,15 +223,3 @@ def _dns_match(pattern: str, host: str) -> bool:
     if pattern.startswith("*."):
         return host.count(".") == pattern.count(".") and host.endswith(pattern[1:])
     return pattern == host
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {error.verify_message}"
-    if isinstance(error, ssl.SSLError):
-        return f"TLS failure: {error.reason or error}"
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    return str(error) or type(error).__name__

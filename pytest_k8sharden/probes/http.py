@@ -13,7 +13,7 @@ from typing import final
 from urllib.parse import urlsplit
 
 from pytest_k8sharden.evidence.observation import RUNNER, Observation
-from pytest_k8sharden.neterrors import os_error_text
+from pytest_k8sharden.neterrors import Failure, ProbeConnectionError, failure_of, failure_text
 from pytest_k8sharden.redact import redact
 
 EXCERPT_BYTES = 512
@@ -26,7 +26,9 @@ class HttpObservation(Observation):
     status: int | None = None
     """The HTTP status code, None when nothing answered."""
     error: str | None = None
-    """Why nothing answered: connection refused, timed out, TLS failure ..."""
+    """Why nothing answered, for a person: connection refused, timed out, TLS failure ..."""
+    failure: Failure | None = None
+    """Why nothing answered, as a value (None when an answer came back)."""
 
     @property
     def answered(self) -> bool:
@@ -47,12 +49,6 @@ def _cipher(sock: ssl.SSLSocket) -> str | None:
     return cipher[0] if cipher else None
 
 
-def _failure(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failure: {exc.reason or exc}"
-    return os_error_text(exc) or f"{type(exc).__name__}: {exc}"
-
-
 Connector = Callable[[str, int], socket.socket]
 """Opens a TCP connection to (host, port) from somewhere else, e.g. from inside a pod (probes/tunnel.py)."""
 
@@ -64,7 +60,8 @@ def pinned_connector(address: str, ports: Mapping[int, int], timeout: float) -> 
 
     def connect(host: str, port: int) -> socket.socket:
         if _link_local(address, port):
-            raise OSError(f"not sent: {address} is link-local (metadata addresses are probed from pods only)")
+            why = f"not sent: {address} is link-local (metadata addresses are probed from pods only)"
+            raise ProbeConnectionError(Failure.NOT_SENT, why)
         return socket.create_connection((address, ports.get(port, port)), timeout=timeout)
 
     return connect
@@ -136,6 +133,7 @@ class HttpProbe:
                 url,
                 details,
                 error="not sent: link-local (metadata) addresses are probed from pods only",
+                failure=Failure.NOT_SENT,
             )
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection = self._connection(host, port, https, ca)
@@ -146,7 +144,7 @@ class HttpProbe:
             response = connection.getresponse()
             excerpt = response.read(EXCERPT_BYTES)
         except (OSError, http.client.HTTPException) as exc:
-            return self._observe(method, url, details, error=_failure(exc))
+            return self._observe(method, url, details, error=failure_text(exc), failure=failure_of(exc))
         finally:
             connection.close()
         details["response_headers"] = dict(response.getheaders())
@@ -172,6 +170,7 @@ class HttpProbe:
         status: int | None = None,
         reason: str = "",
         error: str | None = None,
+        failure: Failure | None = None,
     ) -> HttpObservation:
         outcome = f"{status} {reason}".strip() if status is not None else f"no answer ({error})"
         # Redacted at once, so the token never shows up even in an assertion message about this object.
@@ -183,4 +182,5 @@ class HttpProbe:
             details=redact(details),
             status=status,
             error=error,
+            failure=failure,
         )

@@ -19,6 +19,7 @@ from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.kube import KubeError
 from pytest_k8sharden.kubestream import ERROR_CHANNEL, open_exec
 from pytest_k8sharden.ownership import ours
+from pytest_k8sharden.polling import wait_until
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
@@ -128,23 +129,24 @@ class PodProber:
 
         A pod whose image the kubelet cannot pull ends the wait at once (see `image_never_comes`).
         """
-        deadline = time.monotonic() + timeout_s
         ready: dict[str, ProbePod] = {}
-        while True:
+
+        def all_running() -> bool:
             pods = self.kube.core.list_namespaced_pod(self.namespace).items
             for pod in pods:
                 seen = _running_probe_pod(pod)
                 if seen is not None and seen.name in names:
                     ready[seen.name] = seen
             missing = [n for n in names if n not in ready]
-            if not missing:
-                return ready
             unpullable = image_never_comes(pods, missing)
             if unpullable:
                 raise PodNotReady(f"the image cannot be pulled: {'; '.join(unpullable)}")
-            if time.monotonic() > deadline:
-                raise PodNotReady(f"pods not ready after {timeout_s:.0f} s: {self._describe(missing)}")
-            time.sleep(0.5)
+            return not missing
+
+        if not wait_until(all_running, timeout_s, interval_s=0.5):
+            missing = [n for n in names if n not in ready]
+            raise PodNotReady(f"pods not ready after {timeout_s:.0f} s: {self._describe(missing)}")
+        return ready
 
     def exec(self, pod: str, command: Sequence[str], timeout_s: float = 30.0) -> ExecResult:
         """Run ``command`` in the pod's container and collect its output and exit code."""

@@ -8,13 +8,13 @@ The exec stream carries raw bytes both ways (the client's ``binary`` websocket m
 from __future__ import annotations
 
 import contextlib
-import errno
 import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from pytest_k8sharden.kubestream import open_exec
+from pytest_k8sharden.neterrors import Failure, ProbeConnectionError
 
 if TYPE_CHECKING:
     from pytest_k8sharden.probes.pods import PodProber
@@ -23,8 +23,8 @@ _CHUNK: Final = 65536
 _CONNECTED: Final = "k8sharden-tunnel-connected"
 
 
-class TunnelError(OSError):
-    """The connection from the pod failed; ``strerror`` says how (refused, timed out, unreachable)."""
+class TunnelError(ProbeConnectionError):
+    """The connection from the pod failed; ``failure`` says how (refused, timed out, unreachable ...)."""
 
 
 class PodTunnel:
@@ -67,7 +67,7 @@ def _await_connection(channel: Any, timeout: float) -> None:
                 return
     channel.close()
     message = said.decode(errors="replace").strip() or "timed out"
-    raise TunnelError(_errno_for(message), _reason(message))
+    raise TunnelError(*_failure(message))
 
 
 def _pump(channel: Any, local: socket.socket) -> None:
@@ -93,23 +93,21 @@ def _pump(channel: Any, local: socket.socket) -> None:
         local.close()
 
 
-def _reason(message: str) -> str:
+_AGNHOST_SAYS: Final = (
+    ("refused", Failure.REFUSED, "connection refused"),
+    ("timed out", Failure.TIMEOUT, "timed out"),
+    ("timeout", Failure.TIMEOUT, "timed out"),
+    ("unreachable", Failure.UNREACHABLE, "network is unreachable"),
+    ("reset", Failure.RESET, None),
+    ("closed connection", Failure.RESET, None),
+)
+"""Words in agnhost's (or nc's) error line, the failure they mean, and its description (None: theirs)."""
+
+
+def _failure(message: str) -> tuple[Failure, str]:
+    """The failure agnhost's error line reports: the pod's program speaks only text."""
     lowered = message.lower()
-    for marker, reason in (
-        ("refused", "connection refused"),
-        ("timed out", "timed out"),
-        ("timeout", "timed out"),
-        ("unreachable", "network is unreachable"),
-    ):
+    for marker, failure, text in _AGNHOST_SAYS:
         if marker in lowered:
-            return reason
-    return message or "connection failed"
-
-
-def _errno_for(message: str) -> int:
-    reason = _reason(message)
-    return {
-        "connection refused": errno.ECONNREFUSED,
-        "timed out": errno.ETIMEDOUT,
-        "network is unreachable": errno.ENETUNREACH,
-    }.get(reason, 0)
+            return failure, text or message
+    return Failure.OTHER, message or "connection failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,21 @@ def test_classify_refuses_unknown_ids_and_two_checks() -> None:
         classify(catalog, ["CIS-99.1", "KUBELET-ANON", "NOPE"])
     with pytest.raises(ValueError, match="several check ids 'KUBELET-ANON', 'API-ANON-AUTH'"):
         classify(catalog, ["KUBELET-ANON", "API-ANON-AUTH"])
+
+
+def _suite_marks() -> list[tuple[str, list[str]]]:
+    """(test function, names of its marks) of every shipped suite check, read from the source."""
+    found = []
+    for path in sorted((Path(__file__).parents[2] / "suites").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                marks = [ast.unparse(d) for d in node.decorator_list]
+                found.append((f"{path.name}::{node.name}", marks))
+    return found
+
+
+def test_shipped_suites_take_severity_from_the_catalog_and_prove_one_control_per_test() -> None:
+    """Severity is declared once (controls.yaml); a test is parametrized over targets, never over checks."""
+    for name, marks in _suite_marks():
+        assert not [m for m in marks if m.startswith("pytest.mark.severity")], name
+        assert not [m for m in marks if "parametrize" in m and "mark.control" in m], name

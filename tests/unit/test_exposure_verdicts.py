@@ -9,16 +9,31 @@ import pytest
 from pytest_k8sharden import exposure
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.exposure import Answer
+from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.probes.http import HttpObservation
 
 API = "https://10.0.0.1:6443"
 
 
+TEXT = {
+    Failure.REFUSED: "connection refused",
+    Failure.TIMEOUT: "timed out",
+    Failure.UNREACHABLE: "network is unreachable",
+    Failure.RESET: "RemoteDisconnected: Remote end closed connection without response",
+    Failure.TLS_ALERT: "TLS failure: TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    Failure.NOT_TLS: "TLS failure: WRONG_VERSION_NUMBER",
+}
+"""What HttpProbe writes for each kind of failure used here (tests/unit/test_failures.py shows from what)."""
+
+
 def seen(
-    url: str, status: int | None = None, error: str | None = None, vantage: str = "runner"
+    url: str, status: int | None = None, failure: Failure | None = None, vantage: str = "runner"
 ) -> HttpObservation:
     """A recorded answer, as HttpProbe would have produced it."""
-    return HttpObservation(kind="http", summary=url, vantage=vantage, target=url, status=status, error=error)
+    error = TEXT[failure] if failure else None
+    return HttpObservation(
+        kind="http", summary=url, vantage=vantage, target=url, status=status, error=error, failure=failure
+    )
 
 
 @pytest.mark.parametrize(
@@ -28,15 +43,15 @@ def seen(
         (seen(API, 403), Answer.FORBIDDEN),
         (seen(API, 200), Answer.SERVED),
         (seen(API, 404), Answer.SERVED),
-        (seen(API, error="connection refused"), Answer.CLOSED),
-        (seen(API, error="TLS failure: TLSV13_ALERT_CERTIFICATE_REQUIRED"), Answer.TLS_REFUSED),
-        (seen(API, error="TLS failure: WRONG_VERSION_NUMBER"), Answer.NOT_TLS),
+        (seen(API, failure=Failure.REFUSED), Answer.CLOSED),
+        (seen(API, failure=Failure.TLS_ALERT), Answer.TLS_REFUSED),
+        (seen(API, failure=Failure.NOT_TLS), Answer.NOT_TLS),
         (
-            seen(API, error="RemoteDisconnected: Remote end closed connection without response"),
+            seen(API, failure=Failure.RESET),
             Answer.DROPPED,
         ),
-        (seen(API, error="timed out"), Answer.UNREACHABLE),
-        (seen(API, error="network is unreachable"), Answer.UNREACHABLE),
+        (seen(API, failure=Failure.TIMEOUT), Answer.UNREACHABLE),
+        (seen(API, failure=Failure.UNREACHABLE), Answer.UNREACHABLE),
     ],
 )
 def test_classify(observation: HttpObservation, answer: Answer) -> None:
@@ -61,8 +76,8 @@ def test_must_refuse_fails_on_any_served_request_and_names_the_door() -> None:
 def test_must_refuse_is_inconclusive_when_nothing_could_be_reached() -> None:
     finding = exposure.must_refuse(
         [
-            seen("https://n:10250/pods", error="timed out"),
-            seen("https://n:10250/pods", error="connection refused"),
+            seen("https://n:10250/pods", failure=Failure.TIMEOUT),
+            seen("https://n:10250/pods", failure=Failure.REFUSED),
         ],
         "the kubelet",
     )
@@ -70,16 +85,16 @@ def test_must_refuse_is_inconclusive_when_nothing_could_be_reached() -> None:
 
 
 def test_closed_counts_as_refusal_only_where_asked() -> None:
-    closed = [seen("https://cp:10257/metrics", error="connection refused")]
+    closed = [seen("https://cp:10257/metrics", failure=Failure.REFUSED)]
     assert exposure.must_refuse(closed, "kcm", closed_is_refusal=True).outcome is Outcome.PASSED
     assert exposure.must_refuse(closed, "kcm").outcome is Outcome.INCONCLUSIVE
 
 
 def test_must_be_closed_needs_a_refused_connection_to_pass() -> None:
-    assert exposure.must_be_closed(
-        [seen("http://n:10255/pods", error="connection refused")], "ro"
-    ).outcome is (Outcome.PASSED)
-    assert exposure.must_be_closed([seen("http://n:10255/pods", error="timed out")], "ro").outcome is (
+    assert exposure.must_be_closed([seen("http://n:10255/pods", failure=Failure.REFUSED)], "ro").outcome is (
+        Outcome.PASSED
+    )
+    assert exposure.must_be_closed([seen("http://n:10255/pods", failure=Failure.TIMEOUT)], "ro").outcome is (
         Outcome.INCONCLUSIVE
     )
     assert exposure.must_be_closed([seen("http://n:10255/pods", 200)], "ro").outcome is Outcome.FAILED
@@ -108,28 +123,28 @@ def test_anonymous_reads_allow_health_and_version_but_not_data() -> None:
 
 
 def test_etcd_needs_a_certificate_refusal_over_tls() -> None:
-    plaintext = [seen("http://cp:2379/version", error="RemoteDisconnected: Remote end closed connection")]
-    tls = [seen("https://cp:2379/version", error="TLS failure: TLSV13_ALERT_CERTIFICATE_REQUIRED")]
+    plaintext = [seen("http://cp:2379/version", failure=Failure.RESET)]
+    tls = [seen("https://cp:2379/version", failure=Failure.TLS_ALERT)]
     assert exposure.tls_client_certificate_required(plaintext, tls, "etcd").outcome is Outcome.PASSED
     open_plaintext = [seen("http://cp:2379/version", 200)]
-    not_tls = [seen("https://cp:2379/version", error="TLS failure: WRONG_VERSION_NUMBER")]
+    not_tls = [seen("https://cp:2379/version", failure=Failure.NOT_TLS)]
     assert exposure.tls_client_certificate_required(open_plaintext, not_tls, "etcd").outcome is Outcome.FAILED
     tls_without_auth = [seen("https://cp:2379/version", 200)]
     assert exposure.tls_client_certificate_required([], tls_without_auth, "etcd").outcome is Outcome.FAILED
-    unreachable = [seen("https://cp:2379/version", error="timed out")]
+    unreachable = [seen("https://cp:2379/version", failure=Failure.TIMEOUT)]
     assert exposure.tls_client_certificate_required([], unreachable, "etcd").outcome is Outcome.INCONCLUSIVE
 
 
 def test_plaintext_refused_accepts_error_statuses_and_dropped_connections() -> None:
     looked = [
         seen("http://cp:6443/api", 400),
-        seen("http://cp:2379/version", error="Remote end closed connection"),
+        seen("http://cp:2379/version", failure=Failure.RESET),
     ]
     assert exposure.plaintext_refused(looked, "api").outcome is Outcome.PASSED
     assert exposure.plaintext_refused([seen("http://cp:8080/api", 200)], "api").outcome is Outcome.FAILED
-    assert exposure.plaintext_refused([seen("http://cp:8080/api", error="timed out")], "api").outcome is (
-        Outcome.INCONCLUSIVE
-    )
+    assert exposure.plaintext_refused(
+        [seen("http://cp:8080/api", failure=Failure.TIMEOUT)], "api"
+    ).outcome is (Outcome.INCONCLUSIVE)
 
 
 def test_control_plane_addresses_keep_ips_once_in_order() -> None:
@@ -142,7 +157,7 @@ def test_control_plane_addresses_keep_ips_once_in_order() -> None:
 
 POD = "pod:k8sh/attacker"
 KUBELET = "https://10.0.0.2:10250/pods"
-TIMED_OUT_FROM_POD = seen(KUBELET, error="timed out", vantage=POD)
+TIMED_OUT_FROM_POD = seen(KUBELET, failure=Failure.TIMEOUT, vantage=POD)
 
 
 @pytest.mark.parametrize(
@@ -151,15 +166,15 @@ TIMED_OUT_FROM_POD = seen(KUBELET, error="timed out", vantage=POD)
         (lambda o: exposure.must_refuse(o, "the kubelet"), seen(KUBELET, 401)),
         (
             lambda o: exposure.must_refuse(o, "kcm", closed_is_refusal=True),
-            seen(KUBELET, error="connection refused"),
+            seen(KUBELET, failure=Failure.REFUSED),
         ),
-        (lambda o: exposure.must_be_closed(o, "ro"), seen(KUBELET, error="connection refused")),
+        (lambda o: exposure.must_be_closed(o, "ro"), seen(KUBELET, failure=Failure.REFUSED)),
         (lambda o: exposure.plaintext_refused(o, "api"), seen(KUBELET, 400)),
         (lambda o: exposure.anonymous_authentication(o), seen(f"{API}/api", 401)),
         (lambda o: exposure.anonymous_reads(o), seen(f"{API}/api", 403)),
         (
             lambda o: exposure.tls_client_certificate_required([], o, "etcd"),
-            seen(KUBELET, error="TLS failure: TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+            seen(KUBELET, failure=Failure.TLS_ALERT),
         ),
     ],
     ids=[
@@ -176,7 +191,7 @@ def test_one_good_door_does_not_pass_for_a_door_that_did_not_answer(
     judge: Callable[[list[HttpObservation]], Finding], answered_door: HttpObservation
 ) -> None:
     """Issue 16 item 2: the runner's refusal passed the whole check although the pod vantage timed out."""
-    unanswered = seen(answered_door.target, error="timed out", vantage=POD)
+    unanswered = seen(answered_door.target, failure=Failure.TIMEOUT, vantage=POD)
     finding = judge([answered_door, unanswered])
     assert finding.outcome is Outcome.INCONCLUSIVE, finding.message
     assert f"{answered_door.target} from {POD} (timed out)" in finding.message

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import trustme
 
+from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.probes.http import HttpProbe, _link_local
 from pytest_k8sharden.redact import REDACTED
 
@@ -84,7 +85,7 @@ def test_probe_reports_a_closed_port() -> None:
         port = closed.getsockname()[1]
     seen = HttpProbe(timeout=2).get(f"http://127.0.0.1:{port}/healthz")
     assert seen.status is None and not seen.answered
-    assert seen.error == "connection refused"
+    assert seen.error == "connection refused" and seen.failure is Failure.REFUSED
     assert seen.summary.endswith("-> no answer (connection refused)")
 
 
@@ -102,11 +103,8 @@ def test_probe_over_tls_records_the_handshake_and_can_verify(tmp_path: Path) -> 
         other = tmp_path / "other.pem"
         trustme.CA().cert_pem.write_to_path(str(other))
         refused = HttpProbe(timeout=2).get(url, ca=other)
-        assert (
-            refused.status is None
-            and refused.error is not None
-            and "CERTIFICATE_VERIFY_FAILED" in refused.error
-        )
+        assert refused.status is None and refused.failure is Failure.CERTIFICATE_NOT_TRUSTED
+        assert refused.error is not None and refused.error.startswith("certificate verify failed: ")
 
 
 def test_link_local_metadata_addresses_are_recognised_without_sending() -> None:

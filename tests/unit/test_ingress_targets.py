@@ -18,6 +18,7 @@ from pytest_k8sharden.clusters.local.network import Addresses
 from pytest_k8sharden.clusters.local.state import ClusterState
 from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.ingress import TlsTarget
+from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.probes.handshake import certificate_facts
 from pytest_k8sharden.probes.http import HttpObservation
 from pytest_k8sharden.profiles import get_profile
@@ -98,7 +99,7 @@ def test_tls_configured_names_the_hosts_without_tls() -> None:
     assert ingress.tls_configured(targets[:2]).outcome is Outcome.PASSED
 
 
-def _http(status: int | None, location: str | None = None, error: str | None = None) -> HttpObservation:
+def _http(status: int | None, location: str | None = None, failure: Failure | None = None) -> HttpObservation:
     headers = {"Location": location} if location else {}
     return HttpObservation(
         "http",
@@ -107,7 +108,8 @@ def _http(status: int | None, location: str | None = None, error: str | None = N
         "http://a.example.test/",
         {"response_headers": headers},
         status=status,
-        error=error,
+        error={Failure.REFUSED: "connection refused", Failure.TIMEOUT: "timed out", None: None}[failure],
+        failure=failure,
     )
 
 
@@ -116,12 +118,12 @@ def _http(status: int | None, location: str | None = None, error: str | None = N
     [
         (_http(308, "https://a.example.test/"), Outcome.PASSED),
         (_http(301, "https://A.example.test:443/x"), Outcome.PASSED),
-        (_http(None, error="connection refused"), Outcome.PASSED),
+        (_http(None, failure=Failure.REFUSED), Outcome.PASSED),
         (_http(302, "https://a.example.test/"), Outcome.FAILED),
         (_http(301, "https://evil.example.test/"), Outcome.FAILED),
         (_http(301, "http://a.example.test/"), Outcome.FAILED),
         (_http(404), Outcome.FAILED),
-        (_http(None, error="timed out"), Outcome.INCONCLUSIVE),
+        (_http(None, failure=Failure.TIMEOUT), Outcome.INCONCLUSIVE),
     ],
 )
 def test_plain_http_must_be_refused_or_permanently_redirected_to_the_same_host(

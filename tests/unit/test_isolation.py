@@ -25,6 +25,7 @@ from pytest_k8sharden.isolation.matrices import (
 )
 from pytest_k8sharden.isolation.scenarios import BASELINE, SCENARIOS, TOPOLOGY, covering_network
 from pytest_k8sharden.kube import Kube
+from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.netpol import (
     Namespace,
     Pod,
@@ -496,10 +497,11 @@ def test_a_timeout_counts_as_blocked_only_where_the_control_pod_heard_the_door()
 
 
 # ------------------------------------------------------------------------------------- metadata
-def http(status: int | None, body: str = "", error: str | None = None) -> HttpObservation:
+def http(status: int | None, body: str = "", timed_out: bool = False) -> HttpObservation:
+    error, failure = ("timed out", Failure.TIMEOUT) if timed_out else (None, None)
     return HttpObservation(
         kind="http", summary="", vantage="pod:ns/p", target="http://169.254.169.254/x",
-        details={"body_excerpt": body, "method": "GET"}, status=status, error=error,
+        details={"body_excerpt": body, "method": "GET"}, status=status, error=error, failure=failure,
     )  # fmt: skip
 
 
@@ -528,7 +530,7 @@ UNHEARD = {
 
 
 def test_metadata_passes_when_blocked_or_refusing_and_is_inconclusive_when_nothing_probed() -> None:
-    blocked = metadata.metadata_finding([connect(False), http(None, error="timed out")], HEARD)
+    blocked = metadata.metadata_finding([connect(False), http(None, timed_out=True)], HEARD)
     assert blocked.outcome is Outcome.PASSED and "unreachable" in blocked.message
     refusing = metadata.metadata_finding([connect(True), http(403)], UNHEARD)
     assert refusing.outcome is Outcome.PASSED and "reachable" in refusing.message
@@ -536,7 +538,7 @@ def test_metadata_passes_when_blocked_or_refusing_and_is_inconclusive_when_nothi
 
 
 def test_metadata_timeouts_prove_nothing_when_the_control_pod_heard_nothing_either() -> None:
-    timed_out = [connect(False, "TIMEOUT\n"), http(None, error="timed out")]
+    timed_out = [connect(False, "TIMEOUT\n"), http(None, timed_out=True)]
     for controls in (UNHEARD, {}):
         finding = metadata.metadata_finding(timed_out, controls)
         assert finding.outcome is Outcome.INCONCLUSIVE and "not judged" in finding.message
@@ -597,7 +599,9 @@ def test_a_metadata_timeout_is_blocked_only_next_to_a_control_on_that_pods_node(
         kind="http", summary="", vantage=visitor.vantage, target="http://169.254.169.254/x",
     )  # fmt: skip
     seen = [
-        HttpObservation(**{**timed_out.__dict__, "details": {"method": "GET"}}, error="timed out"),
+        HttpObservation(
+            **{**timed_out.__dict__, "details": {"method": "GET"}}, error="timed out", failure=Failure.TIMEOUT
+        ),
     ]
     finding = metadata.metadata_finding(seen, found)
     assert finding.outcome is (Outcome.PASSED if proven else Outcome.INCONCLUSIVE), finding.message

@@ -91,6 +91,35 @@ def test_ini_values_apply_and_the_command_line_wins(pytester: pytest.Pytester) -
     )
 
 
+def test_listed_options_reach_settings_cleaned_with_their_defaults(pytester: pytest.Pytester) -> None:
+    """Every option is in Settings, read once at configure time: checks take them from there."""
+    defaults = build_settings()
+    assert defaults.probe_concurrency == 8 and defaults.workload_namespaces == ()
+    assert defaults.isolation_namespaces == () and defaults.metadata_namespaces == ("default",)
+    assert defaults.anonymous_allowed_paths == ("/healthz", "/livez", "/readyz", "/version")
+    pytester.makeini(
+        """
+        [pytest]
+        k8sharden_probe_concurrency = 3
+        k8sharden_anonymous_allowed_paths = /healthz
+        k8sharden_isolation_namespaces =
+            shop
+            bank
+        k8sharden_metadata_namespaces = apps
+        """
+    )
+    pytester.makepyfile(SHOW_SETTINGS)
+    result = pytester.runpytest("-s", "--workload-namespaces= shop,,bank ,shop", "--metadata-namespaces=web")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*probe_concurrency=3, anonymous_allowed_paths=('/healthz',), "
+            "workload_namespaces=('shop', 'bank'), isolation_namespaces=('shop', 'bank'), "
+            "metadata_namespaces=('web',))*"
+        ]
+    )
+
+
 def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--cluster=minikube")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -142,6 +171,11 @@ def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
             [],
             "k8sharden_exemptions = gone.yaml",
             "ERROR: k8sharden: exemptions file gone.yaml: cannot be read*",
+        ),
+        (
+            [],
+            "k8sharden_probe_concurrency = 0",
+            "ERROR: k8sharden: k8sharden_probe_concurrency must be a whole number >= 1: '0'",
         ),
         (
             ["--admission-policies=ok,Not_A_Name"],

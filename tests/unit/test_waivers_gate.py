@@ -189,3 +189,22 @@ def test_baseline_reads_failures_of_an_evidence_json(tmp_path: Path) -> None:
         load_baseline(tmp_path / "broken.json")
     with pytest.raises(BaselineError, match="cannot read"):
         load_baseline(tmp_path / "absent.json")
+
+
+def test_a_check_split_out_of_a_parametrized_test_stays_known(tmp_path: Path) -> None:
+    """Issue 22 gave each check of a test parametrized over checks its own test: a baseline written
+    before still knows their failures (and still tells node-parametrized failures apart)."""
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    old = "suites/test_posture_control_plane.py::test_control_plane_runs_with_hardened_flags"
+    per_node = "suites/test_kubelet.py::test_kubelet_config[node-a]"
+    before = [
+        dataclasses.replace(_failed("CONFIG-PROFILING-DISABLED", "process/kube-scheduler"),
+                            nodeid=f"{old}[CONFIG-PROFILING-DISABLED]"),
+        dataclasses.replace(_failed("CONFIG-KUBELET-AUTH"), nodeid=per_node),
+    ]  # fmt: skip
+    baseline = load_baseline(write_bundle(tmp_path, RunInfo(when, when, "0.1.0", None, None), before))
+    split = "suites/test_posture_control_plane.py::test_control_plane_components_run_with_profiling_off"
+    assert baseline.judge(split, "CONFIG-PROFILING-DISABLED", ["process/kube-scheduler"]).state == "known"
+    assert baseline.judge(split, "CONFIG-PROFILING-DISABLED", ["process/kube-apiserver"]).state == "new"
+    assert baseline.judge(per_node.replace("node-a", "node-b"), "CONFIG-KUBELET-AUTH", ()).state == "new"
+    assert baseline.judge(split, "CONFIG-APISERVER-TLS", ()).state == "new"

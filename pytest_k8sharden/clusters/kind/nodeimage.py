@@ -33,6 +33,7 @@ from pytest_k8sharden.clusters.local.components import (
     RUNC,
     Component,
 )
+from pytest_k8sharden.polling import wait_until
 
 COREDNS: Final = Component(
     name="coredns",
@@ -277,12 +278,9 @@ def _import_images(docker: Docker, container: str, archives: Sequence[Path], pro
         "-c",
         "containerd >/tmp/containerd.log 2>&1 & echo $! >/tmp/containerd.pid",
     )
-    deadline = time.monotonic() + 60
-    while not docker.succeeds("exec", container, "ctr", "version"):
-        if time.monotonic() > deadline:
-            raise NodeImageError("containerd in the build container did not start: " + docker(
-                "exec", container, "cat", "/tmp/containerd.log", check=False))  # fmt: skip
-        time.sleep(1)
+    if not wait_until(lambda: docker.succeeds("exec", container, "ctr", "version"), 60, interval_s=1.0):
+        raise NodeImageError("containerd in the build container did not start: " + docker(
+            "exec", container, "cat", "/tmp/containerd.log", check=False))  # fmt: skip
     docker("exec", container, "mkdir", "-p", "/kind/images")
     for archive in archives:
         docker("cp", str(archive), f"{container}:/kind/images/{archive.name}")

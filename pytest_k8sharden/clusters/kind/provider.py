@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from pytest_k8sharden.clusters.base import ClusterAccess, ClusterUnavailable
 from pytest_k8sharden.clusters.downloads import DownloadError, cache_root
@@ -16,6 +16,7 @@ from pytest_k8sharden.clusters.kind.binary import ensure_kind
 from pytest_k8sharden.clusters.kind.config import cluster_name, dump, write_files
 from pytest_k8sharden.clusters.seeding import apply_seeds
 from pytest_k8sharden.kube import Kube, KubeError, connect
+from pytest_k8sharden.polling import wait_until
 from pytest_k8sharden.profiles import get_profile
 from pytest_k8sharden.seeds import SEED_IMAGE
 from pytest_k8sharden.settings import UPSTREAM_PROBE_IMAGE
@@ -180,26 +181,30 @@ class KindProvider:
 
     def _wait_for_nodes(self, kube: Kube) -> None:
         started = time.monotonic()
-        deadline = started + self.ready_timeout
         next_report = started + PROGRESS_EVERY_S
-        while True:
+        nodes: list[Any] = []
+        waiting: list[str] = []
+
+        def all_ready() -> bool:
+            nonlocal nodes, waiting, next_report
             try:
                 nodes = kube.core.list_node().items or []
                 waiting = _not_ready(nodes)
             except KubeError as exc:
                 nodes, waiting = [], [f"API server: {exc}"]
             if nodes and not waiting:
-                self.progress(f"{len(nodes)} node(s) Ready after {time.monotonic() - started:.0f} s")
-                return
-            if time.monotonic() >= deadline:
-                raise ClusterUnavailable(
-                    f"kind cluster {self.name}: nodes not Ready after {self.ready_timeout:.0f} s "
-                    f"(waiting for: {', '.join(waiting) or 'any node to register'})"
-                )
+                return True
             if time.monotonic() >= next_report:
                 self.progress(f"waiting for nodes of {self.name}: {', '.join(waiting) or 'none yet'}")
                 next_report += PROGRESS_EVERY_S
-            time.sleep(1.0)
+            return False
+
+        if not wait_until(all_ready, self.ready_timeout, interval_s=1.0):
+            raise ClusterUnavailable(
+                f"kind cluster {self.name}: nodes not Ready after {self.ready_timeout:.0f} s "
+                f"(waiting for: {', '.join(waiting) or 'any node to register'})"
+            )
+        self.progress(f"{len(nodes)} node(s) Ready after {time.monotonic() - started:.0f} s")
 
     # ------------------------------------------------------------------------------------ release
     def release(self) -> None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pytest_k8sharden.polling import wait_until
+
 MOUNTINFO: Final = Path("/proc/self/mountinfo")
+RMDIR_RETRY_S: Final = 5.0
+"""How long a cgroup directory the kernel still holds (busy) is tried again before it is left behind."""
 
 
 def cgroup_mounts() -> list[Path]:
@@ -71,10 +74,7 @@ class CgroupTree:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in self.pids():
                 _signal(pid, sig)
-            deadline = time.monotonic() + grace_s
-            while self.pids() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if not self.pids():
+            if wait_until(lambda: not self.pids(), grace_s, interval_s=0.2):
                 return
 
     def remove(self) -> list[Path]:
@@ -106,12 +106,16 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 
 def _rmdir(directory: Path, left: list[Path]) -> None:
-    for _ in range(50):
+    """Remove ``directory``, trying again while the kernel still holds it (busy)."""
+
+    def removed() -> bool:
         try:
             directory.rmdir()
-            return
         except FileNotFoundError:
-            return
+            pass
         except OSError:
-            time.sleep(0.1)
-    left.append(directory)
+            return False
+        return True
+
+    if not wait_until(removed, RMDIR_RETRY_S, interval_s=0.1):
+        left.append(directory)
