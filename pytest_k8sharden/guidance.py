@@ -49,6 +49,7 @@ def _strings(value: object) -> tuple[str, ...] | None:
 
 
 def _practice(where: str, entry: object, sources: Mapping[str, str], problems: list[str]) -> Practice | None:
+    """One practice, its problems appended to `problems`; None when it cannot be built at all."""
     if not isinstance(entry, Mapping):
         problems.append(f"{where} must be a mapping")
         return None
