@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pytest_k8sharden.clusters.downloads import CACHE_ENV
 from pytest_k8sharden.clusters.kind import nodefiles
-from pytest_k8sharden.clusters.kind.nodeimage import inner_image_references, kind_config_patches
+from pytest_k8sharden.clusters.kind.nodeimage import (
+    Docker,
+    NodeImageError,
+    base_image,
+    inner_image_references,
+    kind_config_patches,
+)
 from pytest_k8sharden.clusters.local.binaries import component_cache
 from pytest_k8sharden.clusters.local.components import KUBEADM, KUBERNETES
 from pytest_k8sharden.clusters.local.node import KUBELET_EXPECTED_SYSCTLS
@@ -63,3 +70,13 @@ def test_pods_get_a_default_route_through_the_bridge() -> None:
     bridge = json.loads(nodefiles.bridge_conflist("10.244.0.0/24"))["plugins"][0]
     assert bridge["isGateway"] is True
     assert {"dst": "0.0.0.0/0"} in bridge["ipam"]["routes"]
+
+
+def test_a_missing_debootstrap_is_one_line_naming_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No base image yet, no cached base, no debootstrap on PATH: the error says what to install."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(NodeImageError, match=r"^debootstrap not found: .*apt-get install debootstrap\)$"):
+        base_image(Docker(("/bin/false",)), print)

@@ -140,6 +140,11 @@ def base_image(docker: Docker, progress: Progress) -> str:
         return tag
     archive = cache_root() / "kind-node" / f"base-{DEBIAN_SUITE}.tar"
     if not archive.is_file():
+        if shutil.which("debootstrap") is None:
+            raise NodeImageError(
+                "debootstrap not found: the node image's Debian base is built with it "
+                "(apt-get install debootstrap)"
+            )
         started = time.monotonic()
         progress(f"debootstrap {DEBIAN_SUITE} with {', '.join(BASE_PACKAGES)}")
         archive.parent.mkdir(parents=True, exist_ok=True)
