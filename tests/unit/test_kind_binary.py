@@ -12,7 +12,7 @@ from pytest_k8sharden.clusters import downloads
 from pytest_k8sharden.clusters.downloads import ChecksumMismatch
 from pytest_k8sharden.clusters.kind import binary
 from pytest_k8sharden.clusters.kind.binary import KIND, KIND_VERSION, KindBinaryError, asset_name, ensure_kind
-from pytest_k8sharden.clusters.local.binaries import SOURCES_ENV
+from pytest_k8sharden.clusters.local.binaries import SOURCES_ENV, module_source_dir
 
 
 @pytest.fixture
@@ -127,3 +127,14 @@ def test_a_tampered_download_is_not_replaced_by_a_build(
     with pytest.raises(ChecksumMismatch):
         ensure_kind(lambda _: None, env)
     assert built == []
+
+
+def test_the_module_source_is_downloaded_where_the_module_cache_lacks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh machine's empty module cache: the node image reads kind's base files from the module's
+    source before anything has built kind (``go list -m`` named no directory there)."""
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "modcache"))
+    source = module_source_dir(KIND)
+    assert source == tmp_path / "modcache" / f"sigs.k8s.io/kind@{KIND_VERSION}"
+    assert (source / "images" / "base" / "files").is_dir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -212,15 +213,21 @@ def build_from_modules(component: Component, progress: Progress) -> dict[str, Pa
 
 
 def module_source_dir(component: Component) -> Path:
-    """Where the Go toolchain keeps the upstream module's source (downloaded if needed)."""
+    """Where the Go toolchain keeps the upstream module's source, downloaded if it is not there yet
+    (``go list -m`` only names a module already in the module cache, and nothing on a fresh machine)."""
     shown = subprocess.run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", component.upstream_module],
+        ["go", "mod", "download", "-json", component.upstream_module],
         cwd=component.module_dir, capture_output=True, text=True, timeout=600, check=False,
         env=dict(os.environ, GOFLAGS="-mod=mod"),
     )  # fmt: skip
-    if shown.returncode != 0 or not shown.stdout.strip():
-        raise BinaryError(f"cannot locate the source of {component.upstream_module}: {shown.stderr.strip()}")
-    return Path(shown.stdout.strip())
+    try:
+        directory = str(json.loads(shown.stdout).get("Dir", "")) if shown.returncode == 0 else ""
+    except json.JSONDecodeError:
+        directory = ""
+    if not directory:
+        said = shown.stderr.strip() or shown.stdout.strip()
+        raise BinaryError(f"cannot download the source of {component.upstream_module}: {said}")
+    return Path(directory)
 
 
 def copy_module_asset(component: Component, source: str, target: Path) -> None:
