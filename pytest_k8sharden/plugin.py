@@ -28,6 +28,7 @@ from pytest_k8sharden.runstate import (
     audit_lines,
     check_meta,
     check_result,
+    could_not_look_briefly,
     is_worker,
     judge_phase,
     junit_properties,
@@ -178,6 +179,18 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
             return stop_worker(session, f"k8sharden: {exc}")
         raise pytest.UsageError(f"k8sharden: {exc}") from None
     return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A check's fixtures that could not look end it briefly (see could_not_look_briefly)."""
+    return (yield from could_not_look_briefly(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A check that could not look ends briefly (see could_not_look_briefly)."""
+    return (yield from could_not_look_briefly(item))
 
 
 @pytest.hookimpl(wrapper=True)

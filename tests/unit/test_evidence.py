@@ -7,7 +7,9 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import _pytest._code.code
 import pytest
 
 from pytest_k8sharden.catalog import load_catalog
@@ -352,6 +354,65 @@ def test_inconclusive_is_shown_as_such_and_never_passes(pytester: pytest.Pyteste
     )
     verbose = pytester.runpytest("-v", "-k", "cannot_look")
     verbose.stdout.fnmatch_lines(["test_checks.py::test_cannot_look INCONCLUSIVE*"])
+
+
+DEEP_API_CLIENT = """
+from pytest_k8sharden.kube import KubeForbidden
+
+def list_pods():
+    raise ConnectionError("the API client's own failure, deep in its code")
+
+def forbidden():
+    try:
+        list_pods()
+    except ConnectionError as exc:
+        raise KubeForbidden("GET", "/api/v1/pods", 403, "Forbidden", "", None) from exc
+"""
+CHECKS_FORBIDDEN_DEEP_DOWN = """
+import pytest
+from deep import forbidden
+
+@pytest.fixture
+def pods():
+    forbidden()
+
+@pytest.mark.control("WORKLOAD-SECCOMP")
+def test_setup_forbidden(pods):
+    pass
+
+@pytest.mark.control("RBAC-WILDCARDS")
+def test_call_forbidden(evidence):
+    forbidden()
+
+def test_not_a_check():
+    forbidden()
+"""
+
+
+def test_could_not_look_is_reported_without_reading_the_source_of_its_traceback(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest would parse every frame's file for a report the inconclusive message replaces anyway."""
+    pytester.makepyfile(deep=DEEP_API_CLIENT, test_checks=CHECKS_FORBIDDEN_DEEP_DOWN)
+    read: list[str] = []
+    getsource = _pytest._code.code.TracebackEntry.getsource
+
+    def recording(entry: Any, *args: Any, **kwargs: Any) -> Any:
+        read.append(Path(entry.path).name)
+        return getsource(entry, *args, **kwargs)
+
+    monkeypatch.setattr(_pytest._code.code.TracebackEntry, "getsource", recording)
+    checks = pytester.runpytest_inprocess("-p", "no:randomly", "-k", "forbidden")
+    checks.stdout.fnmatch_lines(
+        [
+            "INCONCLUSIVE test_checks.py::test_setup_forbidden - GET /api/v1/pods: 403 Forbidden*",
+            "INCONCLUSIVE test_checks.py::test_call_forbidden - GET /api/v1/pods: 403 Forbidden*",
+            "*2 inconclusive in *",
+        ]
+    )
+    assert not {"deep.py", "test_checks.py"} & set(read), read
+    pytester.runpytest_inprocess("-p", "no:randomly", "-k", "not_a_check").assert_outcomes(failed=1)
+    assert "deep.py" in read, "a test that is no check keeps pytest's full report"
 
 
 def test_no_evidence_is_written_without_checks(pytester: pytest.Pytester) -> None:
