@@ -216,8 +216,6 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
         seen = [evidence.record(o) for o in metadata.probe_all(vantages, k8sharden_settings.probe_timeout)]
         on_nodes = [v.pod for v in vantages]
         plan = metadata.control_plan(on_nodes, attacker_pod.pod, doors)
-        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
-        knocks = _knock(prober, plan, workloads.answered) if plan else ()
         forbidden = {
             (Source.of(v.pod).key, door.key): workloads.forbidden_by_policy(
                 engine, model_of(v, live_namespaces), door
@@ -225,6 +223,9 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
             for v in pods.values()
             for door in doors
         }
+        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
+        wanted = metadata.control_expectation(attacker_pod.pod, forbidden)
+        knocks = _knock(prober, plan, wanted) if plan else ()
     for result in knocks:
         evidence.record(workloads.knock_observation(result, None))
     proven = metadata.controls(on_nodes, attacker_pod.pod, doors, knocks, forbidden)

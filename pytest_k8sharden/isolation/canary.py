@@ -110,12 +110,12 @@ class Canary:
         """
         if baseline.policies([pod.ip for pod in self.pods]):
             raise ValueError(f"the baseline scenario {baseline.name} declares policies")
-        short = min(SHORT_CONNECT_TIMEOUT_S, self.probe_timeout_s)
-        self.prober = MatrixProber(self.kube, short)
+        full = MatrixProber(self.kube, self.probe_timeout_s)
+        self.prober = MatrixProber(self.kube, min(SHORT_CONNECT_TIMEOUT_S, self.probe_timeout_s))
         first = self.run(baseline)
-        if first.held or short == self.probe_timeout_s:
+        if first.held or self.prober.timeout_s == full.timeout_s:
             return [first]
-        self.prober = MatrixProber(self.kube, self.probe_timeout_s)
+        self.prober = full
         return [first, self.run(baseline)]
 
     def run(self, scenario: Scenario) -> MatrixOutcome:
