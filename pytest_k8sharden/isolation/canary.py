@@ -31,6 +31,7 @@ from pytest_k8sharden.netpol import (
 )
 from pytest_k8sharden.netpol.reachability import PortSpec
 from pytest_k8sharden.probes.matrix import (
+    SHORT_CONNECT_TIMEOUT_S,
     MatrixProber,
     Plan,
     Source,
@@ -43,12 +44,12 @@ from pytest_k8sharden.probes.pods import PodProber
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
 
-SHORT_CONNECT_TIMEOUT_S: Final = 1.0
-"""The connect timeout the scenarios use once every baseline connect completed within it (upstream's
-NetworkPolicy e2e tests wait 1 s)."""
 SETTLE_DEADLINE_S: Final = 30.0
 """How long a freshly applied scenario may take to settle (two consecutive rounds alike and as expected)
 before the matrix is judged as it stands: a connection where policy denies fails."""
+ROUND_PAUSE_S: Final = 0.5
+"""The pause between two rounds of a scenario's matrix (each round of a scenario with a blocked pair takes at
+least the connect timeout itself)."""
 PORTS: Final = tuple(port for port, _ in TOPOLOGY.served)
 
 
@@ -122,7 +123,9 @@ class Canary:
         """Apply the scenario's policies, probe the matrix until it settles, remove the policies."""
         with self.applied(scenario) as (manifests, expected):
             wanted = expectation(expected)
-            settled = probe_until_stable(self.prober.probe, self.plan, wanted, self.settle_deadline_s)
+            settled = probe_until_stable(
+                self.prober.probe, self.plan, wanted, self.settle_deadline_s, pause_s=ROUND_PAUSE_S
+            )
         return compare(
             scenario.name,
             scenario.summary,

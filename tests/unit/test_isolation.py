@@ -13,7 +13,7 @@ from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.exemptions import BUILT_IN
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
-from pytest_k8sharden.isolation.canary import SHORT_CONNECT_TIMEOUT_S, Canary
+from pytest_k8sharden.isolation.canary import Canary
 from pytest_k8sharden.isolation.matrices import (
     MatrixOutcome,
     canary_finding,
@@ -39,6 +39,7 @@ from pytest_k8sharden.ownership import RUN_LABEL, ours
 from pytest_k8sharden.probes.http import HttpObservation
 from pytest_k8sharden.probes.matrix import (
     NO_RESULT,
+    SHORT_CONNECT_TIMEOUT_S,
     ConnectResult,
     MatrixProber,
     Plan,
@@ -46,6 +47,7 @@ from pytest_k8sharden.probes.matrix import (
     Target,
     connect_timeout,
     parse_probe_output,
+    probe_briefly_first,
     probe_script,
     probe_until_expected,
     probe_until_stable,
@@ -146,6 +148,34 @@ def test_retries_only_pairs_that_differ_and_keep_their_history() -> None:
     assert calls == [["y/b", "y/c"], ["y/b"], ["y/b"]]
     assert found[0].outcome == "connected" and found[0].history == ("TIMEOUT", "TIMEOUT")
     assert found[0].attempts == 3 and found[1].attempts == 1
+
+
+def test_the_brief_round_is_the_answer_only_where_every_knock_came_back_as_expected() -> None:
+    """Issue 18: knocks first wait 1 s; a control that did not get through within it sends everything again
+    with the probe timeout, and what the brief round saw stays in each result's history."""
+    control, visitor = Source("p/control", "p", "control"), Source("v/visitor", "v", "visitor")
+    plan: Plan = {control: [Target("door", "ip", 443)], visitor: [Target("door", "ip", 443)]}
+    wanted = workloads.control_expectation(control)
+
+    def answering(control_says: str, visitor_says: str) -> Callable[[Plan], list[ConnectResult]]:
+        said = {control.key: control_says, visitor.key: visitor_says}
+        return lambda asked: [
+            ConnectResult(s.key, t.key, t.port, said[s.key]) for s, ts in asked.items() for t in ts
+        ]
+
+    found, brief = probe_briefly_first(
+        answering("connected", "TIMEOUT"), answering("?", "?"), plan, wanted, 3, 0
+    )
+    assert brief and [r.outcome for r in found] == ["connected", "TIMEOUT"]
+
+    slow = answering("TIMEOUT", "connected")
+    found, brief = probe_briefly_first(slow, answering("connected", "TIMEOUT"), plan, wanted, 3, 0)
+    assert not brief and [r.outcome for r in found] == ["connected", "TIMEOUT"]
+    assert found[0].history == ("TIMEOUT",) and found[1].history == ("connected",)
+    assert found[1].ever_connected, "a connection seen in the brief round is not erased by the full one"
+    observed = workloads.knock_observation(found[1], True, 5.0)
+    assert "connect timeout 5 s, 2 attempts" in observed.summary
+    assert observed.details["attempts"] == ["connected", "TIMEOUT"]
 
 
 def test_pairs_without_a_result_are_probed_again() -> None:
