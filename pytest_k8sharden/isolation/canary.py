@@ -40,6 +40,7 @@ from pytest_k8sharden.probes.matrix import (
     server_manifest,
 )
 from pytest_k8sharden.probes.pods import PodProber
+from pytest_k8sharden.probes.shells import PodShells
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
@@ -77,7 +78,9 @@ class Canary:
         self.namespaces = dict(namespaces)
         self.image = image
         self.probe_timeout_s = probe_timeout_s
-        self.prober = MatrixProber(kube, probe_timeout_s)
+        self.shells = PodShells(kube)
+        """One shell per canary pod for every round of every scenario (see `close`)."""
+        self.prober = MatrixProber(kube, probe_timeout_s, shells=self.shells)
         self.settle_deadline_s = settle_deadline_s
         self.pods: tuple[Pod, ...] = ()
 
@@ -96,6 +99,10 @@ class Canary:
         self.pods = TOPOLOGY.pods(ips, labels)
         return self.pods
 
+    def close(self) -> None:
+        """Close the canary pods' shells."""
+        self.shells.close()
+
     @property
     def plan(self) -> Plan:
         """Every pod probes every pod (itself included) on every served port."""
@@ -111,8 +118,10 @@ class Canary:
         """
         if baseline.policies([pod.ip for pod in self.pods]):
             raise ValueError(f"the baseline scenario {baseline.name} declares policies")
-        full = MatrixProber(self.kube, self.probe_timeout_s)
-        self.prober = MatrixProber(self.kube, min(SHORT_CONNECT_TIMEOUT_S, self.probe_timeout_s))
+        full = MatrixProber(self.kube, self.probe_timeout_s, shells=self.shells)
+        self.prober = MatrixProber(
+            self.kube, min(SHORT_CONNECT_TIMEOUT_S, self.probe_timeout_s), shells=self.shells
+        )
         first = self.run(baseline)
         if first.held or self.prober.timeout_s == full.timeout_s:
             return [first]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final, final
 from kubernetes import client
 
 from pytest_k8sharden.probes.pods import PodProber, ProbePod, pod_manifest
+from pytest_k8sharden.probes.shells import PodShells
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
@@ -287,13 +288,20 @@ def _outcomes(results: Sequence[ConnectResult]) -> list[tuple[tuple[str, str, in
 
 @final
 class MatrixProber:
-    """Runs a probe plan: one exec per source pod, all sources at the same time."""
+    """Runs a probe plan: one script per source pod, all sources at the same time.
 
-    def __init__(self, kube: Kube, timeout_s: float, concurrency: int = 16) -> None:
+    With `shells`, each source's script runs in that pod's long-lived shell (for plans probed round after
+    round); without, in an exec of its own.
+    """
+
+    def __init__(
+        self, kube: Kube, timeout_s: float, concurrency: int = 16, shells: PodShells | None = None
+    ) -> None:
         self.kube = kube
         self.timeout_s = connect_timeout(timeout_s)
         """How long a connect is waited for (`timeout_s` as busybox nc keeps it)."""
         self.concurrency = concurrency
+        self.shells = shells
 
     def probe(self, plan: Plan) -> tuple[ConnectResult, ...]:
         """Every source's targets, probed concurrently; results in plan order."""
@@ -302,10 +310,17 @@ class MatrixProber:
             return tuple(result for results in done for result in results)
 
     def _from(self, source: Source, targets: Sequence[Target]) -> tuple[ConnectResult, ...]:
-        prober = PodProber(self.kube, source.namespace, image="")
         script = probe_script(targets, self.timeout_s)
-        seen = prober.exec(source.pod, ["sh", "-c", script], timeout_s=self.timeout_s + EXEC_MARGIN_S)
-        return parse_probe_output(source.key, targets, seen.stdout)
+        limit = self.timeout_s + EXEC_MARGIN_S
+        if self.shells is not None:
+            said = self.shells.run(source.namespace, source.pod, script, limit)
+        else:
+            said = (
+                PodProber(self.kube, source.namespace, image="")
+                .exec(source.pod, ["sh", "-c", script], limit)
+                .stdout
+            )
+        return parse_probe_output(source.key, targets, said)
 
 
 def server_manifest(
