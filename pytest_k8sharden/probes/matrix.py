@@ -1,10 +1,11 @@
 """Reachability matrices from pods: one exec per source pod probes all of its targets at the same time.
 
 Each source runs a busybox ``sh`` script that starts busybox ``nc`` for every target in the background
-(connect, then exit at once) and prints one result line per target, so a whole matrix takes about one
+(connect, then exit at once; agnhost connect for a timeout of a fraction of a second, which nc cannot
+keep) and prints one result line per target, so a whole matrix takes about one
 connect timeout instead of one timeout per blocked pair. busybox ``nc`` starts in about a millisecond where
 ``agnhost connect`` (a 60 MB Go binary) takes some 50 ms of CPU, which made 162 of them per round the main
-cost of a matrix; its answers are read into agnhost connect's words (``TIMEOUT``, ``REFUSED``,
+cost of a matrix; nc's answers are read into agnhost connect's words (``TIMEOUT``, ``REFUSED``,
 ``OTHER: ...``), and an answer it was not seen to give is no result, never a blocked pair. Pairs whose result
 differs from an expectation are probed again, a bounded number of times, and every attempt is kept; a
 connection is never probed away. A matrix under a policy just applied is probed in whole rounds until it
@@ -13,7 +14,6 @@ stands still.
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
 import time
@@ -40,6 +40,7 @@ CONNECTED: Final = "connected"
 TIMEOUT: Final = "TIMEOUT"
 REFUSED: Final = "REFUSED"
 NO_RESULT: Final = "no result"
+_AGNHOST_OTHER: Final = "OTHER: "
 _NC_TIMED_OUT: Final = "nc: timed out"
 _NC_CANNOT_CONNECT: Final = re.compile(r"nc: can't connect to remote host \([^)]*\): (?P<why>.+)")
 UNPRIVILEGED_PORTS_SYSCTL: Final = "net.ipv4.ip_unprivileged_port_start"
@@ -121,17 +122,17 @@ Plan = Mapping[Source, Sequence[Target]]
 """Which targets each source probes."""
 
 
-def connect_timeout(timeout_s: float) -> float:
-    """The connect timeout busybox ``nc -w`` keeps for `timeout_s`: whole seconds, rounded up, at least 1."""
-    return float(max(1, math.ceil(timeout_s)))
-
-
 def probe_script(targets: Sequence[Target], timeout_s: float) -> str:
     """The ``sh`` script probing every target at once; one ``k8sh-connect KEY PORT RC TEXT`` line each.
 
-    ``nc -e true`` runs ``true`` on the connected socket, so it exits as soon as the connection stands.
+    busybox ``nc -e true`` runs ``true`` on the connected socket, so it exits as soon as the connection
+    stands. Its ``-w`` keeps whole seconds only: a timeout it cannot keep exactly goes to ``agnhost
+    connect`` (never a longer wait than asked, which would vouch for probes that waited less).
     """
-    connect = f'busybox nc -w {connect_timeout(timeout_s):.0f} "$2" "$3" -e true </dev/null'
+    if timeout_s >= 1 and timeout_s == int(timeout_s):
+        connect = f'busybox nc -w {int(timeout_s)} "$2" "$3" -e true </dev/null'
+    else:
+        connect = f'/agnhost connect "$2:$3" --timeout={timeout_s:g}s --protocol=tcp'
     lines = ["set -f", f'p() {{ out=$({connect} 2>&1); rc=$?; echo "{RESULT_MARK} $1 $3 $rc" $out; }}']
     lines += [f"p {shlex.quote(t.key)} {shlex.quote(t.host)} {t.port} &" for t in targets]
     lines.append("wait")
@@ -139,16 +140,19 @@ def probe_script(targets: Sequence[Target], timeout_s: float) -> str:
 
 
 def _outcome(code: str, text: str) -> str:
-    """busybox nc's exit code and message in agnhost connect's words; anything else is no result."""
+    """An exit code and message of busybox nc or agnhost connect in agnhost connect's words (``TIMEOUT``,
+    ``REFUSED``, ``OTHER: ...``); anything else is no result."""
     said = text.strip()
     if code == "0":
         return CONNECTED
+    if said in (TIMEOUT, REFUSED) or said.startswith(_AGNHOST_OTHER):
+        return said
     if said == _NC_TIMED_OUT:
         return TIMEOUT
     failed = _NC_CANNOT_CONNECT.fullmatch(said)
     if failed is not None:
         why = failed["why"]
-        return REFUSED if why == "Connection refused" else f"OTHER: {why}"
+        return REFUSED if why == "Connection refused" else f"{_AGNHOST_OTHER}{why}"
     return f"{NO_RESULT} ({said or f'exit {code}'})"
 
 
@@ -298,8 +302,7 @@ class MatrixProber:
         self, kube: Kube, timeout_s: float, concurrency: int = 16, shells: PodShells | None = None
     ) -> None:
         self.kube = kube
-        self.timeout_s = connect_timeout(timeout_s)
-        """How long a connect is waited for (`timeout_s` as busybox nc keeps it)."""
+        self.timeout_s = timeout_s
         self.concurrency = concurrency
         self.shells = shells
 

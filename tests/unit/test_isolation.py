@@ -45,7 +45,6 @@ from pytest_k8sharden.probes.matrix import (
     Plan,
     Source,
     Target,
-    connect_timeout,
     parse_probe_output,
     probe_briefly_first,
     probe_script,
@@ -89,10 +88,19 @@ def test_probe_script_starts_one_background_connect_per_target() -> None:
     assert "p y/b 198.19.0.11 80 &" in script
 
 
-@pytest.mark.parametrize(("asked", "kept"), [(0.5, 1.0), (1.0, 1.0), (2.5, 3.0), (5.0, 5.0)])
-def test_the_connect_timeout_is_whole_seconds_never_shorter_than_asked(asked: float, kept: float) -> None:
-    assert connect_timeout(asked) == kept
-    assert f"nc -w {kept:.0f} " in probe_script([Target("y/b", "ip", 80)], asked)
+@pytest.mark.parametrize(
+    ("asked", "tool"),
+    [
+        (1.0, "busybox nc -w 1 "),
+        (5.0, "busybox nc -w 5 "),
+        (0.0001, "--timeout=0.0001s"),
+        (2.5, "--timeout=2.5s"),
+    ],
+)
+def test_a_timeout_nc_cannot_keep_exactly_goes_to_agnhost_connect(asked: float, tool: str) -> None:
+    """nc -w keeps whole seconds: waiting longer than asked would let a control vouch for probes that
+    waited less (the --probe-timeout=0.0001 run must stay inconclusive)."""
+    assert tool in probe_script([Target("y/b", "ip", 80)], asked)
 
 
 def test_busybox_nc_answers_read_as_agnhost_connect_words_and_nothing_else_counts() -> None:
@@ -109,6 +117,9 @@ def test_busybox_nc_answers_read_as_agnhost_connect_words_and_nothing_else_count
     )
     found = parse_probe_output("x/a", targets, output)
     assert [r.outcome for r in found[:4]] == ["connected", "TIMEOUT", "REFUSED", "OTHER: No route to host"]
+    said = "k8sh-connect t0 80 1 TIMEOUT\nk8sh-connect t1 81 1 REFUSED\nk8sh-connect t2 82 1 UNKNOWN: bad"
+    agnhost = parse_probe_output("x/a", targets[:3], said)
+    assert [r.outcome for r in agnhost[:2]] == ["TIMEOUT", "REFUSED"] and not agnhost[2].probed
     assert all(r.probed for r in found[:4])
     assert not found[4].probed and "invalid option" in found[4].outcome, "an unknown nc is no result"
     assert not found[5].probed and found[5].outcome == f"{NO_RESULT} (exit 127)"
