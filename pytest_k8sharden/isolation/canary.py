@@ -1,7 +1,7 @@
 """The enforcement canary in a cluster: server pods in fresh namespaces x, y, z, scenario policies, matrices.
 
 Nothing here asserts or imports pytest: `Canary.run` applies one scenario's policies, probes the full
-matrix (every pod to every pod on every served port, one exec per source pod) in whole rounds until two
+matrix (every pod to every pod on every served port, from one shell per pod) in whole rounds until two
 consecutive rounds agree with each other and the engine (the policy has taken effect; how long that took
 is recorded) or a deadline passes, removes the policies again and returns the comparison of the last
 rounds with the engine's expectation.
