@@ -1,15 +1,15 @@
-"""Reachability matrices from pods: one exec per source pod probes all of its targets at the same time.
+"""Reachability matrices from pods: one script per source pod probes all of its targets at the same time.
 
-Each source runs a busybox ``sh`` script that starts busybox ``nc`` for every target in the background
-(connect, then exit at once; agnhost connect for a timeout of a fraction of a second, which nc cannot
-keep) and prints one result line per target, so a whole matrix takes about one
-connect timeout instead of one timeout per blocked pair. busybox ``nc`` starts in about a millisecond where
-``agnhost connect`` (a 60 MB Go binary) takes some 50 ms of CPU, which made 162 of them per round the main
-cost of a matrix; nc's answers are read into agnhost connect's words (``TIMEOUT``, ``REFUSED``,
-``OTHER: ...``), and an answer it was not seen to give is no result, never a blocked pair. Pairs whose result
-differs from an expectation are probed again, a bounded number of times, and every attempt is kept; a
-connection is never probed away. A matrix under a policy just applied is probed in whole rounds until it
-stands still.
+Each source runs a busybox ``sh`` script (in an exec of its own, or in the pod's long-lived shell: see
+shells.py) that starts busybox ``nc`` for every target in the background (connect, then exit at once) and
+prints one result line per target, so a whole matrix takes about one connect timeout instead of one
+timeout per blocked pair. busybox ``nc`` starts in about a millisecond where ``agnhost connect`` (a 64 MB
+Go binary) takes some 50 ms of CPU, which made 162 of them per round the main cost of a matrix; nc's
+answers are read into agnhost connect's words (``TIMEOUT``, ``REFUSED``, ``OTHER: ...``), and an answer
+it is not known to give is no result, never a blocked pair. A timeout of a fraction of a second, which nc
+cannot keep, runs agnhost connect as before. Pairs whose result differs from an expectation are probed
+again, a bounded number of times, and every attempt is kept; a connection is never probed away. A matrix
+under a policy just applied is probed in whole rounds until it stands still.
 """
 
 from __future__ import annotations
