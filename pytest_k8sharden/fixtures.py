@@ -205,7 +205,7 @@ def make_namespace(kube: Kube, namespace_janitor: NamespaceJanitor) -> Iterator[
 @pytest.fixture
 def canary(
     kube: Kube, k8sharden_settings: Settings, probe_image: str, make_namespace: NamespaceMaker
-) -> Canary:
+) -> Iterator[Canary]:
     """The NetworkPolicy canary's nine server pods running in fresh namespaces x, y, z (deleted
     afterwards); inconclusive when they cannot start."""
     run = uuid.uuid4().hex[:8]
@@ -216,9 +216,11 @@ def canary(
     found = Canary(kube, names, probe_image, k8sharden_settings.probe_timeout)
     try:
         found.start(POD_START_TIMEOUT)
+        yield found
     except PodNotReady as exc:
         raise Inconclusive(f"the canary pods could not start: {exc}") from exc
-    return found
+    finally:
+        found.close()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ namespaces in scope (deleted afterwards); nothing here sends a packet from the r
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -29,12 +30,13 @@ from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.netpol import Direction, Namespace, NetworkPolicy, Pod, PolicyEngine, PolicyParseError
 from pytest_k8sharden.ownership import ours
 from pytest_k8sharden.probes.matrix import (
+    SHORT_CONNECT_TIMEOUT_S,
     ConnectResult,
     Expectation,
     MatrixProber,
     Plan,
     Source,
-    probe_until_expected,
+    probe_briefly_first,
 )
 from pytest_k8sharden.settings import Settings
 from pytest_k8sharden.vantage import AttackerPod, Visitors
@@ -138,12 +140,13 @@ def test_workloads_are_isolated_as_their_policies_declare(
         plan = workloads.workload_plan(sources, targets)
         plan = {**plan, control: tuple(dict.fromkeys(t for doors in plan.values() for t in doors))}
         wanted = workloads.control_expectation(control, expectation(expected, refused_is_blocked=False))
-        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
-        found = _knock(prober, plan, wanted) if targets else ()
+        found, waited = (
+            _knock(kube, k8sharden_settings.probe_timeout, plan, wanted) if targets else ((), None)
+        )
     controls = [r for r in found if r.source == control.key]
     results = [r for r in found if r.source != control.key]
     for result in controls:
-        evidence.record(workloads.knock_observation(result, None))
+        evidence.record(workloads.knock_observation(result, None, waited))
     outcome = compare(
         "workloads",
         f"workload pods of {', '.join(selected)} on their declared TCP ports, from a visiting pod in each",
@@ -152,6 +155,7 @@ def test_workloads_are_isolated_as_their_policies_declare(
         results,
         refused_is_blocked=False,
         heard=workloads.heard_destinations(controls, results),
+        connect_timeout_s=waited,
     )
     evidence.record(matrix_observation(outcome, "pods:visitors", ", ".join(selected)))
     evidence.conclude(workloads.workloads_finding(outcome, selected))
@@ -190,9 +194,18 @@ def test_every_namespace_in_scope_denies_egress_by_default(
     _default_deny("Egress", isolation_scope, cluster_policies, evidence)
 
 
-def _knock(prober: MatrixProber, plan: Plan, expected: Expectation) -> tuple[ConnectResult, ...]:
-    """Knock as `plan` says; the control pod's unanswered knocks again, up to CONTROL_ATTEMPTS."""
-    return probe_until_expected(prober.probe, plan, expected, CONTROL_ATTEMPTS, pause_s=CONTROL_PAUSE_S)
+def _knock(
+    kube: Kube, timeout_s: float, plan: Plan, expected: Expectation
+) -> tuple[tuple[ConnectResult, ...], float]:
+    """Knock as `plan` says, first with the short connect timeout; unless every knock came back as
+    `expected` then, all again with the probe timeout, the control pod's unanswered knocks up to
+    CONTROL_ATTEMPTS. The results, and the connect timeout they were judged with."""
+    brief = MatrixProber(kube, min(SHORT_CONNECT_TIMEOUT_S, timeout_s))
+    full = MatrixProber(kube, timeout_s)
+    found, was_brief = probe_briefly_first(
+        brief.probe, full.probe, plan, expected, CONTROL_ATTEMPTS, pause_s=CONTROL_PAUSE_S
+    )
+    return found, (brief if was_brief else full).timeout_s
 
 
 @pytest.mark.active
@@ -211,13 +224,10 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
     namespaces = [ns for ns in k8sharden_settings.metadata_namespaces if ns in live_namespaces]
     doors = api.control_plane_doors(kube)
     engine = PolicyEngine.of(cluster_policies)
-    with visitors(namespaces) as pods:
+    with visitors(namespaces) as pods, ThreadPoolExecutor(max_workers=1) as pool:
         vantages = [attacker_pod, *pods.values()]
-        seen = [evidence.record(o) for o in metadata.probe_all(vantages, k8sharden_settings.probe_timeout)]
         on_nodes = [v.pod for v in vantages]
         plan = metadata.control_plan(on_nodes, attacker_pod.pod, doors)
-        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
-        knocks = _knock(prober, plan, workloads.answered) if plan else ()
         forbidden = {
             (Source.of(v.pod).key, door.key): workloads.forbidden_by_policy(
                 engine, model_of(v, live_namespaces), door
@@ -225,8 +235,13 @@ def test_pods_cannot_obtain_cloud_metadata_credentials(
             for v in pods.values()
             for door in doors
         }
+        wanted = metadata.control_expectation(attacker_pod.pod, forbidden)
+        timeout = k8sharden_settings.probe_timeout
+        knocking = pool.submit(_knock, kube, timeout, plan, wanted) if plan else None  # at the same time
+        seen = [evidence.record(o) for o in metadata.probe_all(vantages, timeout)]
+        knocks, waited = knocking.result() if knocking is not None else ((), None)
     for result in knocks:
-        evidence.record(workloads.knock_observation(result, None))
+        evidence.record(workloads.knock_observation(result, None, waited))
     proven = metadata.controls(on_nodes, attacker_pod.pod, doors, knocks, forbidden)
     evidence.conclude(metadata.metadata_finding(seen, proven))
 
@@ -266,13 +281,16 @@ def test_isolated_namespaces_do_not_reach_the_control_plane(
             for source, v in sources.items()
             for door in doors
         }
-        prober = MatrixProber(kube, k8sharden_settings.probe_timeout)
         plan = workloads.door_plan([*sources, control], doors)
-        knocks = _knock(prober, plan, workloads.control_expectation(control))
+        knocks, waited = _knock(
+            kube, k8sharden_settings.probe_timeout, plan, workloads.control_expectation(control)
+        )
     controls = [r for r in knocks if r.source == control.key]
     results = [r for r in knocks if r.source != control.key]
     for result in controls:
-        evidence.record(workloads.knock_observation(result, None))
+        evidence.record(workloads.knock_observation(result, None, waited))
     for result in results:
-        evidence.record(workloads.knock_observation(result, forbidden[(result.source, result.destination)]))
+        evidence.record(
+            workloads.knock_observation(result, forbidden[(result.source, result.destination)], waited)
+        )
     evidence.conclude(workloads.control_plane_finding(results, forbidden, controls))

@@ -1,7 +1,7 @@
 """The enforcement canary in a cluster: server pods in fresh namespaces x, y, z, scenario policies, matrices.
 
 Nothing here asserts or imports pytest: `Canary.run` applies one scenario's policies, probes the full
-matrix (every pod to every pod on every served port, one exec per source pod) in whole rounds until two
+matrix (every pod to every pod on every served port, from one shell per pod) in whole rounds until two
 consecutive rounds agree with each other and the engine (the policy has taken effect; how long that took
 is recorded) or a deadline passes, removes the policies again and returns the comparison of the last
 rounds with the engine's expectation.
@@ -31,6 +31,7 @@ from pytest_k8sharden.netpol import (
 )
 from pytest_k8sharden.netpol.reachability import PortSpec
 from pytest_k8sharden.probes.matrix import (
+    SHORT_CONNECT_TIMEOUT_S,
     MatrixProber,
     Plan,
     Source,
@@ -39,16 +40,17 @@ from pytest_k8sharden.probes.matrix import (
     server_manifest,
 )
 from pytest_k8sharden.probes.pods import PodProber
+from pytest_k8sharden.probes.shells import PodShells
 
 if TYPE_CHECKING:
     from pytest_k8sharden.kube import Kube
 
-SHORT_CONNECT_TIMEOUT_S: Final = 1.0
-"""The connect timeout the scenarios use once every baseline connect completed within it (upstream's
-NetworkPolicy e2e tests wait 1 s)."""
 SETTLE_DEADLINE_S: Final = 30.0
 """How long a freshly applied scenario may take to settle (two consecutive rounds alike and as expected)
 before the matrix is judged as it stands: a connection where policy denies fails."""
+ROUND_PAUSE_S: Final = 0.5
+"""The pause between two rounds of a scenario's matrix (each round of a scenario with a blocked pair takes at
+least the connect timeout itself)."""
 PORTS: Final = tuple(port for port, _ in TOPOLOGY.served)
 
 
@@ -76,7 +78,9 @@ class Canary:
         self.namespaces = dict(namespaces)
         self.image = image
         self.probe_timeout_s = probe_timeout_s
-        self.prober = MatrixProber(kube, probe_timeout_s)
+        self.shells = PodShells(kube)
+        """One shell per canary pod for every round of every scenario (see `close`)."""
+        self.prober = MatrixProber(kube, probe_timeout_s, shells=self.shells)
         self.settle_deadline_s = settle_deadline_s
         self.pods: tuple[Pod, ...] = ()
 
@@ -95,6 +99,10 @@ class Canary:
         self.pods = TOPOLOGY.pods(ips, labels)
         return self.pods
 
+    def close(self) -> None:
+        """Close the canary pods' shells."""
+        self.shells.close()
+
     @property
     def plan(self) -> Plan:
         """Every pod probes every pod (itself included) on every served port."""
@@ -110,19 +118,23 @@ class Canary:
         """
         if baseline.policies([pod.ip for pod in self.pods]):
             raise ValueError(f"the baseline scenario {baseline.name} declares policies")
-        short = min(SHORT_CONNECT_TIMEOUT_S, self.probe_timeout_s)
-        self.prober = MatrixProber(self.kube, short)
+        full = MatrixProber(self.kube, self.probe_timeout_s, shells=self.shells)
+        self.prober = MatrixProber(
+            self.kube, min(SHORT_CONNECT_TIMEOUT_S, self.probe_timeout_s), shells=self.shells
+        )
         first = self.run(baseline)
-        if first.held or short == self.probe_timeout_s:
+        if first.held or self.prober.timeout_s == full.timeout_s:
             return [first]
-        self.prober = MatrixProber(self.kube, self.probe_timeout_s)
+        self.prober = full
         return [first, self.run(baseline)]
 
     def run(self, scenario: Scenario) -> MatrixOutcome:
         """Apply the scenario's policies, probe the matrix until it settles, remove the policies."""
         with self.applied(scenario) as (manifests, expected):
             wanted = expectation(expected)
-            settled = probe_until_stable(self.prober.probe, self.plan, wanted, self.settle_deadline_s)
+            settled = probe_until_stable(
+                self.prober.probe, self.plan, wanted, self.settle_deadline_s, pause_s=ROUND_PAUSE_S
+            )
         return compare(
             scenario.name,
             scenario.summary,

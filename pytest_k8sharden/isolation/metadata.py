@@ -18,7 +18,7 @@ from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.isolation.workloads import Door, answered
 from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.probes.http import HttpObservation
-from pytest_k8sharden.probes.matrix import ConnectResult, Plan, Source, Target
+from pytest_k8sharden.probes.matrix import ConnectResult, Expectation, Plan, Source, Target
 from pytest_k8sharden.probes.pods import ProbePod
 from pytest_k8sharden.vantage import AttackerPod
 from pytest_k8sharden.worstof import Judged, fold, named
@@ -157,6 +157,15 @@ def control_plan(vantages: Sequence[ProbePod], control: ProbePod, doors: Sequenc
                 if target not in plan[source]:
                     plan[source].append(target)
     return plan
+
+
+def control_expectation(control: ProbePod, forbidden: Mapping[tuple[str, str], bool]) -> Expectation:
+    """For probe_until_expected: a knock that heard nothing is knocked again only where `controls` reads
+    its answer: the control pod's, and a vantage's own where its policies do not deny it the door (where
+    they do, the control pod's knock on the same door stands in, and the denied knock would only time out
+    again)."""
+    key = Source.of(control).key
+    return lambda r: answered(r) if r.source == key or not forbidden.get((r.source, r.destination)) else None
 
 
 def controls(

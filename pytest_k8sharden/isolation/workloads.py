@@ -183,16 +183,26 @@ def forbidden_by_policy(engine: PolicyEngine, source: Pod, door: Door) -> bool:
     return not engine.allowed(source, ExternalIP(door.host), door.port).allowed
 
 
-def knock_observation(result: ConnectResult, forbidden: bool | None) -> Observation:
+def knock_observation(
+    result: ConnectResult, forbidden: bool | None, connect_timeout_s: float | None = None
+) -> Observation:
     """Evidence of one knock on a control-plane door: from a visiting pod whose policy denies it or not,
-    or (`forbidden` None) from the control pod."""
+    or (`forbidden` None) from the control pod; with the connect timeout and every attempt's outcome."""
     policy = "control" if forbidden is None else "denied by policy" if forbidden else "allowed by policy"
+    waited = "" if connect_timeout_s is None else f", connect timeout {connect_timeout_s:g} s"
+    tries = f", {result.attempts} attempts" if result.attempts > 1 else ""
     return Observation(
         kind="connect",
-        summary=f"{result.destination} from {result.source}: {result.outcome} ({policy})",
+        summary=f"{result.destination} from {result.source}: {result.outcome} ({policy}{waited}{tries})",
         vantage=f"pod:{result.source}",
         target=result.destination,
-        details={"connected": result.connected, "outcome": result.outcome, "forbidden_by_policy": forbidden},
+        details={
+            "connected": result.connected,
+            "outcome": result.outcome,
+            "forbidden_by_policy": forbidden,
+            "connect_timeout_s": connect_timeout_s,
+            "attempts": [*result.history, result.outcome],
+        },
     )
 
 

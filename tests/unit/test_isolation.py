@@ -13,7 +13,7 @@ from pytest_k8sharden.evidence.observation import Observation
 from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.exemptions import BUILT_IN
 from pytest_k8sharden.isolation import defaultdeny, metadata, workloads
-from pytest_k8sharden.isolation.canary import SHORT_CONNECT_TIMEOUT_S, Canary
+from pytest_k8sharden.isolation.canary import Canary
 from pytest_k8sharden.isolation.matrices import (
     MatrixOutcome,
     canary_finding,
@@ -39,12 +39,14 @@ from pytest_k8sharden.ownership import RUN_LABEL, ours
 from pytest_k8sharden.probes.http import HttpObservation
 from pytest_k8sharden.probes.matrix import (
     NO_RESULT,
+    SHORT_CONNECT_TIMEOUT_S,
     ConnectResult,
     MatrixProber,
     Plan,
     Source,
     Target,
     parse_probe_output,
+    probe_briefly_first,
     probe_script,
     probe_until_expected,
     probe_until_stable,
@@ -81,9 +83,47 @@ def results_from(
 def test_probe_script_starts_one_background_connect_per_target() -> None:
     targets = [Target("y/b", "198.19.0.11", 80), Target("z/c", "198.19.0.12", 81)]
     script = probe_script(targets, 2.0)
-    assert "--timeout=2s" in script
+    assert "busybox nc -w 2 " in script and "-e true" in script
     assert script.count(" &\n") == 2 and script.endswith("wait")
     assert "p y/b 198.19.0.11 80 &" in script
+
+
+@pytest.mark.parametrize(
+    ("asked", "tool"),
+    [
+        (1.0, "busybox nc -w 1 "),
+        (5.0, "busybox nc -w 5 "),
+        (0.0001, "--timeout=0.0001s"),
+        (2.5, "--timeout=2.5s"),
+    ],
+)
+def test_a_timeout_nc_cannot_keep_exactly_goes_to_agnhost_connect(asked: float, tool: str) -> None:
+    """nc -w keeps whole seconds: waiting longer than asked would let a control vouch for probes that
+    waited less (the --probe-timeout=0.0001 run must stay inconclusive)."""
+    assert tool in probe_script([Target("y/b", "ip", 80)], asked)
+
+
+def test_busybox_nc_answers_read_as_agnhost_connect_words_and_nothing_else_counts() -> None:
+    targets = [Target(f"t{i}", "198.19.0.11", 80 + i) for i in range(6)]
+    output = "\n".join(
+        [
+            "k8sh-connect t0 80 0",
+            "k8sh-connect t1 81 1 nc: timed out",
+            "k8sh-connect t2 82 1 nc: can't connect to remote host (198.19.0.11): Connection refused",
+            "k8sh-connect t3 83 1 nc: can't connect to remote host (198.19.0.11): No route to host",
+            "k8sh-connect t4 84 1 nc: invalid option -- 'e' usage: nc [-46CDdFhklNnrStUuvZz]",
+            "k8sh-connect t5 85 127",
+        ]
+    )
+    found = parse_probe_output("x/a", targets, output)
+    assert [r.outcome for r in found[:4]] == ["connected", "TIMEOUT", "REFUSED", "OTHER: No route to host"]
+    said = "k8sh-connect t0 80 1 TIMEOUT\nk8sh-connect t1 81 1 REFUSED\nk8sh-connect t2 82 1 UNKNOWN: bad"
+    agnhost = parse_probe_output("x/a", targets[:3], said)
+    assert [r.outcome for r in agnhost[:2]] == ["TIMEOUT", "REFUSED"] and not agnhost[2].probed
+    assert all(r.probed for r in found[:4])
+    assert not found[4].probed and "invalid option" in found[4].outcome, "an unknown nc is no result"
+    assert not found[5].probed and found[5].outcome == f"{NO_RESULT} (exit 127)"
+    assert observed_value(found[4]) is None and observed_value(found[5]) is None
 
 
 def test_probe_keys_are_single_words_as_the_output_lines_need() -> None:
@@ -98,7 +138,7 @@ def test_probe_output_gives_one_result_per_target_and_marks_missing_ones() -> No
         Target("y/b", "198.19.0.11", 81),
         Target("z/c", "1.2.3.4", 80),
     ]
-    output = "noise\nk8sh-connect y/b 80 0\nk8sh-connect y/b 81 1 TIMEOUT\n"
+    output = "noise\nk8sh-connect y/b 80 0\nk8sh-connect y/b 81 1 nc: timed out\n"
     found = parse_probe_output("x/a", targets, output)
     assert [r.outcome for r in found] == ["connected", "TIMEOUT", NO_RESULT]
     assert found[0].connected and not found[1].connected and not found[2].probed
@@ -119,6 +159,34 @@ def test_retries_only_pairs_that_differ_and_keep_their_history() -> None:
     assert calls == [["y/b", "y/c"], ["y/b"], ["y/b"]]
     assert found[0].outcome == "connected" and found[0].history == ("TIMEOUT", "TIMEOUT")
     assert found[0].attempts == 3 and found[1].attempts == 1
+
+
+def test_the_brief_round_is_the_answer_only_where_every_knock_came_back_as_expected() -> None:
+    """Issue 18: knocks first wait 1 s; a control that did not get through within it sends everything again
+    with the probe timeout, and what the brief round saw stays in each result's history."""
+    control, visitor = Source("p/control", "p", "control"), Source("v/visitor", "v", "visitor")
+    plan: Plan = {control: [Target("door", "ip", 443)], visitor: [Target("door", "ip", 443)]}
+    wanted = workloads.control_expectation(control)
+
+    def answering(control_says: str, visitor_says: str) -> Callable[[Plan], list[ConnectResult]]:
+        said = {control.key: control_says, visitor.key: visitor_says}
+        return lambda asked: [
+            ConnectResult(s.key, t.key, t.port, said[s.key]) for s, ts in asked.items() for t in ts
+        ]
+
+    found, brief = probe_briefly_first(
+        answering("connected", "TIMEOUT"), answering("?", "?"), plan, wanted, 3, 0
+    )
+    assert brief and [r.outcome for r in found] == ["connected", "TIMEOUT"]
+
+    slow = answering("TIMEOUT", "connected")
+    found, brief = probe_briefly_first(slow, answering("connected", "TIMEOUT"), plan, wanted, 3, 0)
+    assert not brief and [r.outcome for r in found] == ["connected", "TIMEOUT"]
+    assert found[0].history == ("TIMEOUT",) and found[1].history == ("connected",)
+    assert found[1].ever_connected, "a connection seen in the brief round is not erased by the full one"
+    observed = workloads.knock_observation(found[1], True, 5.0)
+    assert "connect timeout 5 s, 2 attempts" in observed.summary
+    assert observed.details["attempts"] == ["connected", "TIMEOUT"]
 
 
 def test_pairs_without_a_result_are_probed_again() -> None:
@@ -607,6 +675,31 @@ def test_a_metadata_timeout_is_blocked_only_next_to_a_control_on_that_pods_node(
     assert finding.outcome is (Outcome.PASSED if proven else Outcome.INCONCLUSIVE), finding.message
     if not proven:
         assert "pod:default/visitor" in finding.message and "not judged" in finding.message
+
+
+def test_metadata_knocks_again_only_where_a_control_answer_is_read() -> None:
+    """A vantage whose policy denies it its node's kubelet is not knocked again (the control pod's knock
+    stands in; each retry cost a probe timeout and a pause); the control pod's and an allowed vantage's
+    unanswered knocks are."""
+    door = f"kubelet/{NODE_A}:10250"
+    denied = {("default/denied", door): True, ("default/allowed", door): False}
+    wanted = metadata.control_expectation(CONTROL_POD, denied)
+    plan: Plan = {
+        Source("default/denied", "default", "denied"): [Target(door, NODE_A, 10250)],
+        Source("default/allowed", "default", "allowed"): [Target(door, NODE_A, 10250)],
+        Source.of(CONTROL_POD): [Target(door, NODE_A, 10250)],
+    }
+    asked: list[str] = []
+
+    def probe(part: Plan) -> list[ConnectResult]:
+        asked.extend(s.key for s in part)
+        return [ConnectResult(s.key, t.key, t.port, "TIMEOUT") for s, ts in part.items() for t in ts]
+
+    found = probe_until_expected(probe, plan, wanted, attempts=3, pause_s=0)
+    control = Source.of(CONTROL_POD).key
+    assert asked.count("default/denied") == 1
+    assert asked.count("default/allowed") == 3 and asked.count(control) == 3
+    assert [r.attempts for r in found] == [1, 3, 3]
 
 
 def shop_outcome(outcomes: dict[str, str], heard: Sequence[str]) -> MatrixOutcome:
