@@ -122,18 +122,31 @@ Plan = Mapping[Source, Sequence[Target]]
 """Which targets each source probes."""
 
 
+NC_SELF_TEST: Final = (
+    'case "$(busybox nc -w 1 127.0.0.1 1 -e true </dev/null 2>&1)" in '
+    '*"can\'t connect to remote host (127.0.0.1): Connection refused"*) nc=1 ;; *) nc= ;; esac'
+)
+"""Sets ``nc`` where the image's busybox nc connects with ``-e`` and words a refusal as expected (a port
+nobody serves on the pod's own loopback); elsewhere (another busybox build, no busybox) the script uses
+``agnhost connect``, as upstream's agnhost image always can."""
+
+
 def probe_script(targets: Sequence[Target], timeout_s: float) -> str:
     """The ``sh`` script probing every target at once; one ``k8sh-connect KEY PORT RC TEXT`` line each.
 
     busybox ``nc -e true`` runs ``true`` on the connected socket, so it exits as soon as the connection
     stands. Its ``-w`` keeps whole seconds only: a timeout it cannot keep exactly goes to ``agnhost
-    connect`` (never a longer wait than asked, which would vouch for probes that waited less).
+    connect`` (never a longer wait than asked, which would vouch for probes that waited less), and so does
+    every probe of an image whose busybox nc fails NC_SELF_TEST.
     """
+    agnhost = f'/agnhost connect "$2:$3" --timeout={timeout_s:g}s --protocol=tcp'
+    lines = ["set -f"]
+    connect = agnhost
     if timeout_s >= 1 and timeout_s == int(timeout_s):
-        connect = f'busybox nc -w {int(timeout_s)} "$2" "$3" -e true </dev/null'
-    else:
-        connect = f'/agnhost connect "$2:$3" --timeout={timeout_s:g}s --protocol=tcp'
-    lines = ["set -f", f'p() {{ out=$({connect} 2>&1); rc=$?; echo "{RESULT_MARK} $1 $3 $rc" $out; }}']
+        nc = f'busybox nc -w {int(timeout_s)} "$2" "$3" -e true </dev/null'
+        connect = f'if [ "$nc" ]; then {nc}; else {agnhost}; fi'
+        lines.append(NC_SELF_TEST)
+    lines.append(f'p() {{ out=$({connect} 2>&1); rc=$?; echo "{RESULT_MARK} $1 $3 $rc" $out; }}')
     lines += [f"p {shlex.quote(t.key)} {shlex.quote(t.host)} {t.port} &" for t in targets]
     lines.append("wait")
     return "\n".join(lines)

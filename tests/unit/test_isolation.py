@@ -3,7 +3,11 @@ scenarios, default-deny coverage, workloads, control-plane doors, the metadata v
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -101,6 +105,32 @@ def test_a_timeout_nc_cannot_keep_exactly_goes_to_agnhost_connect(asked: float, 
     """nc -w keeps whole seconds: waiting longer than asked would let a control vouch for probes that
     waited less (the --probe-timeout=0.0001 run must stay inconclusive)."""
     assert tool in probe_script([Target("y/b", "ip", 80)], asked)
+
+
+def _run_probe_script(targets: Sequence[Target], path: str) -> tuple[ConnectResult, ...]:
+    """Run probe_script with a 1 s timeout under /bin/sh, `path` first on PATH, and parse what it printed."""
+    done = subprocess.run(
+        ["/bin/sh", "-c", probe_script(targets, 1.0)],
+        capture_output=True, text=True, timeout=30, check=True, env={"PATH": f"{path}:/usr/bin:/bin"},
+    )  # fmt: skip
+    return parse_probe_output("x/a", targets, done.stdout)
+
+
+@pytest.mark.skipif(shutil.which("busybox") is None, reason="no busybox here (the probe image has one)")
+def test_probe_script_connects_with_busybox_nc_and_leaves_an_unknown_nc_for_agnhost(tmp_path: Path) -> None:
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
+        targets = [Target("y/b", "127.0.0.1", listening.getsockname()[1]),
+                   Target("y/c", "127.0.0.1", closed.getsockname()[1])]  # fmt: skip
+        found = _run_probe_script(targets, str(Path(str(shutil.which("busybox"))).parent))
+        assert [r.outcome for r in found] == ["connected", "REFUSED"]
+        other = tmp_path / "busybox"  # a busybox whose nc lacks -e
+        other.write_text('#!/bin/sh\necho "BusyBox usage: nc [-iN] [-wN] [-l] [-p PORT]" >&2\nexit 1\n')
+        other.chmod(0o755)
+        fallen_back = _run_probe_script(targets, str(tmp_path))
+    assert all("/agnhost: not found" in r.outcome and not r.probed for r in fallen_back), fallen_back
 
 
 def test_busybox_nc_answers_read_as_agnhost_connect_words_and_nothing_else_counts() -> None:
