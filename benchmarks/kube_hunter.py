@@ -52,6 +52,18 @@ SEEDS: tuple[Seed, ...] = (
         (),
     ),
     Seed("RBAC: system:authenticated bound to edit", ("RBAC-AUTHENTICATED-BINDINGS",), ()),
+    Seed(
+        "RBAC: a CI ServiceAccount holding nodes/proxy, token creation, CSR approval, webhook "
+        "configurations, attach and ephemeral containers",
+        (
+            "RBAC-NODES-PROXY",
+            "RBAC-SA-TOKEN-CREATE",
+            "RBAC-CSR-APPROVE",
+            "RBAC-WEBHOOK-CONFIG-WRITE",
+            "RBAC-POD-ATTACH-EPHEMERAL",
+        ),
+        (),
+    ),
     Seed("RBAC: the default ServiceAccount bound to edit", ("RBAC-DEFAULT-SERVICEACCOUNTS",), ()),
     Seed("API served over plaintext HTTP (kubectl proxy on :8080)", ("API-NO-PLAINTEXT",), ("KHV006",)),
     Seed("API server accepts TLS 1.0", ("API-TLS-PROTOCOL",), ()),

@@ -207,10 +207,44 @@ _DASHBOARD = _workload(
 )
 
 
+CI_DEPLOYER: Final = "ci-deployer"
+"""The insecure profile's ServiceAccount that holds every RBAC escalation path (no wildcard among them)."""
+_ESCALATION_ROLE: Final = "k8sharden-insecure-escalation-paths"
+_ESCALATION_PATHS: Final[Manifest] = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRole",
+    "metadata": {"name": _ESCALATION_ROLE, "labels": dict(MANAGED)},
+    "rules": [
+        {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+        {
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["certificatesigningrequests/approval"],
+            "verbs": ["update"],
+        },
+        {
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["signers"],
+            "resourceNames": ["kubernetes.io/kube-apiserver-client"],
+            "verbs": ["approve"],
+        },
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+            "verbs": ["create", "update", "patch", "delete"],
+        },
+        {"apiGroups": [""], "resources": ["pods/attach"], "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["patch"]},
+    ],
+}
+
+
 def insecure_posture() -> tuple[Manifest, ...]:
-    """Over-broad bindings (the legacy system:node binding of every node among them), a namespace enforcing
-    privileged with a privileged workload reading a Secret from its environment, a legacy token Secret, and a
-    dashboard started with skip-login behind a NodePort."""
+    """Over-broad bindings (the legacy system:node binding of every node among them, and a CI ServiceAccount
+    holding the RBAC escalation paths: nodes/proxy, token creation, CSR approval, webhook configurations,
+    attach and ephemeral containers), a namespace enforcing privileged with a privileged workload reading a
+    Secret from its environment, a legacy token Secret, and a dashboard started with skip-login behind a
+    NodePort."""
     return (
         binding(
             "k8sharden-insecure-anonymous-admin",
@@ -236,7 +270,19 @@ def insecure_posture() -> tuple[Manifest, ...]:
             {"kind": "ServiceAccount", "name": "default", "namespace": "default"},
             namespace="default",
         ),
+        _ESCALATION_PATHS,
+        binding(
+            "k8sharden-insecure-ci-deployer-escalation",
+            _ESCALATION_ROLE,
+            {"kind": "ServiceAccount", "name": CI_DEPLOYER, "namespace": INSECURE_NAMESPACE},
+        ),
         _namespace(INSECURE_NAMESPACE, {ENFORCE: "privileged"}),
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": CI_DEPLOYER, "namespace": INSECURE_NAMESPACE},
+            "automountServiceAccountToken": False,
+        },
         {
             "apiVersion": "v1",
             "kind": "Secret",

@@ -27,6 +27,14 @@ from pytest_k8sharden.profiles import INGRESS_DOMAIN
 
 pytestmark = pytest.mark.cluster
 
+# RBAC escalation paths: on insecure each failure names the seeded CI ServiceAccount's binding (no wildcard).
+ESCALATION_PATHS = (
+    "RBAC-NODES-PROXY",
+    "RBAC-SA-TOKEN-CREATE",
+    "RBAC-CSR-APPROVE",
+    "RBAC-WEBHOOK-CONFIG-WRITE",
+    "RBAC-POD-ATTACH-EPHEMERAL",
+)
 # check id -> expected outcome on (hardened, insecure)
 EXPECTED: dict[str, tuple[str, str]] = {
     "API-ANON-AUTH": ("passed", "failed"),
@@ -71,6 +79,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "RBAC-POD-CREATE-EXEC",
             "RBAC-ESCALATE-BIND-IMPERSONATE",
             "RBAC-DEFAULT-SERVICEACCOUNTS",
+            *ESCALATION_PATHS,
             "PSA-ENFORCE-LABELS",
             "ADMISSION-REJECTS-PRIVILEGED",
             "WORKLOAD-PRIVILEGED",
@@ -178,6 +187,10 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
     assert any("AlwaysPullImages is not enabled (informational" in s for s in admission), admission
     if profile == "insecure":
         assert "RBAC lacks Node" in results["CONFIG-APISERVER-AUTHORIZATION-MODE"]["message"]
+        for check in ESCALATION_PATHS:
+            message = results[check]["message"]
+            assert "ClusterRoleBinding/k8sharden-insecure-ci-deployer-escalation" in message, message
+            assert "ServiceAccount/k8sharden-insecure/ci-deployer" in message, message
         for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
             assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
     else:  # a pass names what it examined, and how many, in its evidence
