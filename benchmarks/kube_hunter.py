@@ -128,12 +128,14 @@ SEEDS: tuple[Seed, ...] = (
         (),
     ),
     Seed(
-        "a privileged workload (host namespaces, hostPath, added capabilities, root, no seccomp)",
+        "a privileged workload (host namespaces, hostPath, capabilities added and none dropped, root, "
+        "no seccomp)",
         (
             "WORKLOAD-PRIVILEGED",
             "WORKLOAD-HOST-NAMESPACES",
             "WORKLOAD-HOSTPATH",
             "WORKLOAD-CAPABILITIES",
+            "WORKLOAD-CAPABILITIES-DROP-ALL",
             "WORKLOAD-RUN-AS-ROOT",
             "WORKLOAD-PRIVILEGE-ESCALATION",
             "WORKLOAD-SECCOMP",

@@ -129,6 +129,17 @@ def added_capabilities(c: Container) -> str | None:
     return f"adds capabilities {', '.join(extra)}" if extra else None
 
 
+def keeps_capabilities(c: Container) -> str | None:
+    """WORKLOAD-CAPABILITIES-DROP-ALL: ``capabilities.drop`` does not name ``ALL`` (as the restricted level
+    spells it), so the container keeps the runtime's default set, NET_RAW among it."""
+    dropped = [str(d) for d in (c.security.get("capabilities") or {}).get("drop") or ()]
+    if "ALL" in dropped:
+        return None
+    return (
+        f"drops {', '.join(dropped)}, not ALL" if dropped else "drops no capabilities (drop: [ALL] missing)"
+    )
+
+
 def runs_as_root(c: Container) -> str | None:
     """WORKLOAD-RUN-AS-ROOT: runAsUser 0, or runAsNonRoot not set to true (pod or container)."""
     if c.setting("runAsUser") == 0:

@@ -86,6 +86,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "WORKLOAD-HOST-NAMESPACES",
             "WORKLOAD-HOSTPATH",
             "WORKLOAD-CAPABILITIES",
+            "WORKLOAD-CAPABILITIES-DROP-ALL",
             "WORKLOAD-RUN-AS-ROOT",
             "WORKLOAD-PRIVILEGE-ESCALATION",
             "WORKLOAD-SECCOMP",
@@ -191,6 +192,8 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
             message = results[check]["message"]
             assert "ClusterRoleBinding/k8sharden-insecure-ci-deployer-escalation" in message, message
             assert "ServiceAccount/k8sharden-insecure/ci-deployer" in message, message
+        drop_all = results["WORKLOAD-CAPABILITIES-DROP-ALL"]["message"]
+        assert "container agent: drops no capabilities" in drop_all, drop_all
         for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
             assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
     else:  # a pass names what it examined, and how many, in its evidence
