@@ -143,6 +143,11 @@ SEEDS: tuple[Seed, ...] = (
         ),
         ("KHV044",),
     ),
+    Seed(
+        "no ResourceQuota or LimitRange, containers without limits",
+        ("NAMESPACE-RESOURCE-QUOTA", "NAMESPACE-LIMIT-RANGE", "WORKLOAD-RESOURCE-LIMITS"),
+        (),
+    ),
     Seed("a Secret read into an environment variable", ("SECRETS-AS-ENV",), ()),
     Seed("a legacy long-lived service-account token Secret", ("SA-LEGACY-TOKEN-SECRETS",), ()),
     Seed(

@@ -34,6 +34,34 @@ def _namespace(name: str, labels: Mapping[str, str] | None = None) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
+def container_resources() -> dict[str, Any]:
+    """What every seeded workload of the cluster's own (the shop, the ingress backend) asks for and is held
+    to."""
+    return {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
+
+
+def resource_policies(namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ResourceQuota bounding the namespace's CPU, memory and pods, and a LimitRange giving every container
+    a default limit (and a small default request, so defaults never crowd the node)."""
+    hard = {
+        "requests.cpu": "2",
+        "requests.memory": "2Gi",
+        "limits.cpu": "8",
+        "limits.memory": "8Gi",
+        "pods": "50",
+    }
+    container = {
+        "type": "Container",
+        "default": {"cpu": "500m", "memory": "256Mi"},
+        "defaultRequest": {"cpu": "10m", "memory": "16Mi"},
+    }
+    metadata = {"name": "k8sharden-resources", "namespace": namespace, "labels": dict(SEEDED_LABEL)}
+    return (
+        {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": metadata, "spec": {"hard": hard}},
+        {"apiVersion": "v1", "kind": "LimitRange", "metadata": metadata, "spec": {"limits": [container]}},
+    )
+
+
 def _deployment(namespace: str, tier: str, port: int, image: str) -> Manifest:
     labels = {"app": "shop", "tier": tier}
     security = {
@@ -52,6 +80,7 @@ def _deployment(namespace: str, tier: str, port: int, image: str) -> Manifest:
         "env": [{"name": f"SERVE_PORT_{port}", "value": tier}],
         "ports": [{"name": "serve", "containerPort": port, "protocol": "TCP"}],
         "securityContext": security,
+        "resources": container_resources(),
     }
     return {
         "apiVersion": "apps/v1",
@@ -319,9 +348,11 @@ def insecure_posture() -> tuple[Manifest, ...]:
 
 
 def hardened_posture() -> tuple[Manifest, ...]:
-    """Pod Security enforcement on the stock namespaces; no default ServiceAccount mounts its token."""
+    """Pod Security enforcement on the stock namespaces; no default ServiceAccount mounts its token; a
+    ResourceQuota and a LimitRange in the stock namespaces and the shop's."""
     return (
         *(_namespace(name, ENFORCE_RESTRICTED) for name in HARDENED_NAMESPACES),
+        *(policy for name in (*HARDENED_NAMESPACES, SHOP_NAMESPACE) for policy in resource_policies(name)),
         *(
             {
                 "apiVersion": "v1",

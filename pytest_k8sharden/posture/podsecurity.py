@@ -77,6 +77,8 @@ class Container:
     name: str
     spec: Obj
     pod_spec: Obj
+    ephemeral: bool = False
+    """An ephemeral container (``kubectl debug``), which the API gives no resources of its own."""
 
     def __str__(self) -> str:
         return f"pod {self.pod} container {self.name}"
@@ -98,7 +100,8 @@ def containers(pods: Sequence[Obj]) -> Iterator[Container]:
         spec = pod.get("spec") or {}
         for key in ("initContainers", "containers", "ephemeralContainers"):
             for c in spec.get(key) or ():
-                yield Container(f"{_namespace(pod)}/{_name(pod)}", str(c.get("name")), c, spec)
+                where = f"{_namespace(pod)}/{_name(pod)}"
+                yield Container(where, str(c.get("name")), c, spec, key == "ephemeralContainers")
 
 
 def privileged(c: Container) -> str | None:

@@ -91,6 +91,9 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "WORKLOAD-PRIVILEGE-ESCALATION",
             "WORKLOAD-SECCOMP",
             "WORKLOAD-READONLY-ROOTFS",
+            "WORKLOAD-RESOURCE-LIMITS",
+            "NAMESPACE-RESOURCE-QUOTA",
+            "NAMESPACE-LIMIT-RANGE",
             "CONFIG-APISERVER-ANONYMOUS-AUTH",
             "CONFIG-APISERVER-AUTHORIZATION-MODE",
             "CONFIG-APISERVER-ADMISSION-PLUGINS",
@@ -132,6 +135,7 @@ POSTURE_PASSES_SAY = {
     "RBAC-CLUSTER-ADMIN": "ClusterRoleBindings and",
     "WORKLOAD-PRIVILEGED": "namespaces in scope (",
     "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read; exempt: kube-system",
+    "NAMESPACE-RESOURCE-QUOTA": "ResourceQuotas and",
     "DASHBOARD-SKIP-LOGIN": "Deployments read (names, labels and images searched for",
     "ADMISSION-REJECTS-PRIVILEGED": 'Pod Security admission rejected the privileged pod (403): pods "',
     "CONFIG-APISERVER-ANONYMOUS-AUTH": "1 instance(s): process/kube-apiserver",
@@ -194,6 +198,12 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
             assert "ServiceAccount/k8sharden-insecure/ci-deployer" in message, message
         drop_all = results["WORKLOAD-CAPABILITIES-DROP-ALL"]["message"]
         assert "container agent: drops no capabilities" in drop_all, drop_all
+        limits = results["WORKLOAD-RESOURCE-LIMITS"]["message"]
+        assert "container agent: sets no cpu and no memory limit" in limits, limits
+        for check in ("NAMESPACE-RESOURCE-QUOTA", "NAMESPACE-LIMIT-RANGE"):
+            assert "Namespace/k8sharden-insecure: has no" in results[check]["message"], results[check][
+                "message"
+            ]
         for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
             assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
     else:  # a pass names what it examined, and how many, in its evidence
