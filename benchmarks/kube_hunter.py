@@ -148,6 +148,11 @@ SEEDS: tuple[Seed, ...] = (
         ("NAMESPACE-RESOURCE-QUOTA", "NAMESPACE-LIMIT-RANGE", "WORKLOAD-RESOURCE-LIMITS"),
         (),
     ),
+    Seed(
+        "a LoadBalancer open to every source, a NodePort dashboard and a hostPort outside any allow-list",
+        ("SERVICE-LOADBALANCER-SOURCE-RANGES", "SERVICE-NODEPORT-ALLOWED", "WORKLOAD-HOST-PORTS"),
+        (),
+    ),
     Seed("a Secret read into an environment variable", ("SECRETS-AS-ENV",), ()),
     Seed("a legacy long-lived service-account token Secret", ("SA-LEGACY-TOKEN-SECRETS",), ()),
     Seed(

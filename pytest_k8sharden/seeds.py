@@ -204,6 +204,7 @@ _PRIVILEGED_AGENT = _workload(
                     }
                 ],
                 "volumeMounts": [{"name": "host-etc", "mountPath": "/host/etc", "readOnly": True}],
+                "ports": [{"name": "metrics", "containerPort": 9100, "hostPort": 9100}],
             }
         ],
         "volumes": [{"name": "host-etc", "hostPath": {"path": "/etc"}}],
@@ -272,8 +273,8 @@ def insecure_posture() -> tuple[Manifest, ...]:
     """Over-broad bindings (the legacy system:node binding of every node among them, and a CI ServiceAccount
     holding the RBAC escalation paths: nodes/proxy, token creation, CSR approval, webhook configurations,
     attach and ephemeral containers), a namespace enforcing privileged with a privileged workload reading a
-    Secret from its environment, a legacy token Secret, and a dashboard started with skip-login behind a
-    NodePort."""
+    Secret from its environment and binding a hostPort, a legacy token Secret, a dashboard started with
+    skip-login behind a NodePort, and a LoadBalancer Service open to every source."""
     return (
         binding(
             "k8sharden-insecure-anonymous-admin",
@@ -342,6 +343,16 @@ def insecure_posture() -> tuple[Manifest, ...]:
                 "type": "NodePort",
                 "selector": dict(_DASHBOARD_LABELS),
                 "ports": [{"port": DASHBOARD_PORT, "targetPort": DASHBOARD_PORT}],
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "legacy-api", "namespace": INSECURE_NAMESPACE},
+            "spec": {
+                "type": "LoadBalancer",
+                "selector": {"app": "legacy-api"},
+                "ports": [{"port": 443, "targetPort": 8443}],
             },
         },
     )

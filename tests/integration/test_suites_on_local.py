@@ -94,6 +94,9 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "WORKLOAD-RESOURCE-LIMITS",
             "NAMESPACE-RESOURCE-QUOTA",
             "NAMESPACE-LIMIT-RANGE",
+            "WORKLOAD-HOST-PORTS",
+            "SERVICE-LOADBALANCER-SOURCE-RANGES",
+            "SERVICE-NODEPORT-ALLOWED",
             "CONFIG-APISERVER-ANONYMOUS-AUTH",
             "CONFIG-APISERVER-AUTHORIZATION-MODE",
             "CONFIG-APISERVER-ADMISSION-PLUGINS",
@@ -142,6 +145,21 @@ POSTURE_PASSES_SAY = {
     "VERSION-APISERVER-SUPPORTED": "newest known patch 1.37.2 (release table of 2026-11-23)",
 }
 """On hardened: what each posture pass must say it examined."""
+INSECURE_FAILURES_SAY = {
+    **dict.fromkeys(
+        ESCALATION_PATHS,
+        "ClusterRoleBinding/k8sharden-insecure-ci-deployer-escalation -> "
+        "ClusterRole/k8sharden-insecure-escalation-paths -> ServiceAccount/k8sharden-insecure/ci-deployer",
+    ),
+    "WORKLOAD-CAPABILITIES-DROP-ALL": "container agent: drops no capabilities",
+    "WORKLOAD-RESOURCE-LIMITS": "container agent: sets no cpu and no memory limit",
+    "NAMESPACE-RESOURCE-QUOTA": "Namespace/k8sharden-insecure: has no ResourceQuota",
+    "NAMESPACE-LIMIT-RANGE": "Namespace/k8sharden-insecure: has no LimitRange",
+    "WORKLOAD-HOST-PORTS": "container agent: binds hostPort 9100/TCP",
+    "SERVICE-LOADBALANCER-SOURCE-RANGES": "Service/k8sharden-insecure/legacy-api: LoadBalancer without",
+    "SERVICE-NODEPORT-ALLOWED": "Service/k8sharden-insecure/kubernetes-dashboard: NodePort on node port",
+}
+"""On insecure: what each new check's failure must name (the seeded object)."""
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
 RUNS: dict[str, ShippedRun] = {}
@@ -192,18 +210,8 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
     assert any("AlwaysPullImages is not enabled (informational" in s for s in admission), admission
     if profile == "insecure":
         assert "RBAC lacks Node" in results["CONFIG-APISERVER-AUTHORIZATION-MODE"]["message"]
-        for check in ESCALATION_PATHS:
-            message = results[check]["message"]
-            assert "ClusterRoleBinding/k8sharden-insecure-ci-deployer-escalation" in message, message
-            assert "ServiceAccount/k8sharden-insecure/ci-deployer" in message, message
-        drop_all = results["WORKLOAD-CAPABILITIES-DROP-ALL"]["message"]
-        assert "container agent: drops no capabilities" in drop_all, drop_all
-        limits = results["WORKLOAD-RESOURCE-LIMITS"]["message"]
-        assert "container agent: sets no cpu and no memory limit" in limits, limits
-        for check in ("NAMESPACE-RESOURCE-QUOTA", "NAMESPACE-LIMIT-RANGE"):
-            assert "Namespace/k8sharden-insecure: has no" in results[check]["message"], results[check][
-                "message"
-            ]
+        for check, says in INSECURE_FAILURES_SAY.items():
+            assert says in results[check]["message"], f"{check}: {results[check]['message']}"
         for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
             assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
     else:  # a pass names what it examined, and how many, in its evidence
