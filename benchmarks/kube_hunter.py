@@ -98,7 +98,12 @@ SEEDS: tuple[Seed, ...] = (
     Seed("kubelet: read-only port 10255 open", ("KUBELET-READONLY-PORT",), ("KHV043@10255", "KHV052@10255")),
     Seed(
         "etcd: plaintext client port, no client certificates",
-        ("ETCD-CLIENT-CERT", "ETCD-NO-PLAINTEXT", "CONFIG-ETCD-CLIENT-CERT-AUTH"),
+        (
+            "ETCD-CLIENT-CERT",
+            "ETCD-NO-PLAINTEXT",
+            "CONFIG-ETCD-CLIENT-CERT-AUTH",
+            "CONFIG-APISERVER-ETCD-TLS",
+        ),
         ("KHV031", "KHV032", "KHV033", "KHV034"),
     ),
     Seed("etcd: plaintext peer port", ("ETCD-PEER-CERT",), ()),

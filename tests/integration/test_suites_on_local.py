@@ -107,6 +107,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "CONFIG-APISERVER-NO-STATIC-TOKENS",
             "CONFIG-APISERVER-KUBELET-TLS",
             "CONFIG-APISERVER-SA-LOOKUP",
+            "CONFIG-APISERVER-ETCD-TLS",
             "CONFIG-ETCD-CLIENT-CERT-AUTH",
             "CONFIG-KUBELET-AUTH",
             "SECRETS-ENCRYPTED-AT-REST",
@@ -158,6 +159,9 @@ INSECURE_FAILURES_SAY = {
     "WORKLOAD-HOST-PORTS": "container agent: binds hostPort 9100/TCP",
     "SERVICE-LOADBALANCER-SOURCE-RANGES": "Service/k8sharden-insecure/legacy-api: LoadBalancer without",
     "SERVICE-NODEPORT-ALLOWED": "Service/k8sharden-insecure/kubernetes-dashboard: NodePort on node port",
+    "CONFIG-APISERVER-ETCD-TLS": (
+        "--etcd-certfile, --etcd-keyfile, --etcd-cafile not set; --etcd-servers names plaintext http://"
+    ),
 }
 """On insecure: what each new check's failure must name (the seeded object)."""
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
