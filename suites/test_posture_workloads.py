@@ -13,7 +13,7 @@ import pytest
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.kube import Kube
 from pytest_k8sharden.posture import podsecurity, rbac, resources, tokens
-from pytest_k8sharden.posture.objects import conclude_listing, plain_items
+from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, plain_items
 from pytest_k8sharden.posture.scope import NamespaceScope, PodScope
 
 
@@ -60,19 +60,25 @@ def test_no_workload_takes_secrets_into_its_environment(pods_in_scope: PodScope,
     conclude_listing(evidence, "v1/pods", flagged, finding, pods_in_scope.details())
 
 
+def _namespaces(
+    evidence: Evidence,
+    scope: NamespaceScope,
+    kind: str,
+    objects: list[PlainObject],
+    what: str,
+    gap: resources.Gap,
+) -> None:
+    flagged, finding = resources.namespaces_lacking(kind, objects, scope, what, gap)
+    conclude_listing(evidence, f"v1/{kind.lower()}s", flagged, finding, scope.details())
+
+
 @pytest.mark.control("NAMESPACE-RESOURCE-QUOTA")
 def test_every_namespace_has_a_resource_quota_for_cpu_and_memory(
     kube: Kube, namespace_scope: NamespaceScope, evidence: Evidence
 ) -> None:
     quotas = plain_items(kube, kube.core.list_resource_quota_for_all_namespaces)
-    flagged, finding = resources.namespaces_lacking(
-        "ResourceQuota",
-        quotas,
-        namespace_scope,
-        "lack a ResourceQuota bounding CPU and memory",
-        resources.quota_gap,
-    )
-    conclude_listing(evidence, "v1/resourcequotas", flagged, finding, namespace_scope.details())
+    what = "lack a ResourceQuota bounding CPU and memory"
+    _namespaces(evidence, namespace_scope, "ResourceQuota", quotas, what, resources.quota_gap)
 
 
 @pytest.mark.control("NAMESPACE-LIMIT-RANGE")
@@ -80,14 +86,8 @@ def test_every_namespace_has_a_limit_range_for_containers(
     kube: Kube, namespace_scope: NamespaceScope, evidence: Evidence
 ) -> None:
     ranges = plain_items(kube, kube.core.list_limit_range_for_all_namespaces)
-    flagged, finding = resources.namespaces_lacking(
-        "LimitRange",
-        ranges,
-        namespace_scope,
-        "lack a LimitRange giving containers CPU and memory limits",
-        resources.limit_range_gap,
-    )
-    conclude_listing(evidence, "v1/limitranges", flagged, finding, namespace_scope.details())
+    what = "lack a LimitRange giving containers CPU and memory limits"
+    _namespaces(evidence, namespace_scope, "LimitRange", ranges, what, resources.limit_range_gap)
 
 
 @pytest.mark.control("WORKLOAD-RESOURCE-LIMITS")

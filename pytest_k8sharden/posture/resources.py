@@ -24,6 +24,8 @@ BOUNDED: Final = (
 """What a ResourceQuota's ``hard`` must name to bound each resource."""
 LIMITED: Final = ("cpu", "memory")
 """The resources a container's limits (or a LimitRange's default or max) must name."""
+Gap = Callable[[Sequence[Obj]], "str | None"]
+"""Given a namespace's objects of one kind, what they leave open, or None."""
 
 
 def _meta(obj: Obj) -> Mapping[str, Any]:
@@ -76,7 +78,7 @@ def namespaces_lacking(
     objects: Sequence[Obj],
     scope: NamespaceScope,
     what: str,
-    gap: Callable[[Sequence[Obj]], str | None],
+    gap: Gap,
 ) -> tuple[list[str], Finding]:
     """Every namespace in scope judged by ``gap`` over its ``kind`` objects: fail naming each namespace and
     its gap; a pass says how many namespaces and objects were read and what was left out."""
