@@ -52,6 +52,18 @@ SEEDS: tuple[Seed, ...] = (
         (),
     ),
     Seed("RBAC: system:authenticated bound to edit", ("RBAC-AUTHENTICATED-BINDINGS",), ()),
+    Seed(
+        "RBAC: a CI ServiceAccount holding nodes/proxy, token creation, CSR approval, webhook "
+        "configurations, attach and ephemeral containers",
+        (
+            "RBAC-NODES-PROXY",
+            "RBAC-SA-TOKEN-CREATE",
+            "RBAC-CSR-APPROVE",
+            "RBAC-WEBHOOK-CONFIG-WRITE",
+            "RBAC-POD-ATTACH-EPHEMERAL",
+        ),
+        (),
+    ),
     Seed("RBAC: the default ServiceAccount bound to edit", ("RBAC-DEFAULT-SERVICEACCOUNTS",), ()),
     Seed("API served over plaintext HTTP (kubectl proxy on :8080)", ("API-NO-PLAINTEXT",), ("KHV006",)),
     Seed("API server accepts TLS 1.0", ("API-TLS-PROTOCOL",), ()),
@@ -86,7 +98,12 @@ SEEDS: tuple[Seed, ...] = (
     Seed("kubelet: read-only port 10255 open", ("KUBELET-READONLY-PORT",), ("KHV043@10255", "KHV052@10255")),
     Seed(
         "etcd: plaintext client port, no client certificates",
-        ("ETCD-CLIENT-CERT", "ETCD-NO-PLAINTEXT", "CONFIG-ETCD-CLIENT-CERT-AUTH"),
+        (
+            "ETCD-CLIENT-CERT",
+            "ETCD-NO-PLAINTEXT",
+            "CONFIG-ETCD-CLIENT-CERT-AUTH",
+            "CONFIG-APISERVER-ETCD-TLS",
+        ),
         ("KHV031", "KHV032", "KHV033", "KHV034"),
     ),
     Seed("etcd: plaintext peer port", ("ETCD-PEER-CERT",), ()),
@@ -116,18 +133,30 @@ SEEDS: tuple[Seed, ...] = (
         (),
     ),
     Seed(
-        "a privileged workload (host namespaces, hostPath, added capabilities, root, no seccomp)",
+        "a privileged workload (host namespaces, hostPath, capabilities added and none dropped, root, "
+        "no seccomp)",
         (
             "WORKLOAD-PRIVILEGED",
             "WORKLOAD-HOST-NAMESPACES",
             "WORKLOAD-HOSTPATH",
             "WORKLOAD-CAPABILITIES",
+            "WORKLOAD-CAPABILITIES-DROP-ALL",
             "WORKLOAD-RUN-AS-ROOT",
             "WORKLOAD-PRIVILEGE-ESCALATION",
             "WORKLOAD-SECCOMP",
             "WORKLOAD-READONLY-ROOTFS",
         ),
         ("KHV044",),
+    ),
+    Seed(
+        "no ResourceQuota or LimitRange, containers without limits",
+        ("NAMESPACE-RESOURCE-QUOTA", "NAMESPACE-LIMIT-RANGE", "WORKLOAD-RESOURCE-LIMITS"),
+        (),
+    ),
+    Seed(
+        "a LoadBalancer open to every source, a NodePort dashboard and a hostPort outside any allow-list",
+        ("SERVICE-LOADBALANCER-SOURCE-RANGES", "SERVICE-NODEPORT-ALLOWED", "WORKLOAD-HOST-PORTS"),
+        (),
     ),
     Seed("a Secret read into an environment variable", ("SECRETS-AS-ENV",), ()),
     Seed("a legacy long-lived service-account token Secret", ("SA-LEGACY-TOKEN-SECRETS",), ()),

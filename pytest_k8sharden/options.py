@@ -136,6 +136,20 @@ def add_options(parser: pytest.Parser) -> None:
         help="where the ingress controller answers HTTPS (plain HTTP: port 80 of HOST); default: the address "
         "in each Ingress/Gateway status",
     )
+    group.addoption(
+        "--allowed-node-ports",
+        dest="k8sharden_allowed_node_ports",
+        metavar="NS/SERVICE[,...]",
+        help="NodePort Services meant to be reachable on every node (SERVICE-NODEPORT-ALLOWED flags every "
+        "other; default: none). ini: k8sharden_allowed_node_ports (one per line)",
+    )
+    group.addoption(
+        "--allowed-host-ports",
+        dest="k8sharden_allowed_host_ports",
+        metavar="NS/PORT[,...]",
+        help="hostPorts the containers of a namespace may bind (WORKLOAD-HOST-PORTS flags every other; "
+        "default: none). ini: k8sharden_allowed_host_ports (one per line)",
+    )
     for option, purpose in NAMESPACE_OPTIONS.items():
         group.addoption(
             f"--{option}-namespaces",
@@ -213,6 +227,9 @@ def add_options(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    for option in ("allowed_node_ports", "allowed_host_ports"):
+        flag = option.replace("_", "-")
+        parser.addini(f"k8sharden_{option}", f"default for --{flag}", type="linelist", default=[])
     for option in NAMESPACE_OPTIONS:
         name = f"k8sharden_{option}_namespaces"
         parser.addini(name, f"default for --{option}-namespaces", type="linelist", default=[])

@@ -106,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
             workload_namespaces=listed_option(config, "workload_namespaces"),
             isolation_namespaces=listed_option(config, "isolation_namespaces"),
             metadata_namespaces=listed_option(config, "metadata_namespaces"),
+            allowed_node_ports=listed_option(config, "allowed_node_ports"),
+            allowed_host_ports=listed_option(config, "allowed_host_ports"),
         )
         catalog = load_catalog([Path(path) for path in config.getini("k8sharden_catalog")])
         disposition = load_disposition(

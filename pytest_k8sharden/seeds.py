@@ -34,6 +34,34 @@ def _namespace(name: str, labels: Mapping[str, str] | None = None) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
+def container_resources() -> dict[str, Any]:
+    """What every seeded workload of the cluster's own (the shop, the ingress backend) asks for and is held
+    to."""
+    return {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
+
+
+def resource_policies(namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ResourceQuota bounding the namespace's CPU, memory and pods, and a LimitRange giving every container
+    a default limit (and a small default request, so defaults never crowd the node)."""
+    hard = {
+        "requests.cpu": "2",
+        "requests.memory": "2Gi",
+        "limits.cpu": "8",
+        "limits.memory": "8Gi",
+        "pods": "50",
+    }
+    container = {
+        "type": "Container",
+        "default": {"cpu": "500m", "memory": "256Mi"},
+        "defaultRequest": {"cpu": "10m", "memory": "16Mi"},
+    }
+    metadata = {"name": "k8sharden-resources", "namespace": namespace, "labels": dict(SEEDED_LABEL)}
+    return (
+        {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": metadata, "spec": {"hard": hard}},
+        {"apiVersion": "v1", "kind": "LimitRange", "metadata": metadata, "spec": {"limits": [container]}},
+    )
+
+
 def _deployment(namespace: str, tier: str, port: int, image: str) -> Manifest:
     labels = {"app": "shop", "tier": tier}
     security = {
@@ -52,6 +80,7 @@ def _deployment(namespace: str, tier: str, port: int, image: str) -> Manifest:
         "env": [{"name": f"SERVE_PORT_{port}", "value": tier}],
         "ports": [{"name": "serve", "containerPort": port, "protocol": "TCP"}],
         "securityContext": security,
+        "resources": container_resources(),
     }
     return {
         "apiVersion": "apps/v1",
@@ -175,6 +204,7 @@ _PRIVILEGED_AGENT = _workload(
                     }
                 ],
                 "volumeMounts": [{"name": "host-etc", "mountPath": "/host/etc", "readOnly": True}],
+                "ports": [{"name": "metrics", "containerPort": 9100, "hostPort": 9100}],
             }
         ],
         "volumes": [{"name": "host-etc", "hostPath": {"path": "/etc"}}],
@@ -207,10 +237,44 @@ _DASHBOARD = _workload(
 )
 
 
+CI_DEPLOYER: Final = "ci-deployer"
+"""The insecure profile's ServiceAccount that holds every RBAC escalation path (no wildcard among them)."""
+_ESCALATION_ROLE: Final = "k8sharden-insecure-escalation-paths"
+_ESCALATION_PATHS: Final[Manifest] = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRole",
+    "metadata": {"name": _ESCALATION_ROLE, "labels": dict(MANAGED)},
+    "rules": [
+        {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+        {
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["certificatesigningrequests/approval"],
+            "verbs": ["update"],
+        },
+        {
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["signers"],
+            "resourceNames": ["kubernetes.io/kube-apiserver-client"],
+            "verbs": ["approve"],
+        },
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+            "verbs": ["create", "update", "patch", "delete"],
+        },
+        {"apiGroups": [""], "resources": ["pods/attach"], "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["patch"]},
+    ],
+}
+
+
 def insecure_posture() -> tuple[Manifest, ...]:
-    """Over-broad bindings (the legacy system:node binding of every node among them), a namespace enforcing
-    privileged with a privileged workload reading a Secret from its environment, a legacy token Secret, and a
-    dashboard started with skip-login behind a NodePort."""
+    """Over-broad bindings (the legacy system:node binding of every node among them, and a CI ServiceAccount
+    holding the RBAC escalation paths: nodes/proxy, token creation, CSR approval, webhook configurations,
+    attach and ephemeral containers), a namespace enforcing privileged with a privileged workload reading a
+    Secret from its environment and binding a hostPort, a legacy token Secret, a dashboard started with
+    skip-login behind a NodePort, and a LoadBalancer Service open to every source."""
     return (
         binding(
             "k8sharden-insecure-anonymous-admin",
@@ -236,7 +300,19 @@ def insecure_posture() -> tuple[Manifest, ...]:
             {"kind": "ServiceAccount", "name": "default", "namespace": "default"},
             namespace="default",
         ),
+        _ESCALATION_PATHS,
+        binding(
+            "k8sharden-insecure-ci-deployer-escalation",
+            _ESCALATION_ROLE,
+            {"kind": "ServiceAccount", "name": CI_DEPLOYER, "namespace": INSECURE_NAMESPACE},
+        ),
         _namespace(INSECURE_NAMESPACE, {ENFORCE: "privileged"}),
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": CI_DEPLOYER, "namespace": INSECURE_NAMESPACE},
+            "automountServiceAccountToken": False,
+        },
         {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -269,13 +345,25 @@ def insecure_posture() -> tuple[Manifest, ...]:
                 "ports": [{"port": DASHBOARD_PORT, "targetPort": DASHBOARD_PORT}],
             },
         },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "legacy-api", "namespace": INSECURE_NAMESPACE},
+            "spec": {
+                "type": "LoadBalancer",
+                "selector": {"app": "legacy-api"},
+                "ports": [{"port": 443, "targetPort": 8443}],
+            },
+        },
     )
 
 
 def hardened_posture() -> tuple[Manifest, ...]:
-    """Pod Security enforcement on the stock namespaces; no default ServiceAccount mounts its token."""
+    """Pod Security enforcement on the stock namespaces; no default ServiceAccount mounts its token; a
+    ResourceQuota and a LimitRange in the stock namespaces and the shop's."""
     return (
         *(_namespace(name, ENFORCE_RESTRICTED) for name in HARDENED_NAMESPACES),
+        *(policy for name in (*HARDENED_NAMESPACES, SHOP_NAMESPACE) for policy in resource_policies(name)),
         *(
             {
                 "apiVersion": "v1",

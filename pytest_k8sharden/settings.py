@@ -25,6 +25,8 @@ DEFAULT_ANONYMOUS_ALLOWED_PATHS: tuple[str, ...] = ("/healthz", "/livez", "/read
 """API server paths an anonymous client may read without that being a finding (health and version)."""
 DEFAULT_METADATA_NAMESPACES: tuple[str, ...] = ("default",)
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+"""A namespace's or a Service's name (RFC 1123 label)."""
 """A Kubernetes object name (DNS subdomain), as ValidatingAdmissionPolicy names are."""
 UPSTREAM_PROBE_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 """The probe/server image used when --probe-image is not given (the e2e tests' agnhost)."""
@@ -84,6 +86,10 @@ class Settings:
     """Namespaces the default-deny and isolated-namespace checks cover; (): all but the exempt ones."""
     metadata_namespaces: tuple[str, ...] = DEFAULT_METADATA_NAMESPACES
     """Namespaces from which a fresh pod probes the cloud metadata endpoint (besides a probe namespace)."""
+    allowed_node_ports: tuple[str, ...] = ()
+    """NodePort Services (``NAMESPACE/NAME``) that are meant to be reachable on every node; (): none."""
+    allowed_host_ports: tuple[str, ...] = ()
+    """hostPorts (``NAMESPACE/PORT``) that containers of that namespace may bind; (): none."""
 
 
 def _timeout(value: str | float | None) -> float:
@@ -163,6 +169,28 @@ def _admission_policies(names: Sequence[str]) -> tuple[str, ...]:
     return policies
 
 
+def _namespaced(entry: str, valid: Callable[[str], bool]) -> bool:
+    namespace, slash, rest = entry.partition("/")
+    return bool(slash and _DNS_LABEL.fullmatch(namespace) and valid(rest))
+
+
+def _allow_list(
+    option: str, entries: Sequence[str], second: str, valid: Callable[[str], bool]
+) -> tuple[str, ...]:
+    """``NAMESPACE/<second>`` entries, stripped and without repeats; a SettingsError names every bad one."""
+    listed = _listed(entries)
+    bad = [entry for entry in listed if not _namespaced(entry, valid)]
+    if bad:
+        raise SettingsError(
+            f"--{option} takes NAMESPACE/{second} entries, got {', '.join(repr(b) for b in bad)}"
+        )
+    return listed
+
+
+def _port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) < 65536
+
+
 def build_settings(
     *,
     cluster: str | None = None,
@@ -186,6 +214,8 @@ def build_settings(
     workload_namespaces: Sequence[str] = (),
     isolation_namespaces: Sequence[str] = (),
     metadata_namespaces: Sequence[str] = (),
+    allowed_node_ports: Sequence[str] = (),
+    allowed_host_ports: Sequence[str] = (),
 ) -> Settings:
     """Validate raw option values (None or "" means not given) into Settings."""
     provider = cluster or "existing"
@@ -219,4 +249,8 @@ def build_settings(
         workload_namespaces=_listed(workload_namespaces),
         isolation_namespaces=_listed(isolation_namespaces),
         metadata_namespaces=_listed(metadata_namespaces) or DEFAULT_METADATA_NAMESPACES,
+        allowed_node_ports=_allow_list(
+            "allowed-node-ports", allowed_node_ports, "SERVICE", lambda name: bool(_DNS_LABEL.fullmatch(name))
+        ),
+        allowed_host_ports=_allow_list("allowed-host-ports", allowed_host_ports, "PORT", _port),
     )

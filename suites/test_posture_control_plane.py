@@ -147,6 +147,19 @@ def test_api_server_looks_up_service_account_tokens(
     )
 
 
+@pytest.mark.control("CONFIG-APISERVER-ETCD-TLS")
+def test_api_server_reaches_etcd_over_tls_with_a_client_certificate(
+    command_lines: config.CommandLines, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        command_lines,
+        (APISERVER,),
+        "reaches etcd over https with a client certificate, verifying etcd's CA",
+        config.etcd_tls,
+    )
+
+
 @pytest.mark.control("CONFIG-ETCD-CLIENT-CERT-AUTH")
 def test_etcd_requires_client_certificates(command_lines: config.CommandLines, evidence: Evidence) -> None:
     _conclude(

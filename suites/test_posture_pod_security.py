@@ -90,6 +90,13 @@ def test_no_running_workload_adds_capabilities(pods_in_scope: PodScope, evidence
     _workloads(pods_in_scope, evidence, "add capabilities", podsecurity.added_capabilities)
 
 
+@pytest.mark.control("WORKLOAD-CAPABILITIES-DROP-ALL")
+def test_every_running_workload_drops_all_capabilities(pods_in_scope: PodScope, evidence: Evidence) -> None:
+    _workloads(
+        pods_in_scope, evidence, "keep the runtime's default capabilities", podsecurity.keeps_capabilities
+    )
+
+
 @pytest.mark.control("WORKLOAD-RUN-AS-ROOT")
 def test_no_running_workload_may_run_as_root(pods_in_scope: PodScope, evidence: Evidence) -> None:
     _workloads(pods_in_scope, evidence, "may run as root", podsecurity.runs_as_root)

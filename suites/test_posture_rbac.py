@@ -151,3 +151,68 @@ def test_only_system_components_escalate_bind_or_impersonate(
 @pytest.mark.control("RBAC-DEFAULT-SERVICEACCOUNTS")
 def test_default_service_accounts_have_no_bindings(grants: Grants, evidence: Evidence) -> None:
     _conclude(evidence, grants, "bind a role to default ServiceAccounts", rbac.default_service_account)
+
+
+@pytest.mark.control("RBAC-NODES-PROXY")
+def test_only_system_components_reach_the_kubelet_through_nodes_proxy(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "give identities that are not exempt access to nodes/proxy (the kubelet API)",
+        rbac.node_proxy,
+        k8sharden_settings.exemptions,
+    )
+
+
+@pytest.mark.control("RBAC-SA-TOKEN-CREATE")
+def test_only_system_components_create_service_account_tokens(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "let identities that are not exempt create ServiceAccount tokens",
+        rbac.token_creator,
+        k8sharden_settings.exemptions,
+    )
+
+
+@pytest.mark.control("RBAC-CSR-APPROVE")
+def test_only_system_components_approve_or_sign_certificate_requests(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "let identities that are not exempt approve certificate signing requests or sign for a signer",
+        rbac.csr_approver,
+        k8sharden_settings.exemptions,
+    )
+
+
+@pytest.mark.control("RBAC-WEBHOOK-CONFIG-WRITE")
+def test_only_system_components_change_admission_webhooks(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "let identities that are not exempt create, change or delete admission webhook configurations",
+        rbac.webhook_writer,
+        k8sharden_settings.exemptions,
+    )
+
+
+@pytest.mark.control("RBAC-POD-ATTACH-EPHEMERAL")
+def test_only_system_components_attach_to_pods_or_add_ephemeral_containers(
+    grants: Grants, k8sharden_settings: Settings, evidence: Evidence
+) -> None:
+    _conclude(
+        evidence,
+        grants,
+        "let identities that are not exempt attach to pods or add ephemeral containers",
+        rbac.pod_attacher,
+        k8sharden_settings.exemptions,
+    )

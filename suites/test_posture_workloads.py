@@ -1,4 +1,5 @@
-"""Posture suite, service accounts and Secrets in workloads (CIS 5.1.5, 5.1.6, 5.4.1).
+"""Posture suite, workloads: service accounts and Secrets (CIS 5.1.5, 5.1.6, 5.4.1), and resource policies
+against exhaustion (ResourceQuota, LimitRange, container limits; NSA/CISA resource policies).
 
 Namespaces in scope are all but the exempt ones (``--exemptions``; kube-system by default) and the scanner's
 own probe namespaces, each named in the evidence. Secret values are
@@ -11,8 +12,8 @@ import pytest
 
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.kube import Kube
-from pytest_k8sharden.posture import rbac, tokens
-from pytest_k8sharden.posture.objects import conclude_listing, plain_items
+from pytest_k8sharden.posture import podsecurity, rbac, resources, tokens
+from pytest_k8sharden.posture.objects import PlainObject, conclude_listing, plain_items
 from pytest_k8sharden.posture.scope import NamespaceScope, PodScope
 
 
@@ -56,4 +57,44 @@ def test_no_legacy_long_lived_token_secrets_exist(kube: Kube, evidence: Evidence
 @pytest.mark.control("SECRETS-AS-ENV")
 def test_no_workload_takes_secrets_into_its_environment(pods_in_scope: PodScope, evidence: Evidence) -> None:
     flagged, finding = tokens.secrets_in_environment(pods_in_scope)
+    conclude_listing(evidence, "v1/pods", flagged, finding, pods_in_scope.details())
+
+
+def _namespaces(
+    evidence: Evidence,
+    scope: NamespaceScope,
+    kind: str,
+    objects: list[PlainObject],
+    what: str,
+    gap: resources.Gap,
+) -> None:
+    flagged, finding = resources.namespaces_lacking(kind, objects, scope, what, gap)
+    conclude_listing(evidence, f"v1/{kind.lower()}s", flagged, finding, scope.details())
+
+
+@pytest.mark.control("NAMESPACE-RESOURCE-QUOTA")
+def test_every_namespace_has_a_resource_quota_for_cpu_and_memory(
+    kube: Kube, namespace_scope: NamespaceScope, evidence: Evidence
+) -> None:
+    quotas = plain_items(kube, kube.core.list_resource_quota_for_all_namespaces)
+    what = "lack a ResourceQuota bounding CPU and memory"
+    _namespaces(evidence, namespace_scope, "ResourceQuota", quotas, what, resources.quota_gap)
+
+
+@pytest.mark.control("NAMESPACE-LIMIT-RANGE")
+def test_every_namespace_has_a_limit_range_for_containers(
+    kube: Kube, namespace_scope: NamespaceScope, evidence: Evidence
+) -> None:
+    ranges = plain_items(kube, kube.core.list_limit_range_for_all_namespaces)
+    what = "lack a LimitRange giving containers CPU and memory limits"
+    _namespaces(evidence, namespace_scope, "LimitRange", ranges, what, resources.limit_range_gap)
+
+
+@pytest.mark.control("WORKLOAD-RESOURCE-LIMITS")
+def test_every_running_workload_has_cpu_and_memory_limits(
+    pods_in_scope: PodScope, evidence: Evidence
+) -> None:
+    flagged, finding = podsecurity.workload_violations(
+        pods_in_scope, "lack a CPU or memory limit", resources.without_limits
+    )
     conclude_listing(evidence, "v1/pods", flagged, finding, pods_in_scope.details())

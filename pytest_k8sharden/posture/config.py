@@ -197,6 +197,16 @@ def service_account_lookup(flags: Mapping[str, str]) -> str | None:
     return "--service-account-lookup=false" if flags.get("service-account-lookup") == "false" else None
 
 
+def etcd_tls(flags: Mapping[str, str]) -> str | None:
+    """CIS 1.2.23, 1.2.26: the API server reaches etcd over https only, with a client certificate and key
+    (--etcd-certfile, --etcd-keyfile) and verifying etcd against --etcd-cafile."""
+    missing = [f"--{n}" for n in ("etcd-certfile", "etcd-keyfile", "etcd-cafile") if not flags.get(n)]
+    problems = [f"{', '.join(missing)} not set"] if missing else []
+    plaintext = [u for u in _list(flags, "etcd-servers") if u.startswith("http://")]
+    problems += [f"--etcd-servers names plaintext {', '.join(plaintext)}"] if plaintext else []
+    return "; ".join(problems) or None
+
+
 def etcd_client_cert_auth(flags: Mapping[str, str]) -> str | None:
     """CIS 2.2: --client-cert-auth=true (and the client URLs are https)."""
     problems = [] if flags.get("client-cert-auth") == "true" else ["--client-cert-auth is not true"]

@@ -77,6 +77,8 @@ class Container:
     name: str
     spec: Obj
     pod_spec: Obj
+    ephemeral: bool = False
+    """An ephemeral container (``kubectl debug``), which the API gives no resources of its own."""
 
     def __str__(self) -> str:
         return f"pod {self.pod} container {self.name}"
@@ -98,7 +100,8 @@ def containers(pods: Sequence[Obj]) -> Iterator[Container]:
         spec = pod.get("spec") or {}
         for key in ("initContainers", "containers", "ephemeralContainers"):
             for c in spec.get(key) or ():
-                yield Container(f"{_namespace(pod)}/{_name(pod)}", str(c.get("name")), c, spec)
+                where = f"{_namespace(pod)}/{_name(pod)}"
+                yield Container(where, str(c.get("name")), c, spec, key == "ephemeralContainers")
 
 
 def privileged(c: Container) -> str | None:
@@ -127,6 +130,17 @@ def added_capabilities(c: Container) -> str | None:
     added = [str(a) for a in (c.security.get("capabilities") or {}).get("add") or ()]
     extra = [a for a in added if a not in ALLOWED_ADDED_CAPABILITIES]
     return f"adds capabilities {', '.join(extra)}" if extra else None
+
+
+def keeps_capabilities(c: Container) -> str | None:
+    """WORKLOAD-CAPABILITIES-DROP-ALL: ``capabilities.drop`` does not name ``ALL`` (as the restricted level
+    spells it), so the container keeps the runtime's default set, NET_RAW among it."""
+    dropped = [str(d) for d in (c.security.get("capabilities") or {}).get("drop") or ()]
+    if "ALL" in dropped:
+        return None
+    return (
+        f"drops {', '.join(dropped)}, not ALL" if dropped else "drops no capabilities (drop: [ALL] missing)"
+    )
 
 
 def runs_as_root(c: Container) -> str | None:

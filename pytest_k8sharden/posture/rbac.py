@@ -47,7 +47,14 @@ class Rule:
         """Whether this rule grants any of ``verbs`` on ``resource`` (``pods/exec`` for subresources)."""
         verb_ok = "*" in self.verbs or bool(self.verbs & set(verbs))
         group_ok = "*" in self.api_groups or group in self.api_groups
-        return verb_ok and group_ok and ("*" in self.resources or resource in self.resources)
+        return verb_ok and group_ok and self._names(resource)
+
+    def _names(self, resource: str) -> bool:
+        """``resource`` is among the rule's resources: itself, ``*``, or ``*/sub`` for a subresource (as the
+        RBAC authorizer matches them; ``pods/*`` matches nothing)."""
+        _, slash, subresource = resource.partition("/")
+        names = {"*", resource, f"*/{subresource}"} if slash else {"*", resource}
+        return bool(names & self.resources)
 
     @property
     def wildcard(self) -> bool:
@@ -285,3 +292,45 @@ def escalator(grant: Grant) -> bool:
 def default_service_account(grant: Grant) -> bool:
     """RBAC-DEFAULT-SERVICEACCOUNTS: bound to a default ServiceAccount or to every ServiceAccount."""
     return grant.subject.default_service_account and not grant.default
+
+
+KUBELET_VERBS: Final = ("get", "create", "update", "patch", "delete")
+"""The verbs the kubelet authorizes its HTTP methods as: a GET on nodes/proxy is enough to exec into any pod
+of the node (the exec stream upgrades a GET to a WebSocket)."""
+WRITE_VERBS: Final = ("create", "update", "patch", "delete", "deletecollection")
+CERTIFICATES: Final = "certificates.k8s.io"
+WEBHOOK_CONFIGURATIONS: Final = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
+
+
+def node_proxy(grant: Grant) -> bool:
+    """RBAC-NODES-PROXY: any verb on nodes/proxy, the kubelet's API (exec, logs, configz) through the API
+    server, past admission and with the node's rights."""
+    return _can(grant, KUBELET_VERBS, "nodes/proxy")
+
+
+def token_creator(grant: Grant) -> bool:
+    """RBAC-SA-TOKEN-CREATE: create serviceaccounts/token, a token for any ServiceAccount within reach."""
+    return _can(grant, ("create",), "serviceaccounts/token")
+
+
+def csr_approver(grant: Grant) -> bool:
+    """RBAC-CSR-APPROVE: update the approval of CertificateSigningRequests, or approve or sign for a signer
+    (either half of issuing oneself a client certificate, such as one in system:masters)."""
+    return _can(grant, ("update", "patch"), "certificatesigningrequests/approval", CERTIFICATES) or _can(
+        grant, ("approve", "sign"), "signers", CERTIFICATES
+    )
+
+
+def webhook_writer(grant: Grant) -> bool:
+    """RBAC-WEBHOOK-CONFIG-WRITE: create, change or delete validating or mutating webhook configurations
+    (send every admitted object to one's own server, or switch a policy webhook off)."""
+    group = "admissionregistration.k8s.io"
+    return any(_can(grant, WRITE_VERBS, kind, group) for kind in WEBHOOK_CONFIGURATIONS)
+
+
+def pod_attacher(grant: Grant) -> bool:
+    """RBAC-POD-ATTACH-EPHEMERAL: attach to running containers, or add ephemeral containers to running pods
+    (a shell in any pod's namespaces, with its ServiceAccount, without creating a pod)."""
+    return _can(grant, ("create", "get"), "pods/attach") or _can(
+        grant, ("update", "patch"), "pods/ephemeralcontainers"
+    )

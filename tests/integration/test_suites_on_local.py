@@ -27,6 +27,14 @@ from pytest_k8sharden.profiles import INGRESS_DOMAIN
 
 pytestmark = pytest.mark.cluster
 
+# RBAC escalation paths: on insecure each failure names the seeded CI ServiceAccount's binding (no wildcard).
+ESCALATION_PATHS = (
+    "RBAC-NODES-PROXY",
+    "RBAC-SA-TOKEN-CREATE",
+    "RBAC-CSR-APPROVE",
+    "RBAC-WEBHOOK-CONFIG-WRITE",
+    "RBAC-POD-ATTACH-EPHEMERAL",
+)
 # check id -> expected outcome on (hardened, insecure)
 EXPECTED: dict[str, tuple[str, str]] = {
     "API-ANON-AUTH": ("passed", "failed"),
@@ -71,16 +79,24 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "RBAC-POD-CREATE-EXEC",
             "RBAC-ESCALATE-BIND-IMPERSONATE",
             "RBAC-DEFAULT-SERVICEACCOUNTS",
+            *ESCALATION_PATHS,
             "PSA-ENFORCE-LABELS",
             "ADMISSION-REJECTS-PRIVILEGED",
             "WORKLOAD-PRIVILEGED",
             "WORKLOAD-HOST-NAMESPACES",
             "WORKLOAD-HOSTPATH",
             "WORKLOAD-CAPABILITIES",
+            "WORKLOAD-CAPABILITIES-DROP-ALL",
             "WORKLOAD-RUN-AS-ROOT",
             "WORKLOAD-PRIVILEGE-ESCALATION",
             "WORKLOAD-SECCOMP",
             "WORKLOAD-READONLY-ROOTFS",
+            "WORKLOAD-RESOURCE-LIMITS",
+            "NAMESPACE-RESOURCE-QUOTA",
+            "NAMESPACE-LIMIT-RANGE",
+            "WORKLOAD-HOST-PORTS",
+            "SERVICE-LOADBALANCER-SOURCE-RANGES",
+            "SERVICE-NODEPORT-ALLOWED",
             "CONFIG-APISERVER-ANONYMOUS-AUTH",
             "CONFIG-APISERVER-AUTHORIZATION-MODE",
             "CONFIG-APISERVER-ADMISSION-PLUGINS",
@@ -91,6 +107,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
             "CONFIG-APISERVER-NO-STATIC-TOKENS",
             "CONFIG-APISERVER-KUBELET-TLS",
             "CONFIG-APISERVER-SA-LOOKUP",
+            "CONFIG-APISERVER-ETCD-TLS",
             "CONFIG-ETCD-CLIENT-CERT-AUTH",
             "CONFIG-KUBELET-AUTH",
             "SECRETS-ENCRYPTED-AT-REST",
@@ -122,12 +139,31 @@ POSTURE_PASSES_SAY = {
     "RBAC-CLUSTER-ADMIN": "ClusterRoleBindings and",
     "WORKLOAD-PRIVILEGED": "namespaces in scope (",
     "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read; exempt: kube-system",
+    "NAMESPACE-RESOURCE-QUOTA": "ResourceQuotas and",
     "DASHBOARD-SKIP-LOGIN": "Deployments read (names, labels and images searched for",
     "ADMISSION-REJECTS-PRIVILEGED": 'Pod Security admission rejected the privileged pod (403): pods "',
     "CONFIG-APISERVER-ANONYMOUS-AUTH": "1 instance(s): process/kube-apiserver",
     "VERSION-APISERVER-SUPPORTED": "newest known patch 1.37.2 (release table of 2026-11-23)",
 }
 """On hardened: what each posture pass must say it examined."""
+INSECURE_FAILURES_SAY = {
+    **dict.fromkeys(
+        ESCALATION_PATHS,
+        "ClusterRoleBinding/k8sharden-insecure-ci-deployer-escalation -> "
+        "ClusterRole/k8sharden-insecure-escalation-paths -> ServiceAccount/k8sharden-insecure/ci-deployer",
+    ),
+    "WORKLOAD-CAPABILITIES-DROP-ALL": "container agent: drops no capabilities",
+    "WORKLOAD-RESOURCE-LIMITS": "container agent: sets no cpu and no memory limit",
+    "NAMESPACE-RESOURCE-QUOTA": "Namespace/k8sharden-insecure: has no ResourceQuota",
+    "NAMESPACE-LIMIT-RANGE": "Namespace/k8sharden-insecure: has no LimitRange",
+    "WORKLOAD-HOST-PORTS": "container agent: binds hostPort 9100/TCP",
+    "SERVICE-LOADBALANCER-SOURCE-RANGES": "Service/k8sharden-insecure/legacy-api: LoadBalancer without",
+    "SERVICE-NODEPORT-ALLOWED": "Service/k8sharden-insecure/kubernetes-dashboard: NodePort on node port",
+    "CONFIG-APISERVER-ETCD-TLS": (
+        "--etcd-certfile, --etcd-keyfile, --etcd-cafile not set; --etcd-servers names plaintext http://"
+    ),
+}
+"""On insecure: what each new check's failure must name (the seeded object)."""
 SuiteRun = tuple[str, dict[str, dict[str, Any]]]
 """The profile and its results by check id."""
 RUNS: dict[str, ShippedRun] = {}
@@ -178,6 +214,8 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
     assert any("AlwaysPullImages is not enabled (informational" in s for s in admission), admission
     if profile == "insecure":
         assert "RBAC lacks Node" in results["CONFIG-APISERVER-AUTHORIZATION-MODE"]["message"]
+        for check, says in INSECURE_FAILURES_SAY.items():
+            assert says in results[check]["message"], f"{check}: {results[check]['message']}"
         for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
             assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
     else:  # a pass names what it examined, and how many, in its evidence

@@ -97,6 +97,7 @@ def test_listed_options_reach_settings_cleaned_with_their_defaults(pytester: pyt
     assert defaults.probe_concurrency == 8 and defaults.workload_namespaces == ()
     assert defaults.isolation_namespaces == () and defaults.metadata_namespaces == ("default",)
     assert defaults.anonymous_allowed_paths == ("/healthz", "/livez", "/readyz", "/version")
+    assert defaults.allowed_node_ports == () and defaults.allowed_host_ports == ()
     pytester.makeini(
         """
         [pytest]
@@ -106,16 +107,25 @@ def test_listed_options_reach_settings_cleaned_with_their_defaults(pytester: pyt
             shop
             bank
         k8sharden_metadata_namespaces = apps
+        k8sharden_allowed_host_ports =
+            shop/8443
+            ingress/443
         """
     )
     pytester.makepyfile(SHOW_SETTINGS)
-    result = pytester.runpytest("-s", "--workload-namespaces= shop,,bank ,shop", "--metadata-namespaces=web")
+    result = pytester.runpytest(
+        "-s",
+        "--workload-namespaces= shop,,bank ,shop",
+        "--metadata-namespaces=web",
+        "--allowed-node-ports=shop/frontend, shop/frontend",
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
             "*probe_concurrency=3, anonymous_allowed_paths=('/healthz',), "
             "workload_namespaces=('shop', 'bank'), isolation_namespaces=('shop', 'bank'), "
-            "metadata_namespaces=('web',))*"
+            "metadata_namespaces=('web',), allowed_node_ports=('shop/frontend',), "
+            "allowed_host_ports=('shop/8443', 'ingress/443'))*"
         ]
     )
 
@@ -176,6 +186,16 @@ def test_unknown_provider_is_a_usage_error(pytester: pytest.Pytester) -> None:
             [],
             "k8sharden_probe_concurrency = 0",
             "ERROR: k8sharden: k8sharden_probe_concurrency must be a whole number >= 1: '0'",
+        ),
+        (
+            ["--allowed-node-ports=shop/frontend,frontend,a/b/c"],
+            "",
+            "ERROR: k8sharden: --allowed-node-ports takes NAMESPACE/SERVICE entries, got 'frontend', 'a/b/c'",
+        ),
+        (
+            [],
+            "k8sharden_allowed_host_ports = shop/http",
+            "ERROR: k8sharden: --allowed-host-ports takes NAMESPACE/PORT entries, got 'shop/http'",
         ),
         (
             ["--admission-policies=ok,Not_A_Name"],

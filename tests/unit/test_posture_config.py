@@ -37,6 +37,7 @@ def _lines(profile_flags: Any, **extra: str) -> config.CommandLines:
     return config.CommandLines("test", {"kube-apiserver": (instance,)})
 
 
+ETCD_TLS = {"etcd-certfile": "/pki/c.crt", "etcd-keyfile": "/pki/c.key", "etcd-cafile": "/pki/ca.crt"}
 RULES = [
     config.anonymous_auth, config.authorization_mode, config.admission_plugins, config.profiling_off,
     config.tls_settings, config.service_account_lookup,
@@ -66,10 +67,19 @@ def test_hardened_profile_flags_pass_and_insecure_ones_fail(rule: Any) -> None:
         (config.kubelet_tls, {"kubelet-client-certificate": "c", "kubelet-client-key": "k"},
          "--kubelet-certificate-authority not set"),
         (config.etcd_client_cert_auth, {"listen-client-urls": "http://10.0.0.1:2379"}, "plaintext"),
+        (config.etcd_tls, {"etcd-servers": "http://10.0.0.1:2379"},
+         "--etcd-certfile, --etcd-keyfile, --etcd-cafile not set; --etcd-servers names plaintext http://10.0.0.1:2379"),
+        (config.etcd_tls, {**ETCD_TLS, "etcd-servers": "https://a:2379,http://b:2379"},
+         "--etcd-servers names plaintext http://b:2379"),
+        (config.etcd_tls, {"etcd-certfile": "c", "etcd-keyfile": "k"}, "--etcd-cafile not set"),
     ],
 )  # fmt: skip
 def test_each_rule_names_the_flag(rule: Any, flags: dict[str, str], problem: str) -> None:
     assert problem in (rule(flags) or "")
+
+
+def test_tls_to_etcd_with_a_client_certificate_and_ca_passes() -> None:
+    assert config.etcd_tls({**ETCD_TLS, "etcd-servers": "https://a:2379,https://b:2379"}) is None
 
 
 def test_node_and_rbac_authorization_passes() -> None:

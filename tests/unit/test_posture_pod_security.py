@@ -73,8 +73,8 @@ def test_namespaces_all_enforcing_pass() -> None:
 
 
 CHECKS = [
-    ps.privileged, ps.host_namespaces, ps.host_path, ps.added_capabilities, ps.runs_as_root,
-    ps.privilege_escalation, ps.no_seccomp, ps.writable_root,
+    ps.privileged, ps.host_namespaces, ps.host_path, ps.added_capabilities, ps.keeps_capabilities,
+    ps.runs_as_root, ps.privilege_escalation, ps.no_seccomp, ps.writable_root,
 ]  # fmt: skip
 
 
@@ -105,6 +105,7 @@ INSECURE_SPEC = {
         (ps.host_namespaces, "hostPID: true, hostNetwork: true"),
         (ps.host_path, "mounts hostPath etc (/etc)"),
         (ps.added_capabilities, "adds capabilities SYS_ADMIN"),
+        (ps.keeps_capabilities, "drops no capabilities (drop: [ALL] missing)"),
         (ps.runs_as_root, "runAsUser: 0"),
         (ps.privilege_escalation, "allowPrivilegeEscalation is not false"),
         (ps.no_seccomp, "seccompProfile is not set"),
@@ -115,6 +116,21 @@ def test_each_violation_names_pod_container_and_reason(violation: Any, reason: s
     flagged, finding = ps.workload_violations(_scoped(pod(INSECURE_SPEC)), "violate", violation)
     assert flagged == [f"pod apps/web container agent: {reason}"]
     assert finding.outcome is Outcome.FAILED and flagged[0] in finding.message
+
+
+@pytest.mark.parametrize(
+    ("drop", "reason"),
+    [
+        (["NET_RAW", "SYS_ADMIN"], "drops NET_RAW, SYS_ADMIN, not ALL"),
+        (["all"], "drops all, not ALL"),  # the restricted level names ALL in capitals only
+        (["ALL"], None),
+        (["NET_RAW", "ALL"], None),
+    ],
+)
+def test_only_a_drop_naming_all_drops_every_capability(drop: list[str], reason: str | None) -> None:
+    spec = {"containers": [{"name": "app", "securityContext": {"capabilities": {"drop": drop}}}]}
+    flagged, _ = ps.workload_violations(_scoped(pod(spec)), "x", ps.keeps_capabilities)
+    assert flagged == ([f"pod apps/web container app: {reason}"] if reason else [])
 
 
 def test_container_settings_override_the_pod_and_init_containers_count() -> None:

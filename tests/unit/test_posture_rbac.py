@@ -10,6 +10,8 @@ from pytest_k8sharden.evidence.verdict import Outcome
 from pytest_k8sharden.exemptions import BUILT_IN, Exemptions
 from pytest_k8sharden.posture import rbac
 
+CERTS = "certificates.k8s.io"
+ADMISSION = "admissionregistration.k8s.io"
 ADMIN_RULES = [
     {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
     {"nonResourceURLs": ["*"], "verbs": ["*"]},
@@ -58,6 +60,54 @@ CLUSTER_ROLES = [
     ),
     role("impersonator", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]),
     role("viewer", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
+    role("kubelet-api", [{"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}]),
+    role("any-proxy", [{"apiGroups": [""], "resources": ["*/proxy"], "verbs": ["create"]}]),
+    role("token-minter", [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}]),
+    role(
+        "csr-approver",
+        [
+            {
+                "apiGroups": [CERTS],
+                "resources": ["certificatesigningrequests/approval"],
+                "verbs": ["update"],
+            }
+        ],
+    ),
+    role(
+        "signer",
+        [
+            {
+                "apiGroups": [CERTS],
+                "resources": ["signers"],
+                "resourceNames": ["example.com/x"],
+                "verbs": ["sign"],
+            }
+        ],
+    ),
+    role(
+        "webhook-admin",
+        [{"apiGroups": [ADMISSION], "resources": ["mutatingwebhookconfigurations"], "verbs": ["delete"]}],
+    ),
+    role("attacher", [{"apiGroups": [""], "resources": ["pods/attach"], "verbs": ["get"]}]),
+    role("debugger", [{"apiGroups": [""], "resources": ["pods/ephemeralcontainers"], "verbs": ["patch"]}]),
+    role(
+        "near-misses",
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["nodes", "nodes/*", "pods/exec", "serviceaccounts"],
+                "verbs": ["*"],
+            },
+            {
+                "apiGroups": [""],
+                "resources": ["certificatesigningrequests/approval", "signers"],
+                "verbs": ["*"],
+            },
+            {"apiGroups": [CERTS], "resources": ["certificatesigningrequests/status"], "verbs": ["update"]},
+            {"apiGroups": [ADMISSION], "resources": ["validatingwebhookconfigurations"], "verbs": ["list"]},
+            {"apiGroups": [""], "resources": ["pods/attach", "pods/ephemeralcontainers"], "verbs": ["list"]},
+        ],
+    ),
     role(
         "system:cluster-trust-bundle-discovery",
         [
@@ -87,6 +137,7 @@ DEFAULTS = [
     ),
     binding("system:kube-controller-manager", "cluster-admin", user("system:kube-controller-manager")),
     binding("controller", "secret-reader", sa("kube-system", "generic-garbage-collector")),
+    binding("certificate-controller", "csr-approver", sa("kube-system", "certificate-controller")),
 ]
 
 
@@ -95,7 +146,17 @@ def analyse(*extra: dict[str, Any], role_bindings: tuple[dict[str, Any], ...] = 
     return rbac.grants(CLUSTER_ROLES, roles, [*DEFAULTS, *extra], list(role_bindings))
 
 
-EXEMPTING = [rbac.cluster_admin, rbac.wildcard, rbac.secrets_reader, rbac.pod_creator, rbac.escalator]
+ESCALATION_PATHS = [
+    rbac.node_proxy,
+    rbac.token_creator,
+    rbac.csr_approver,
+    rbac.webhook_writer,
+    rbac.pod_attacher,
+]
+EXEMPTING = [
+    *(rbac.cluster_admin, rbac.wildcard, rbac.secrets_reader, rbac.pod_creator, rbac.escalator),
+    *ESCALATION_PATHS,
+]
 """The checks about powerful grants, which leave out exempt identities (as the RBAC suite passes them)."""
 CHECKS = [(flag, BUILT_IN) for flag in EXEMPTING] + [
     (flag, None) for flag in (rbac.anonymous, rbac.authenticated, rbac.default_service_account)
@@ -173,6 +234,18 @@ def test_configured_exemptions_replace_the_built_in_ones() -> None:
         (rbac.pod_creator, binding("pr", "pod-runner", user("carol")), "ClusterRoleBinding/pr"),
         (rbac.escalator, binding("b", "binder", user("dave")), "ClusterRole/binder"),
         (rbac.escalator, binding("i", "impersonator", group("devs")), "Group/devs"),
+        (rbac.node_proxy, binding("np", "kubelet-api", user("monitoring")), "ClusterRole/kubelet-api"),
+        (rbac.node_proxy, binding("ap", "any-proxy", sa("apps", "agent")), "ClusterRole/any-proxy"),
+        (
+            rbac.token_creator,
+            binding("t", "token-minter", sa("ci", "deployer")),
+            "ServiceAccount/ci/deployer",
+        ),
+        (rbac.csr_approver, binding("c", "csr-approver", group("pki")), "ClusterRole/csr-approver"),
+        (rbac.csr_approver, binding("s", "signer", user("issuer")), "ClusterRole/signer"),
+        (rbac.webhook_writer, binding("w", "webhook-admin", user("gitops")), "ClusterRole/webhook-admin"),
+        (rbac.pod_attacher, binding("a", "attacher", user("oncall")), "ClusterRole/attacher"),
+        (rbac.pod_attacher, binding("e", "debugger", user("oncall")), "ClusterRole/debugger"),
         (
             rbac.default_service_account,
             binding("d", "viewer", sa("apps", "default")),
@@ -242,3 +315,30 @@ def test_a_missing_role_grants_nothing_and_says_so() -> None:
 )
 def test_built_in_exemptions_cover_control_plane_identities_only(subject: rbac.Subject, exempt: bool) -> None:
     assert bool(BUILT_IN.identity(subject.kind, subject.name, subject.namespace)) is exempt
+
+
+@pytest.mark.parametrize("flag", ESCALATION_PATHS, ids=lambda f: f.__name__)
+def test_near_misses_are_no_escalation_path(flag: Any) -> None:
+    """``nodes/*`` (which RBAC matches to nothing), other subresources, core-group CSR names and read verbs
+    grant none of the paths."""
+    (grant,) = rbac.grants(CLUSTER_ROLES, [], [binding("n", "near-misses", user("grace"))], [])
+    assert not flag(grant)
+
+
+@pytest.mark.parametrize(
+    ("resources", "resource", "matches"),
+    [
+        (["nodes/proxy"], "nodes/proxy", True),
+        (["*/proxy"], "nodes/proxy", True),
+        (["*"], "nodes/proxy", True),
+        (["nodes/*"], "nodes/proxy", False),
+        (["nodes"], "nodes/proxy", False),
+        (["*/proxy"], "nodes", False),
+        (["*/exec"], "pods/exec", True),
+    ],
+)
+def test_rules_match_resources_as_the_rbac_authorizer_does(
+    resources: list[str], resource: str, matches: bool
+) -> None:
+    rule = rbac.Rule(frozenset({"get"}), frozenset({""}), frozenset(resources))
+    assert rule.allows(("get",), resource) is matches

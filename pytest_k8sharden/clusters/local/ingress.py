@@ -22,7 +22,7 @@ from pytest_k8sharden.clusters.local import pki
 from pytest_k8sharden.clusters.local.network import Addresses
 from pytest_k8sharden.clusters.local.state import ClusterState
 from pytest_k8sharden.profiles import INGRESS_DOMAIN, IngressSettings, IngressSite
-from pytest_k8sharden.seeds import SEEDED_LABEL
+from pytest_k8sharden.seeds import SEEDED_LABEL, container_resources, resource_policies
 
 NAMESPACE: Final = "k8sharden-ingress"
 INGRESS_CLASS: Final = "traefik"
@@ -226,6 +226,7 @@ def _backend(image: str) -> list[dict[str, Any]]:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        "resources": container_resources(),
     }
     deployment = {
         "apiVersion": "apps/v1",
@@ -268,7 +269,7 @@ def _backend(image: str) -> list[dict[str, Any]]:
         "metadata": _meta("default"),
         "automountServiceAccountToken": False,
     }
-    return [namespace, deployment, service, deny_all, allow_http, no_token]
+    return [namespace, *resource_policies(NAMESPACE), deployment, service, deny_all, allow_http, no_token]
 
 
 def _tls_secret(name: str, pair: pki.KeyPair) -> dict[str, Any]:
