@@ -243,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     kind_configs.add_argument(
         "--files-dir",
         metavar="DIR",
-        help="also write each profile's audit policy, admission and (fresh) encryption configuration to "
-        "DIR/<profile>/ and point the configs there (default: the configs expect /etc/k8sharden/kind)",
+        help="also write each profile's audit policy, admission, authentication and (fresh) encryption "
+        "configuration to DIR/<profile>/ and point the configs there (default: the configs expect "
+        "/etc/k8sharden/kind)",
     )
     kind_configs.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when a file differs from the rendering"
