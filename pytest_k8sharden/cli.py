@@ -267,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     node_image.set_defaults(handler=_kind)
 
     sweeper = commands.add_parser(
-        "sweep", help="delete namespaces and pods that runs of pytest-k8sharden left behind (crashed runs)"
+        "sweep",
+        help="delete namespaces, pods, NetworkPolicies, ClusterRoles and bindings that runs of "
+        "pytest-k8sharden left behind (crashed runs)",
     )
     sweeper.add_argument(
         "--older-than", default=DEFAULT_SWEEP_AGE, metavar="AGE",
