@@ -243,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     kind_configs.add_argument(
         "--files-dir",
         metavar="DIR",
-        help="also write each profile's audit policy, admission and (fresh) encryption configuration to "
-        "DIR/<profile>/ and point the configs there (default: the configs expect /etc/k8sharden/kind)",
+        help="also write each profile's audit policy, admission, authentication and (fresh) encryption "
+        "configuration to DIR/<profile>/ and point the configs there (default: the configs expect "
+        "/etc/k8sharden/kind)",
     )
     kind_configs.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when a file differs from the rendering"
@@ -266,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     node_image.set_defaults(handler=_kind)
 
     sweeper = commands.add_parser(
-        "sweep", help="delete namespaces and pods that runs of pytest-k8sharden left behind (crashed runs)"
+        "sweep",
+        help="delete namespaces, pods, NetworkPolicies, ClusterRoles and bindings that runs of "
+        "pytest-k8sharden left behind (crashed runs)",
     )
     sweeper.add_argument(
         "--older-than", default=DEFAULT_SWEEP_AGE, metavar="AGE",

@@ -20,8 +20,9 @@ from pytest_k8sharden.evidence.verdict import Finding, Outcome
 from pytest_k8sharden.neterrors import Failure
 from pytest_k8sharden.probes.handshake import CertificateFacts, TlsObservation
 from pytest_k8sharden.probes.http import HttpObservation
+from pytest_k8sharden.profiles import HEALTH_PATHS
 from pytest_k8sharden.settings import DEFAULT_ANONYMOUS_ALLOWED_PATHS
-from pytest_k8sharden.worstof import Judged, fold, named
+from pytest_k8sharden.worstof import Judged, combine, fold, named
 
 API_RESOURCE_PATHS: Final = (
     "/api",
@@ -31,7 +32,7 @@ API_RESOURCE_PATHS: Final = (
     "/api/v1/secrets",
     "/apis/rbac.authorization.k8s.io/v1/clusterroles",
 )
-API_PATHS: Final = ("/version", "/healthz", "/readyz", "/livez", *API_RESOURCE_PATHS)
+API_PATHS: Final = ("/version", *HEALTH_PATHS, *API_RESOURCE_PATHS)
 KUBELET_READ_PATHS: Final = ("/pods", "/runningpods/", "/configz", "/stats/summary")
 
 REFUSAL_STATUSES: Final = frozenset({401, 403})
@@ -164,6 +165,40 @@ def anonymous_authentication(observations: Sequence[HttpObservation]) -> Finding
     )
 
 
+def anonymous_health_only(
+    observations: Sequence[HttpObservation], health_paths: Sequence[str] = HEALTH_PATHS
+) -> Finding:
+    """Anonymous requests authenticate on the health paths at most: every other path must answer 401.
+
+    A health path passes with any answer (served: anonymous health checks work; 401: anonymous access is
+    off altogether); any other path that answers anything but 401 authenticated an anonymous client.
+    """
+
+    def verdict(seen: HttpObservation) -> Outcome:
+        if not seen.answered:
+            return Outcome.INCONCLUSIVE
+        return Outcome.PASSED if seen.status == 401 or _path(seen) in health_paths else Outcome.FAILED
+
+    finding = fold(
+        [_judged(o, verdict(o)) for o in observations],
+        failed="anonymous clients are authenticated beyond the health paths (no 401)",
+        inconclusive="not every door of the API server answered",
+        passed=f"every path but {', '.join(health_paths)} answered 401 to an anonymous client",
+        nothing="no door of the API server to knock on",
+    )
+    if finding.outcome is not Outcome.PASSED:
+        return finding
+    served = sorted(
+        {_path(o) for o in observations if classify(o) is Answer.SERVED and _path(o) in health_paths}
+    )
+    health = (
+        f"anonymous health checks answered on {', '.join(served)}"
+        if served
+        else ("the health paths refuse anonymous clients too (anonymous authentication is off)")
+    )
+    return Finding(Outcome.PASSED, f"{health}; {finding.message}")
+
+
 def anonymous_reads(
     observations: Sequence[HttpObservation], allowed_paths: Sequence[str] = DEFAULT_ANONYMOUS_ALLOWED_PATHS
 ) -> Finding:
@@ -180,6 +215,39 @@ def anonymous_reads(
         inconclusive="not every door of the API server answered",
         passed=f"anonymous clients read nothing beyond {', '.join(allowed_paths)}",
         nothing="no door of the API server to knock on",
+    )
+
+
+def fine_grained_grant(
+    granted: Sequence[HttpObservation], withheld: Sequence[HttpObservation], grant: str
+) -> Finding:
+    """A token granted only ``grant`` (a kubelet subresource such as nodes/healthz) must open the door that
+    grant names (``granted``) and no other (``withheld``: exec, run, pods, configz).
+
+    Served beyond the grant: the kubelet gives more (authorization not Webhook, or the grant opens more).
+    Refused (403) on the granted door: the kubelet does not know the fine-grained subresource, so only
+    nodes/proxy, which opens exec too, would let the holder in. A 401 there (the token not authenticated)
+    or no answer: inconclusive.
+    """
+
+    def opens(seen: HttpObservation) -> Outcome:
+        answer = classify(seen)
+        if answer is Answer.SERVED:
+            return Outcome.PASSED
+        return Outcome.FAILED if answer is Answer.FORBIDDEN else Outcome.INCONCLUSIVE
+
+    what = f"the kubelet, to a ServiceAccount granted only {grant},"
+    return combine(
+        [
+            _fold(
+                [_judged(o, opens(o)) for o in granted],
+                what,
+                f"refused what {grant} grants (no fine-grained authorization: only nodes/proxy would do)",
+                f"answered what {grant} grants",
+            ),
+            must_refuse(withheld, what),
+        ],
+        f"no door of the kubelet to knock on with {grant}",
     )
 
 

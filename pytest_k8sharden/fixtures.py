@@ -323,6 +323,14 @@ def unbound_service_account_token(kube: Kube, probe_namespace: str) -> str:
     return vantage.unbound_service_account_token(kube, probe_namespace)
 
 
+@pytest.fixture
+def nodes_healthz_token(kube: Kube, probe_namespace: str) -> Iterator[str]:
+    """A short-lived token of a fresh ServiceAccount granted only ``get`` on ``nodes/healthz`` (its
+    ClusterRole and binding are deleted afterwards)."""
+    with vantage.granted_token(kube, probe_namespace, "nodes/healthz") as token:
+        yield token
+
+
 @pytest.fixture(scope="session")
 def anonymous_allowed_paths(k8sharden_settings: Settings) -> tuple[str, ...]:
     """API paths an anonymous client may read (ini k8sharden_anonymous_allowed_paths)."""

@@ -216,8 +216,9 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "k8sharden_sweep_older_than",
-        "at session start, delete namespaces, pods and NetworkPolicies left by other runs of pytest-k8sharden"
-        " older than this (30s, 10m, 1h, 2d; never: do not sweep; default: 1h; never under --read-only)",
+        "at session start, delete namespaces, pods, NetworkPolicies, ClusterRoles and bindings left by other "
+        "runs of pytest-k8sharden older than this (30s, 10m, 1h, 2d; never: do not sweep; default: 1h; never "
+        "under --read-only)",
         default="",
     )
     parser.addini(

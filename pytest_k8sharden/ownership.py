@@ -1,8 +1,9 @@
 """What marks an object as created by pytest-k8sharden, and the sweeper that removes crashed runs' leftovers.
 
-Every namespace, pod and NetworkPolicy the plugin creates carries ``app.kubernetes.io/managed-by:
-pytest-k8sharden`` and ``k8sharden.io/run: <run id>`` (one id per run). Objects the local profiles seed carry
-``k8sharden.io/seeded-by`` instead and are never swept. Nothing here imports pytest.
+Every namespace, pod, NetworkPolicy, ClusterRole and ClusterRoleBinding the plugin creates carries
+``app.kubernetes.io/managed-by: pytest-k8sharden`` and ``k8sharden.io/run: <run id>`` (one id per run).
+Objects the local profiles seed carry ``k8sharden.io/seeded-by`` instead and are never swept. Nothing here
+imports pytest.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, final
@@ -78,31 +79,40 @@ def stale(objects: Iterable[Owned], now: datetime, older_than: timedelta, keep_r
 
 
 def owned_objects(kube: Kube) -> list[Owned]:
-    """Every namespace, pod and NetworkPolicy of the cluster labelled as ours (whatever run made it).
+    """Every namespace, pod, NetworkPolicy, ClusterRole and ClusterRoleBinding of the cluster labelled as
+    ours (whatever run made it).
 
-    NetworkPolicies: the twins NETPOL-WORKLOADS puts into workload namespaces to admit its control pod,
-    which a run killed outright would leave behind.
+    NetworkPolicies: the twins NETPOL-WORKLOADS puts into workload namespaces to admit its control pod;
+    ClusterRoles and their bindings: the grants of KUBELET-FINE-GRAINED-AUTHZ; a run killed outright would
+    leave them behind.
     """
-    namespaces = kube.core.list_namespace(label_selector=OURS_SELECTOR).items
-    pods = kube.core.list_pod_for_all_namespaces(label_selector=OURS_SELECTOR).items
-    policies = kube.networking.list_network_policy_for_all_namespaces(label_selector=OURS_SELECTOR).items
+    selector = OURS_SELECTOR
+    namespaces = kube.core.list_namespace(label_selector=selector).items
+    pods = kube.core.list_pod_for_all_namespaces(label_selector=selector).items
+    policies = kube.networking.list_network_policy_for_all_namespaces(label_selector=selector).items
+    roles = kube.rbac.list_cluster_role(label_selector=selector).items
+    bindings = kube.rbac.list_cluster_role_binding(label_selector=selector).items
     return [
         *(_owned("Namespace", n) for n in namespaces),
         *(_owned("Pod", p) for p in pods),
         *(_owned("NetworkPolicy", p) for p in policies),
+        *(_owned("ClusterRoleBinding", b) for b in bindings),
+        *(_owned("ClusterRole", r) for r in roles),
     ]
 
 
 def sweep(kube: Kube, older_than: timedelta, now: datetime, keep_run: str = RUN_ID) -> list[Owned]:
-    """Delete the namespaces, pods and NetworkPolicies of other runs older than ``older_than``; return what
-    was deleted."""
+    """Delete the namespaces, pods, NetworkPolicies, ClusterRoleBindings and ClusterRoles of other runs
+    older than ``older_than``; return what was deleted."""
     doomed = stale(owned_objects(kube), now, older_than, keep_run)
+    deleters: dict[str, Callable[[Owned], object]] = {
+        "Namespace": lambda o: kube.core.delete_namespace(o.name),
+        "NetworkPolicy": lambda o: kube.networking.delete_namespaced_network_policy(o.name, str(o.namespace)),
+        "ClusterRoleBinding": lambda o: kube.rbac.delete_cluster_role_binding(o.name),
+        "ClusterRole": lambda o: kube.rbac.delete_cluster_role(o.name),
+        "Pod": lambda o: kube.core.delete_namespaced_pod(o.name, str(o.namespace), grace_period_seconds=0),
+    }
     for item in doomed:
         with contextlib.suppress(KubeNotFound):
-            if item.kind == "Namespace":
-                kube.core.delete_namespace(item.name)
-            elif item.kind == "NetworkPolicy":
-                kube.networking.delete_namespaced_network_policy(item.name, str(item.namespace))
-            else:
-                kube.core.delete_namespaced_pod(item.name, str(item.namespace), grace_period_seconds=0)
+            deleters[item.kind](item)
     return doomed

@@ -83,6 +83,9 @@ def _site(name: str, certificate: str | None = "valid") -> IngressSite:
     return IngressSite(f"{name}.{INGRESS_DOMAIN}", certificate)
 
 
+HEALTH_PATHS: Final = ("/livez", "/readyz", "/healthz")
+"""The API server's health endpoints (kubeadm's liveness, readiness and startup probes ask them)."""
+
 CLUSTER_ACCESS_KINDS: Final = frozenset({"ClusterRole", "ClusterRoleBinding"})
 """Seeded kinds applied as soon as the API server answers, before any node registers."""
 
@@ -144,6 +147,18 @@ class Profile:
     outdated_kubernetes: bool = False
     """The cluster runs a Kubernetes patch release behind the newest one the provider has (the version
     checks find it); which builds those are is the provider's pin (clusters/local/components.py)."""
+    anonymous_health_paths: tuple[str, ...] = ()
+    """The only API server paths anonymous requests authenticate on: an AuthenticationConfiguration with
+    ``anonymous.conditions`` passed by --authentication-config (CIS 1.2.1), so that anonymous health
+    probes (kubeadm's, load balancers') get answers and nothing else does; --anonymous-auth must then be
+    left unset. Empty: no such file, the --anonymous-auth flag of ``apiserver_flags`` decides."""
+
+    def __post_init__(self) -> None:
+        if self.anonymous_health_paths and "anonymous-auth" in self.apiserver_flags:
+            raise ValueError(
+                f"profile {self.name}: --anonymous-auth must not be set beside anonymous_health_paths "
+                "(the API server refuses both)"
+            )
 
     @property
     def access_seeds(self) -> tuple[Mapping[str, Any], ...]:
@@ -173,10 +188,10 @@ _KUBELET_SECURE_AUTH: Final[Mapping[str, Any]] = _frozen(
 
 HARDENED: Final = Profile(
     name="hardened",
-    summary="anonymous auth off, Node,RBAC, NodeRestriction+PodSecurity, audit, encryption at rest, TLS 1.2+",
+    summary="anonymous auth on health paths only, Node,RBAC, NodeRestriction+PodSecurity, audit, "
+    "encryption at rest, TLS 1.2+",
     apiserver_flags=_frozen(
         {
-            "anonymous-auth": "false",
             "authorization-mode": "Node,RBAC",
             "enable-admission-plugins": "NodeRestriction,PodSecurity",
             "profiling": "false",
@@ -205,6 +220,7 @@ HARDENED: Final = Profile(
     control_plane_loopback_only=True,
     verify_kubelet_certificates=True,
     images_by_digest=True,
+    anonymous_health_paths=HEALTH_PATHS,
     ingress=IngressSettings(
         min_version="VersionTLS12",
         cipher_suites=STRONG_CIPHER_SUITES,
@@ -329,6 +345,16 @@ def encryption_configuration(key: str) -> dict[str, Any]:
                 "providers": [{"aescbc": {"keys": [{"name": "key1", "secret": key}]}}, {"identity": {}}],
             }
         ],
+    }
+
+
+def authentication_configuration(anonymous_paths: Iterable[str]) -> dict[str, Any]:
+    """The AuthenticationConfiguration (apiserver.config.k8s.io/v1, Kubernetes 1.34+) that authenticates
+    anonymous requests on ``anonymous_paths`` only (every other anonymous request gets 401)."""
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AuthenticationConfiguration",
+        "anonymous": {"enabled": True, "conditions": [{"path": path} for path in anonymous_paths]},
     }
 
 

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Final, final
 from kubernetes import client
 
 from pytest_k8sharden import exposure
+from pytest_k8sharden.evidence.verdict import Inconclusive
 from pytest_k8sharden.kube import KubeError, KubeNotFound
 from pytest_k8sharden.locks import census_lock
-from pytest_k8sharden.polling import wait_for_each
+from pytest_k8sharden.ownership import ours
+from pytest_k8sharden.polling import wait_for_each, wait_until
 from pytest_k8sharden.probes.http import HttpObservation, HttpProbe
 from pytest_k8sharden.probes.pods import PodNotReady, PodProber, ProbePod
 from pytest_k8sharden.probes.tunnel import PodTunnel
@@ -36,6 +38,8 @@ UNBOUND_SERVICE_ACCOUNT: Final = "k8sharden-unbound"
 TOKEN_SECONDS: Final = 600
 CONTROL_PLANE_ROLE: Final = "node-role.kubernetes.io/control-plane"
 ATTACKER_ROLE: Final = {"k8sharden.io/role": "attacker"}
+GRANT_TIMEOUT: Final = 30.0
+"""Seconds granted_token waits for the API server to authorize a fresh grant."""
 VISITORS_GONE_TIMEOUT: Final = 60.0
 """Seconds visiting_pods waits for its deleted pods to be gone."""
 
@@ -231,13 +235,60 @@ def unbound_service_account_token(kube: Kube, namespace: str) -> str:
     kube.core.create_namespaced_service_account(
         namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=UNBOUND_SERVICE_ACCOUNT))
     )
+    return _token(kube, UNBOUND_SERVICE_ACCOUNT, namespace)
+
+
+def _token(kube: Kube, service_account: str, namespace: str) -> str:
     request = client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
     )
-    issued = kube.core.create_namespaced_service_account_token(UNBOUND_SERVICE_ACCOUNT, namespace, request)
+    issued = kube.core.create_namespaced_service_account_token(service_account, namespace, request)
     if issued.status is None or not issued.status.token:
         raise KubeError("the API server issued no token for the test ServiceAccount")
     return str(issued.status.token)
+
+
+@contextlib.contextmanager
+def granted_token(kube: Kube, namespace: str, resource: str, verb: str = "get") -> Iterator[str]:
+    """A short-lived token of a fresh ServiceAccount (in ``namespace``) that a ClusterRole of ours grants
+    ``verb`` on ``resource`` (``nodes/healthz``, say) and nothing else, once the API server authorizes it.
+
+    The ClusterRole and its binding carry our labels and are deleted afterwards (cluster-wide, they do not
+    go with the namespace, as the ServiceAccount does); Inconclusive when the grant never takes effect.
+    """
+    name = f"k8sh-grant-{uuid.uuid4().hex[:8]}"
+    meta = client.V1ObjectMeta(name=name, labels=ours())
+    kube.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+    )
+    rule = client.V1PolicyRule(api_groups=[""], resources=[resource], verbs=[verb])
+    role = client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=name)
+    subject = client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=namespace)
+    try:  # an interrupted create may still reach the server: delete both whatever happened
+        kube.rbac.create_cluster_role(client.V1ClusterRole(metadata=meta, rules=[rule]))
+        kube.rbac.create_cluster_role_binding(
+            client.V1ClusterRoleBinding(metadata=meta, role_ref=role, subjects=[subject])
+        )
+        user = f"system:serviceaccount:{namespace}:{name}"
+        if not wait_until(partial(_authorized, kube, user, resource, verb), GRANT_TIMEOUT, interval_s=0.5):
+            raise Inconclusive(f"the API server did not authorize {user} to {verb} {resource} in time")
+        yield _token(kube, name, namespace)
+    finally:
+        with contextlib.suppress(KubeNotFound):
+            kube.rbac.delete_cluster_role_binding(name)
+        with contextlib.suppress(KubeNotFound):
+            kube.rbac.delete_cluster_role(name)
+
+
+def _authorized(kube: Kube, user: str, resource: str, verb: str) -> bool:
+    """Whether the API server authorizes ``user`` to ``verb`` ``resource`` (a SubjectAccessReview)."""
+    plural, _, subresource = resource.partition("/")
+    attributes = client.V1ResourceAttributes(resource=plural, subresource=subresource or None, verb=verb)
+    review = client.V1SubjectAccessReview(
+        spec=client.V1SubjectAccessReviewSpec(user=user, resource_attributes=attributes)
+    )
+    answer = kube.api(client.AuthorizationV1Api).create_subject_access_review(review)
+    return bool(answer.status and answer.status.allowed)
 
 
 __all__ = [
@@ -245,6 +296,7 @@ __all__ = [
     "Knocker",
     "PodNotReady",
     "control_plane_addresses",
+    "granted_token",
     "pod_on_each_node",
     "start_attacker_pod",
     "unbound_service_account_token",

@@ -30,6 +30,14 @@ def test_api_server_does_not_authenticate_anonymous_clients(
     evidence.conclude(exposure.anonymous_authentication(seen))
 
 
+@pytest.mark.control("API-ANON-HEALTH-ONLY")
+def test_anonymous_clients_are_authenticated_on_health_paths_only(
+    cluster: Cluster, knock: Knocker, evidence: Evidence
+) -> None:
+    seen = knock.get_all([_api(cluster, path) for path in exposure.API_PATHS])
+    evidence.conclude(exposure.anonymous_health_only(seen))
+
+
 @pytest.mark.control("API-ANON-READ")
 def test_anonymous_clients_cannot_read_cluster_data(
     cluster: Cluster, knock: Knocker, evidence: Evidence, anonymous_allowed_paths: tuple[str, ...]

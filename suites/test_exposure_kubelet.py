@@ -1,4 +1,5 @@
-"""Exposure suite, kubelet: port 10250 without credentials and with an unauthorized token, port 10255.
+"""Exposure suite, kubelet: port 10250 without credentials, with an unauthorized token and with a token
+granted one fine-grained subresource, port 10255.
 
 Every door is tried on every node's InternalIP from the runner and, unless --read-only, from inside a
 fresh unprivileged pod. A 403 to an anonymous client is a refusal (unlike kube-hunter #548).
@@ -11,6 +12,7 @@ import pytest
 from pytest_k8sharden import exposure
 from pytest_k8sharden.clusters.base import Node
 from pytest_k8sharden.evidence.recorder import Evidence
+from pytest_k8sharden.probes.http import HttpObservation, HttpProbe
 from pytest_k8sharden.vantage import Knocker
 
 
@@ -41,6 +43,31 @@ def test_kubelet_refuses_a_token_without_nodes_proxy(
         o for node in nodes for o in knock.get(_kubelet(node, "/pods"), token=unbound_service_account_token)
     ]
     evidence.conclude(exposure.must_refuse(seen, "the kubelet, to a ServiceAccount without nodes/proxy,"))
+
+
+@pytest.mark.active
+@pytest.mark.control("KUBELET-FINE-GRAINED-AUTHZ")
+def test_kubelet_gives_a_nodes_healthz_grant_healthz_and_nothing_more(
+    nodes: tuple[Node, ...],
+    http_probe: HttpProbe,
+    evidence: Evidence,
+    nodes_healthz_token: str,
+    probe_namespace: str,
+) -> None:
+    """From the runner only (the token is the scanner's own): /exec and /run name a pod that does not
+    exist, so a door that opens answers 404 and nothing runs anywhere."""
+    absent = f"{probe_namespace}/k8sharden-absent/c"
+
+    def knock(node: Node, path: str, method: str = "GET") -> HttpObservation:
+        url = _kubelet(node, path)
+        return evidence.record(http_probe.request(method, url, token=nodes_healthz_token))
+
+    granted = [knock(node, "/healthz") for node in nodes]
+    withheld = [
+        knock(node, path) for node in nodes for path in ("/pods", "/configz", f"/exec/{absent}?command=id")
+    ]
+    withheld += [knock(node, f"/run/{absent}?cmd=id", "POST") for node in nodes]
+    evidence.conclude(exposure.fine_grained_grant(granted, withheld, "nodes/healthz"))
 
 
 @pytest.mark.control("KUBELET-READONLY-PORT")

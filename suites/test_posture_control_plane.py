@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from pytest_k8sharden import exposure
 from pytest_k8sharden.clusters import Cluster
 from pytest_k8sharden.evidence.recorder import Evidence
 from pytest_k8sharden.evidence.verdict import Finding, Inconclusive, Outcome
 from pytest_k8sharden.kube import Kube, KubeError
 from pytest_k8sharden.posture import config
 from pytest_k8sharden.posture.objects import PlainObject, object_observation
+from pytest_k8sharden.probes.http import HttpProbe
+from pytest_k8sharden.worstof import combine
 
 APISERVER = "kube-apiserver"
 
@@ -44,19 +47,34 @@ def _record_flags(evidence: Evidence, lines: config.CommandLines, components: tu
 
 
 def _conclude(
-    evidence: Evidence, lines: config.CommandLines, components: tuple[str, ...], what: str, rule: config.Rule
+    evidence: Evidence,
+    lines: config.CommandLines,
+    components: tuple[str, ...],
+    what: str,
+    rule: config.Rule,
+    *effects: Finding,
 ) -> None:
+    """Judge the components' flags with ``rule``; ``effects`` (what was knocked on) count beside them."""
     _record_flags(evidence, lines, components)
-    finding = config.judge_all(lines, components, what, rule)
+    finding = combine([config.judge_all(lines, components, what, rule), *effects], "nothing judged")
     evidence.record(object_observation(", ".join(components), finding.message))  # what was judged, and how
     evidence.conclude(finding)
 
 
 @pytest.mark.control("CONFIG-APISERVER-ANONYMOUS-AUTH")
-def test_api_server_disables_anonymous_authentication(
-    command_lines: config.CommandLines, evidence: Evidence
+def test_api_server_restricts_anonymous_authentication(
+    command_lines: config.CommandLines, cluster: Cluster, http_probe: HttpProbe, evidence: Evidence
 ) -> None:
-    _conclude(evidence, command_lines, (APISERVER,), "has --anonymous-auth=false", config.anonymous_auth)
+    """Where --authentication-config decides (its file is out of sight), its effect is knocked on from the
+    runner: the health paths may answer an anonymous client, every other path must answer 401."""
+    instances = command_lines.instances.get(APISERVER, ())
+    effects = []
+    if any(config.anonymous_by_configuration(i.flags) for i in instances):
+        server = cluster.server.rstrip("/")
+        seen = [evidence.record(http_probe.get(server + path)) for path in exposure.API_PATHS]
+        effects.append(exposure.anonymous_health_only(seen))
+    what = "restricts anonymous requests (--anonymous-auth=false, or an authentication config, by its effect)"
+    _conclude(evidence, command_lines, (APISERVER,), what, config.anonymous_auth, *effects)
 
 
 @pytest.mark.control("CONFIG-APISERVER-AUTHORIZATION-MODE")

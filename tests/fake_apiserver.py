@@ -70,6 +70,20 @@ class FakeApiState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+EMPTY_LISTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("GET", "/apis/networking.k8s.io/v1/networkpolicies"): ("NetworkPolicyList", "networking.k8s.io/v1"),
+    ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles"): (
+        "ClusterRoleList",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"): (
+        "ClusterRoleBindingList",
+        "rbac.authorization.k8s.io/v1",
+    ),
+}
+"""Lists the fake always answers empty: (method, path) -> (kind, apiVersion)."""
+
+
 def status_body(code: int, reason: str, message: str) -> bytes:
     """A Kubernetes Status object."""
     status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason}
@@ -133,14 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": items})
         elif (method, path) == ("GET", "/api/v1/pods"):
             self._send(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []})
-        elif (method, path) == ("GET", "/apis/networking.k8s.io/v1/networkpolicies"):
-            empty = {
-                "kind": "NetworkPolicyList",
-                "apiVersion": "networking.k8s.io/v1",
-                "metadata": {},
-                "items": [],
-            }
-            self._send(200, empty)
+        elif (method, path) in EMPTY_LISTS:
+            kind, api_version = EMPTY_LISTS[method, path]
+            self._send(200, {"kind": kind, "apiVersion": api_version, "metadata": {}, "items": []})
         elif (method, path) == ("POST", "/api/v1/namespaces"):
             body.setdefault("apiVersion", "v1")
             body.setdefault("kind", "Namespace")

@@ -110,9 +110,19 @@ def _list(flags: Mapping[str, str], name: str) -> list[str]:
 
 
 def anonymous_auth(flags: Mapping[str, str]) -> str | None:
-    """CIS 1.2.1: --anonymous-auth=false (it defaults to true)."""
-    value = flags.get("anonymous-auth", "true (default)")
-    return None if value == "false" else f"--anonymous-auth is {value}"
+    """CIS 1.2.1: --anonymous-auth=false (it defaults to true), or left unset beside --authentication-config,
+    whose anonymous section then decides: ``anonymous_by_configuration`` says so, and the check judges
+    that section by its effect (exposure.anonymous_health_only), the file itself being out of sight."""
+    value = flags.get("anonymous-auth")
+    if value == "false" or anonymous_by_configuration(flags):
+        return None
+    return f"--anonymous-auth is {value or 'true (default)'}"
+
+
+def anonymous_by_configuration(flags: Mapping[str, str]) -> bool:
+    """Whether an AuthenticationConfiguration file (--authentication-config, without --anonymous-auth)
+    decides anonymous authentication: its ``anonymous`` section, or the default (enabled) without one."""
+    return bool(flags.get("authentication-config")) and "anonymous-auth" not in flags
 
 
 def authorization_mode(flags: Mapping[str, str]) -> str | None:

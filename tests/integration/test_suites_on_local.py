@@ -38,6 +38,7 @@ ESCALATION_PATHS = (
 # check id -> expected outcome on (hardened, insecure)
 EXPECTED: dict[str, tuple[str, str]] = {
     "API-ANON-AUTH": ("passed", "failed"),
+    "API-ANON-HEALTH-ONLY": ("passed", "failed"),
     "API-ANON-READ": ("passed", "failed"),
     "API-AUTHZ-NOT-ALWAYSALLOW": ("passed", "failed"),
     "API-NO-PLAINTEXT": ("passed", "failed"),
@@ -46,6 +47,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "API-TLS-CERT": ("passed", "failed"),
     "KUBELET-ANON": ("passed", "failed"),
     "KUBELET-AUTHZ-WEBHOOK": ("passed", "failed"),
+    "KUBELET-FINE-GRAINED-AUTHZ": ("passed", "failed"),
     "KUBELET-READONLY-PORT": ("passed", "failed"),
     "ETCD-CLIENT-CERT": ("passed", "failed"),
     "ETCD-NO-PLAINTEXT": ("passed", "failed"),
@@ -135,17 +137,25 @@ INGRESS_FAILING_SITES: dict[str, tuple[str, ...]] = {
     "INGRESS-CERT-STRENGTH": ("weak-key",),
     "INGRESS-CERT-MATCHES-SECRET": ("wrong-name",),
 }
-POSTURE_PASSES_SAY = {
+POSTURE_PASSES_SAY: dict[str, str | tuple[str, ...]] = {
     "RBAC-CLUSTER-ADMIN": "ClusterRoleBindings and",
     "WORKLOAD-PRIVILEGED": "namespaces in scope (",
     "SA-AUTOMOUNT-DEFAULT": "ServiceAccounts read; exempt: kube-system",
     "NAMESPACE-RESOURCE-QUOTA": "ResourceQuotas and",
     "DASHBOARD-SKIP-LOGIN": "Deployments read (names, labels and images searched for",
     "ADMISSION-REJECTS-PRIVILEGED": 'Pod Security admission rejected the privileged pod (403): pods "',
-    "CONFIG-APISERVER-ANONYMOUS-AUTH": "1 instance(s): process/kube-apiserver",
+    "CONFIG-APISERVER-ANONYMOUS-AUTH": (
+        "1 instance(s): process/kube-apiserver) restricts anonymous requests",
+        "; anonymous health checks answered on /healthz, /livez, /readyz; every path but",
+    ),
     "VERSION-APISERVER-SUPPORTED": "newest known patch 1.37.2 (release table of 2026-11-23)",
 }
-"""On hardened: what each posture pass must say it examined."""
+"""On hardened: what each posture pass must say it examined (every part of a tuple)."""
+EXPOSURE_PASSES_SAY = {
+    "API-ANON-HEALTH-ONLY": "anonymous health checks answered on /healthz, /livez, /readyz; every path but",
+    "KUBELET-FINE-GRAINED-AUTHZ": "answered what nodes/healthz grants",
+}
+"""On hardened: what an exposure pass must say it saw (health paths and the grant answered, not only 401s)."""
 INSECURE_FAILURES_SAY = {
     **dict.fromkeys(
         ESCALATION_PATHS,
@@ -159,6 +169,8 @@ INSECURE_FAILURES_SAY = {
     "WORKLOAD-HOST-PORTS": "container agent: binds hostPort 9100/TCP",
     "SERVICE-LOADBALANCER-SOURCE-RANGES": "Service/k8sharden-insecure/legacy-api: LoadBalancer without",
     "SERVICE-NODEPORT-ALLOWED": "Service/k8sharden-insecure/kubernetes-dashboard: NodePort on node port",
+    "API-ANON-HEALTH-ONLY": "anonymous clients are authenticated beyond the health paths (no 401): ",
+    "KUBELET-FINE-GRAINED-AUTHZ": "granted only nodes/healthz, served unauthorized requests: https://",
     "CONFIG-APISERVER-ETCD-TLS": (
         "--etcd-certfile, --etcd-keyfile, --etcd-cafile not set; --etcd-servers names plaintext http://"
     ),
@@ -219,9 +231,12 @@ def test_posture_findings_say_why(suite_run: SuiteRun) -> None:
         for check in ("VERSION-APISERVER-SUPPORTED", "VERSION-KUBELET-SUPPORTED"):
             assert "v1.36.3, behind 1.36.6" in results[check]["message"], results[check]["message"]
     else:  # a pass names what it examined, and how many, in its evidence
-        for check, says in POSTURE_PASSES_SAY.items():
+        for check, parts in POSTURE_PASSES_SAY.items():
             summaries = [o["summary"] for o in results[check]["evidence"]]
-            assert any(says in summary for summary in summaries), f"{check}: {summaries}"
+            for part in parts if isinstance(parts, tuple) else (parts,):
+                assert any(part in summary for summary in summaries), f"{check}: {summaries}"
+        for check, said in EXPOSURE_PASSES_SAY.items():
+            assert said in results[check]["message"], f"{check}: {results[check]['message']}"
 
 
 def test_every_exemption_is_named_with_why(suite_run: SuiteRun) -> None:
@@ -282,7 +297,7 @@ def test_metadata_credentials_never_reach_the_evidence(
         assert "169.254.169.254" in results["METADATA-BLOCKED"]["message"]
 
 
-def test_no_probe_pod_or_namespace_is_left_behind(
+def test_no_probe_pod_namespace_or_grant_is_left_behind(
     suite_run: SuiteRun, local_cluster: Callable[[str], Running]
 ) -> None:
     profile, _ = suite_run
@@ -295,6 +310,8 @@ def test_no_probe_pod_or_namespace_is_left_behind(
             p.metadata
             for p in kube.networking.list_network_policy_for_all_namespaces(label_selector=its_own).items
         ),
+        *(r.metadata for r in kube.rbac.list_cluster_role(label_selector=its_own).items),
+        *(b.metadata for b in kube.rbac.list_cluster_role_binding(label_selector=its_own).items),
     ]
     left = [f"{meta.namespace or 'namespace'}/{meta.name}" for meta in found if meta]
     assert left == [], f"the suite run left behind on {profile}: {left}"

@@ -211,3 +211,85 @@ def test_a_pass_says_how_many_doors_were_examined_and_from_where() -> None:
     assert finding.outcome is Outcome.PASSED
     assert "3 doors, from runner (1) and pod:k8sh/attacker (2)" in finding.message
     assert exposure.must_refuse([], "the kubelet").outcome is Outcome.INCONCLUSIVE
+
+
+HEALTH_ONLY = [
+    *(seen(f"{API}{path}", 200) for path in ("/livez", "/readyz", "/healthz")),
+    *(seen(f"{API}{path}", 401) for path in ("/version", *exposure.API_RESOURCE_PATHS)),
+]
+"""What an API server answers anonymous clients where an AuthenticationConfiguration lets them in on
+the health paths only."""
+
+
+def test_anonymous_health_only_passes_health_answers_and_401_everywhere_else() -> None:
+    finding = exposure.anonymous_health_only(HEALTH_ONLY)
+    assert finding.outcome is Outcome.PASSED, finding.message
+    assert finding.message.startswith("anonymous health checks answered on /healthz, /livez, /readyz; ")
+    assert "every path but /livez, /readyz, /healthz answered 401" in finding.message
+    assert "10 doors, from runner (10)" in finding.message
+
+
+def test_anonymous_health_only_passes_where_anonymous_authentication_is_off_altogether() -> None:
+    finding = exposure.anonymous_health_only([seen(o.target, 401) for o in HEALTH_ONLY])
+    assert finding.outcome is Outcome.PASSED
+    assert "the health paths refuse anonymous clients too" in finding.message
+
+
+@pytest.mark.parametrize(("path", "status"), [("/version", 200), ("/api", 403), ("/api/v1/pods", 200)])
+def test_anonymous_health_only_fails_on_any_other_path_that_does_not_answer_401(
+    path: str, status: int
+) -> None:
+    observations = [o for o in HEALTH_ONLY if not o.target.endswith(path)] + [seen(f"{API}{path}", status)]
+    finding = exposure.anonymous_health_only(observations)
+    assert finding.outcome is Outcome.FAILED
+    assert finding.message == (
+        "anonymous clients are authenticated beyond the health paths (no 401): "
+        f"{API}{path} from runner ({status})"
+    )
+
+
+def test_anonymous_health_only_is_inconclusive_when_a_door_does_not_answer() -> None:
+    finding = exposure.anonymous_health_only(
+        [*HEALTH_ONLY, seen(f"{API}/api", failure=Failure.TIMEOUT, vantage=POD)]
+    )
+    assert finding.outcome is Outcome.INCONCLUSIVE
+    assert f"{API}/api from {POD} (timed out)" in finding.message
+
+
+FINE = "nodes/healthz"
+RUN = f"{KUBELET.rsplit('/', 1)[0]}/run/ns/absent/c?cmd=id"
+
+
+def test_fine_grained_grant_holds_when_only_the_granted_door_opens() -> None:
+    finding = exposure.fine_grained_grant([seen(f"{KUBELET}/healthz", 200)], [seen(RUN, 403)], FINE)
+    assert finding.outcome is Outcome.PASSED, finding.message
+    assert "answered what nodes/healthz grants (1 door, from runner (1))" in finding.message
+    assert "refused every request (1 door, from runner (1))" in finding.message
+
+
+def test_fine_grained_grant_fails_where_the_kubelet_gives_more() -> None:
+    """The insecure kubelet: AlwaysAllow (and the token unchecked) opens /run as well."""
+    finding = exposure.fine_grained_grant([seen(f"{KUBELET}/healthz", 200)], [seen(RUN, 404)], FINE)
+    assert finding.outcome is Outcome.FAILED
+    assert finding.message == (
+        f"the kubelet, to a ServiceAccount granted only nodes/healthz, served unauthorized requests: "
+        f"{RUN} from runner (404)"
+    )
+
+
+def test_fine_grained_grant_fails_where_the_subresource_is_unknown_to_the_kubelet() -> None:
+    finding = exposure.fine_grained_grant([seen(f"{KUBELET}/healthz", 403)], [seen(RUN, 403)], FINE)
+    assert finding.outcome is Outcome.FAILED
+    assert "refused what nodes/healthz grants (no fine-grained authorization" in finding.message
+
+
+@pytest.mark.parametrize(
+    "granted", [seen(f"{KUBELET}/healthz", 401), seen(f"{KUBELET}/healthz", failure=Failure.TIMEOUT)]
+)
+def test_fine_grained_grant_is_inconclusive_when_the_granted_door_could_not_be_judged(
+    granted: HttpObservation,
+) -> None:
+    """401: the kubelet did not authenticate the token, so its authorization was never asked."""
+    finding = exposure.fine_grained_grant([granted], [seen(RUN, 403)], FINE)
+    assert finding.outcome is Outcome.INCONCLUSIVE, finding.message
+    assert exposure.fine_grained_grant([], [], FINE).outcome is Outcome.INCONCLUSIVE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import stat
@@ -21,7 +22,7 @@ from pytest_k8sharden.clusters.kind.config import (
     write_files,
 )
 from pytest_k8sharden.clusters.kind.schema import validate
-from pytest_k8sharden.profiles import HARDENED, INSECURE, PROFILE_NAMES, get_profile
+from pytest_k8sharden.profiles import HARDENED, HEALTH_PATHS, INSECURE, PROFILE_NAMES, get_profile
 
 KIND_CONFIGS = Path(__file__).parents[2] / "kind-configs"
 
@@ -86,7 +87,10 @@ def test_hardened_config_carries_every_profile_flag_and_the_files() -> None:
     assert dict(HARDENED.apiserver_flags).items() <= args.items()
     assert args["audit-log-path"] == "/var/log/kubernetes/audit/audit.log"
     mounted = {m["containerPath"] for m in document["nodes"][0]["extraMounts"]}
-    assert {args["audit-policy-file"], args["encryption-provider-config"]} <= mounted
+    assert {args["audit-policy-file"], args["encryption-provider-config"], args["authentication-config"]} <= (
+        mounted
+    )
+    assert "anonymous-auth" not in args
     kubelet = _patch(document, "KubeletConfiguration")
     assert kubelet["authentication"]["anonymous"]["enabled"] is False
     assert "networking" not in document  # kindnetd, which enforces NetworkPolicy, stays
@@ -118,7 +122,14 @@ def test_insecure_cni_configuration_is_plain_ptp_without_a_policy_plugin(tmp_pat
 
 def test_profile_files_are_private_and_an_existing_encryption_key_is_kept(tmp_path: Path) -> None:
     written = write_files(HARDENED, tmp_path)
-    assert {p.name for p in written} == {"audit-policy.yaml", ENCRYPTION_FILE, "admission.yaml"}
+    assert {p.name for p in written} == {
+        "audit-policy.yaml",
+        ENCRYPTION_FILE,
+        "admission.yaml",
+        "authentication.yaml",
+    }
+    authentication = yaml.safe_load((tmp_path / "hardened" / "authentication.yaml").read_text())
+    assert [c["path"] for c in authentication["anonymous"]["conditions"]] == list(HEALTH_PATHS)
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in written)
     key_file = tmp_path / "hardened" / ENCRYPTION_FILE
     before = key_file.read_text()
@@ -135,3 +146,9 @@ def test_kubelet_certificate_verification_comes_from_the_profile(name: str) -> N
     verifies = get_profile(name).verify_kubelet_certificates
     assert ("kubelet-certificate-authority" in args) == verifies
     assert _patch(document, "KubeletConfiguration").get("serverTLSBootstrap", False) == verifies
+
+
+def test_a_profile_cannot_set_anonymous_auth_beside_anonymous_health_paths() -> None:
+    flags = {**HARDENED.apiserver_flags, "anonymous-auth": "false"}
+    with pytest.raises(ValueError, match="--anonymous-auth must not be set beside anonymous_health_paths"):
+        dataclasses.replace(HARDENED, apiserver_flags=flags)

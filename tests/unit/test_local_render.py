@@ -77,7 +77,13 @@ def test_hardened_apiserver_flags(state: ClusterState, certs: render.Certificate
     hardened = get_profile("hardened")
     files.write_secrets(state, hardened)
     flags = _flags(files.written(render.apiserver(BIN, hardened, state, Addresses(3), certs)))
-    assert flags["anonymous-auth"] == "false"
+    assert "anonymous-auth" not in flags  # the API server refuses it beside an anonymous section
+    authentication = yaml.safe_load(Path(flags["authentication-config"]).read_text())
+    assert authentication["apiVersion"] == "apiserver.config.k8s.io/v1"
+    assert authentication["anonymous"] == {
+        "enabled": True,
+        "conditions": [{"path": "/livez"}, {"path": "/readyz"}, {"path": "/healthz"}],
+    }
     assert flags["authorization-mode"] == "Node,RBAC"
     assert "PodSecurity" in flags["enable-admission-plugins"].split(",")
     assert "token-auth-file" not in flags and "disable-admission-plugins" not in flags
@@ -95,6 +101,7 @@ def test_insecure_apiserver_and_etcd_flags(state: ClusterState, certs: render.Ce
     files.write_secrets(state, insecure)
     flags = _flags(files.written(render.apiserver(BIN, insecure, state, Addresses(3), certs)))
     assert flags["anonymous-auth"] == "true"
+    assert "authentication-config" not in flags
     assert flags["tls-min-version"] == "VersionTLS10"
     assert "audit-policy-file" not in flags
     assert "encryption-provider-config" not in flags

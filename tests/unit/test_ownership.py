@@ -66,12 +66,17 @@ def test_stale_takes_other_runs_older_than_the_threshold() -> None:
         _owned("NetworkPolicy", "k8sh-control-1-0", 120, namespace="shop"),
         _owned("NetworkPolicy", "k8sh-control-2-0", 120, run="mine", namespace="shop"),
         _owned("NetworkPolicy", "scenario", 120, namespace="k8sh-probe-old"),
+        _owned("ClusterRoleBinding", "k8sh-grant-old", 120),
+        _owned("ClusterRole", "k8sh-grant-old", 120),
+        _owned("ClusterRole", "k8sh-grant-young", 5),
     ]
     chosen = stale(objects, NOW, timedelta(hours=1), keep_run="mine")
     assert [o.describe() for o in chosen] == [
         "namespace/k8sh-probe-old",
         "pod/default/visitor",
         "networkpolicy/shop/k8sh-control-1-0",
+        "clusterrolebinding/k8sh-grant-old",
+        "clusterrole/k8sh-grant-old",
     ]
 
 

@@ -46,7 +46,9 @@ RULES = [
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)
 def test_hardened_profile_flags_pass_and_insecure_ones_fail(rule: Any) -> None:
-    hardened = config.judge(_lines(HARDENED.apiserver_flags), "kube-apiserver", "ok", rule)
+    # the renderers add --authentication-config where the profile limits anonymous requests
+    rendered = {"authentication-config": "/authn.yaml"} if HARDENED.anonymous_health_paths else {}
+    hardened = config.judge(_lines({**HARDENED.apiserver_flags, **rendered}), "kube-apiserver", "ok", rule)
     insecure = config.judge(_lines(INSECURE.apiserver_flags), "kube-apiserver", "ok", rule)
     assert hardened.outcome is Outcome.PASSED, hardened.message
     assert insecure.outcome is Outcome.FAILED, insecure.message
@@ -57,6 +59,8 @@ def test_hardened_profile_flags_pass_and_insecure_ones_fail(rule: Any) -> None:
     ("rule", "flags", "problem"),
     [
         (config.anonymous_auth, {}, "--anonymous-auth is true (default)"),
+        (config.anonymous_auth, {"authentication-config": "/a.yaml", "anonymous-auth": "true"},
+         "--anonymous-auth is true"),
         (config.authorization_mode, {"authorization-mode": "RBAC"}, "lacks Node"),
         (config.authorization_mode, {"authorization-mode": "Node,RBAC,AlwaysAllow"}, "includes AlwaysAllow"),
         (config.authorization_mode, {}, "includes AlwaysAllow (default)"),
@@ -200,3 +204,22 @@ def test_canary_encrypted_plaintext_and_missing() -> None:
     )
     assert plain.outcome is Outcome.FAILED and "plaintext" in plain.message
     assert config.encrypted_at_rest(None, b"x", key).outcome is Outcome.INCONCLUSIVE
+
+
+@pytest.mark.parametrize(
+    ("flags", "by_configuration"),
+    [
+        ({"authentication-config": "/etc/kubernetes/authn.yaml"}, True),
+        ({"authentication-config": "/etc/kubernetes/authn.yaml", "anonymous-auth": "false"}, False),
+        ({"anonymous-auth": "false"}, False),
+        ({}, False),
+    ],
+)
+def test_an_authentication_config_without_the_flag_decides_anonymous_authentication(
+    flags: dict[str, str], by_configuration: bool
+) -> None:
+    """Its anonymous section is then judged by its effect (exposure.anonymous_health_only), not here."""
+    assert config.anonymous_by_configuration(flags) is by_configuration
+    assert (config.anonymous_auth(flags) is None) is (
+        by_configuration or flags.get("anonymous-auth") == "false"
+    )

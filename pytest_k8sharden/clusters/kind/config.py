@@ -3,8 +3,8 @@
 A profile becomes one ``kind.x-k8s.io/v1alpha4`` Cluster: kubeadm ``ClusterConfiguration`` merge patches
 carry the API server, controller-manager and scheduler flags (``kubeadm.k8s.io/v1beta4``, whose
 ``extraArgs`` are lists of name/value pairs), a ``KubeletConfiguration`` patch carries the kubelet
-settings, and ``extraMounts`` put the audit policy, encryption and admission configuration files into
-the node, from where ``extraVolumes`` hand them to the API server's static pod.
+settings, and ``extraMounts`` put the audit policy, encryption, admission and authentication configuration
+files into the node, from where ``extraVolumes`` hand them to the API server's static pod.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import yaml
 from pytest_k8sharden.profiles import (
     Profile,
     admission_configuration,
+    authentication_configuration,
     encryption_configuration,
     new_encryption_key,
     plain,
@@ -41,6 +42,7 @@ HEADER: Final = (
 AUDIT_POLICY_FILE: Final = "audit-policy.yaml"
 ENCRYPTION_FILE: Final = "encryption-config.yaml"
 ADMISSION_FILE: Final = "admission.yaml"
+AUTHENTICATION_FILE: Final = "authentication.yaml"
 CNI_FILE: Final = "10-k8sharden-ptp.conflist"
 POD_SUBNET: Final = "10.244.0.0/16"
 """kind's default pod subnet, written out for the profile that brings its own CNI configuration."""
@@ -83,6 +85,8 @@ def _file_names(profile: Profile) -> list[str]:
         names.append(ENCRYPTION_FILE)
     if profile.pod_security_defaults is not None:
         names.append(ADMISSION_FILE)
+    if profile.anonymous_health_paths:
+        names.append(AUTHENTICATION_FILE)
     return names
 
 
@@ -132,6 +136,8 @@ def _apiserver(profile: Profile) -> dict[str, Any]:
         flags["encryption-provider-config"] = str(NODE_FILES_DIR / ENCRYPTION_FILE)
     if profile.pod_security_defaults is not None:
         flags["admission-control-config-file"] = str(NODE_FILES_DIR / ADMISSION_FILE)
+    if profile.anonymous_health_paths:
+        flags["authentication-config"] = str(NODE_FILES_DIR / AUTHENTICATION_FILE)
     section: dict[str, Any] = {"extraArgs": _args(flags)}
     if volumes:
         section["extraVolumes"] = volumes
@@ -208,8 +214,8 @@ def dump(profile: Profile, files_dir: PurePosixPath | Path = DEFAULT_FILES_DIR) 
 
 def write_files(profile: Profile, files_dir: Path) -> list[Path]:
     """Write the profile's files into ``files_dir/<profile>/`` (mode 0600): audit policy, Pod Security
-    admission configuration, a fresh encryption configuration unless one is there already, and the
-    CNI configuration of a profile without NetworkPolicy enforcement."""
+    admission configuration, authentication configuration, a fresh encryption configuration unless one is
+    there already, and the CNI configuration of a profile without NetworkPolicy enforcement."""
     directory = files_dir / profile.name
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     documents: dict[str, Mapping[str, Any]] = {}
@@ -219,6 +225,8 @@ def write_files(profile: Profile, files_dir: Path) -> list[Path]:
         documents[ENCRYPTION_FILE] = encryption_configuration(new_encryption_key())
     if profile.pod_security_defaults is not None:
         documents[ADMISSION_FILE] = admission_configuration(profile.pod_security_defaults)
+    if profile.anonymous_health_paths:
+        documents[AUTHENTICATION_FILE] = authentication_configuration(profile.anonymous_health_paths)
     if not profile.network_policy_enforced:
         documents[CNI_FILE] = CNI_WITHOUT_POLICY
     written = []

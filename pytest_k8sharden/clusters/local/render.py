@@ -20,7 +20,12 @@ from pytest_k8sharden.clusters.local import pki
 from pytest_k8sharden.clusters.local.images import PAUSE_IMAGE
 from pytest_k8sharden.clusters.local.network import POD_BRIDGE, Addresses
 from pytest_k8sharden.clusters.local.state import ClusterState
-from pytest_k8sharden.profiles import Profile, admission_configuration, plain
+from pytest_k8sharden.profiles import (
+    Profile,
+    admission_configuration,
+    authentication_configuration,
+    plain,
+)
 
 SERVICE_ACCOUNT_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
 ENCRYPTION_FILE: Final = "encryption.yaml"
@@ -180,6 +185,10 @@ def apiserver(
         settings["encryption-provider-config"] = str(config_file(state, ENCRYPTION_FILE))
     if profile.static_token_file:  # likewise a token
         settings["token-auth-file"] = str(config_file(state, TOKENS_FILE))
+    if profile.anonymous_health_paths:
+        authentication = config_file(state, "authentication.yaml")
+        files[authentication] = _yaml(authentication_configuration(profile.anonymous_health_paths))
+        settings["authentication-config"] = str(authentication)
     if profile.pod_security_defaults is not None:
         admission = config_file(state, "admission.yaml")
         files[admission] = _yaml(admission_configuration(profile.pod_security_defaults))
