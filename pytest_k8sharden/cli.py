@@ -114,22 +114,43 @@ def _kind_configs(args: argparse.Namespace) -> int:
 
 
 def _kind(args: argparse.Namespace) -> int:
-    from pytest_k8sharden.clusters.kind.nodeimage import (
-        Docker,
-        NodeImageError,
-        build_node_image,
-        kind_config_patches,
-    )
+    from pytest_k8sharden.clusters.debian import RootfsError
+    from pytest_k8sharden.clusters.kind.nodeimage import Docker, build_node_image, kind_config_patches
 
     try:
         tag = build_node_image(Docker(), print, rebuild=args.rebuild)
-    except NodeImageError as exc:
+    except RootfsError as exc:  # NodeImageError, or debootstrap's
         print(f"k8sharden: {exc}", file=sys.stderr)
         return 1
     print("kind config kubeadmConfigPatches for this image:")
     for patch in kind_config_patches():
         print(f"  - {patch}")
     print(tag)
+    return 0
+
+
+def _build_image(args: argparse.Namespace) -> int:
+    from pytest_k8sharden.clusters.debian import RootfsError
+    from pytest_k8sharden.clusters.scanner import CONTAINERFILE, build_scanner_image, default_source
+
+    source = Path(args.source) if args.source else default_source()
+    if source is None or not (source / CONTAINERFILE).is_file():
+        print(f"k8sharden: --source: a checkout of pytest-k8sharden (with {CONTAINERFILE})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        image = build_scanner_image(source, _progress, rebuild=args.rebuild)
+    except RootfsError as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return 1
+    print(image.archive)
+    if args.import_local:
+        lifecycle = _lifecycle()
+        try:
+            print(lifecycle.import_image(args.import_local, image.archive, progress=_progress))
+        except lifecycle.LocalClusterError as exc:
+            print(f"k8sharden: {exc}", file=sys.stderr)
+            return 1
+    print(image.reference)
     return 0
 
 
@@ -264,6 +285,23 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     node_image.add_argument("--rebuild", action="store_true", help="build even when the image exists")
     node_image.set_defaults(handler=_kind)
+
+    deploy = commands.add_parser("deploy", help="the periodic job of deploy/")
+    deploy_actions = deploy.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build_image = deploy_actions.add_parser(
+        "build-image",
+        help="the image of deploy/Containerfile built here without a registry or container engine (a "
+        "debootstrap base with Debian's python3, needs root); prints its OCI archive (for `kind load "
+        "image-archive`), with --import-local its digest-pinned name, and last its tag",
+    )
+    build_image.add_argument(
+        "--source", metavar="DIR", help="the pytest-k8sharden checkout to build (default: this one)"
+    )
+    build_image.add_argument("--rebuild", action="store_true", help="build even when the image is cached")
+    build_image.add_argument(
+        "--import-local", metavar="NAME", help="import the image into the running local cluster NAME"
+    )
+    build_image.set_defaults(handler=_build_image)
 
     sweeper = commands.add_parser(
         "sweep", help="delete namespaces and pods that runs of pytest-k8sharden left behind (crashed runs)"
