@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -198,6 +199,29 @@ def pytest_command(suites: Path, pytest_args: Sequence[str]) -> list[str]:
     ]  # fmt: skip
 
 
+def _periodic(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pytest_k8sharden.evidence.bundle import EVIDENCE_FILE
+    from pytest_k8sharden.evidence.volume import LATEST, VolumeError, latest_bundle, new_run, publish
+
+    root = Path(args.root)
+    baseline = latest_bundle(root)
+    run = new_run(root, datetime.now(UTC))
+    options = ["--evidence-dir", str(run), "--html", str(run / "report.html"), "--self-contained-html"]
+    if baseline is not None:
+        options += ["--baseline", str(baseline / EVIDENCE_FILE)]
+    _progress(f"run {run.name}, compared with {baseline.name if baseline else 'nothing (first run)'}")
+    status = subprocess.run(pytest_command(suites_directory(), [*options, *args.pytest_args]), check=False)
+    try:
+        publish(root, run)
+    except VolumeError as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return status.returncode or 1
+    _progress(f"{LATEST} -> {run.name}")
+    return status.returncode
+
+
 def _run(args: argparse.Namespace) -> int:
     # A fresh interpreter, so pytest imports (and may assertion-rewrite) the plugin itself.
     command = pytest_command(suites_directory(), args.pytest_args)
@@ -320,6 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     run.set_defaults(handler=_run)
+
+    periodic = commands.add_parser(
+        "periodic",
+        help="what the CronJob runs: the shipped suites with pytest [PYTEST ARGS] into ROOT/<UTC start>/ "
+        "(evidence, manifest, report.html), marking each failure new or known against ROOT/latest "
+        "(--baseline), then point ROOT/latest at the run once its manifest verifies; pytest's exit status",
+        allow_abbrev=False,
+    )
+    periodic.add_argument(
+        "--root", default="/evidence", metavar="ROOT", help="the evidence volume (default: /evidence)"
+    )
+    periodic.set_defaults(handler=_periodic)
     return parser
 
 
@@ -327,8 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `k8sharden` console script."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "run":
-        args.pytest_args = rest  # everything after `run` belongs to pytest
+    if args.command in ("run", "periodic"):
+        args.pytest_args = rest  # everything after `run` (and periodic's own --root) belongs to pytest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     code: int = args.handler(args)
