@@ -10,12 +10,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from pytest_k8sharden.clusters.local.components import KUBERNETES
 from pytest_k8sharden.durations import DEFAULT_SWEEP_AGE
 from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
 from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
 from pytest_k8sharden.shipped import suites_directory
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.kube import Kube
 
 DEFAULT_LOCAL_NAME = "k8sharden"
 KUBERNETES_VERSION = KUBERNETES.version
@@ -155,11 +159,43 @@ def _build_image(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _connect(args: argparse.Namespace) -> Kube:
+    """The API clients of ``--kubeconfig`` (else $KUBECONFIG, else ~/.kube/config) and ``--context``."""
     from pytest_k8sharden.clusters.base import ClusterAccess
+    from pytest_k8sharden.kube import connect
+
+    path = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    return connect(ClusterAccess("existing", None, Path(path).expanduser(), args.context))
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from pytest_k8sharden.evidence.volume import VolumeError
+    from pytest_k8sharden.fetch import Volume, fetch_run
+    from pytest_k8sharden.kube import KubeError
+
+    try:
+        kube = _connect(args)
+        try:
+            fetched = fetch_run(kube, Volume(namespace=args.namespace), args.run, Path(args.directory))
+        finally:
+            kube.close()
+    except (KubeError, VolumeError, FileExistsError) as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return 1
+    for label, names in fetched.diff.by_label():
+        for name in names:
+            print(f"{label}: {name}")
+    if not fetched.diff.clean:
+        print(f"k8sharden: {fetched.directory} does not match its {MANIFEST_FILE}", file=sys.stderr)
+        return 1
+    print(f"OK: every file in {fetched.directory} matches {MANIFEST_FILE}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
     from pytest_k8sharden.durations import parse_age
     from pytest_k8sharden.evidence.observation import utc_now
-    from pytest_k8sharden.kube import KubeError, connect
+    from pytest_k8sharden.kube import KubeError
     from pytest_k8sharden.ownership import sweep
 
     try:
@@ -167,9 +203,8 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"k8sharden: --older-than: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    path = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     try:
-        kube = connect(ClusterAccess("existing", None, Path(path).expanduser(), args.context))
+        kube = _connect(args)
         try:
             swept = sweep(kube, age, utc_now())
         finally:
@@ -228,6 +263,11 @@ def _run(args: argparse.Namespace) -> int:
     os.execv(sys.executable, command)
 
 
+def _kubeconfig_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", metavar="PATH", help="default: $KUBECONFIG, else ~/.kube/config")
+    parser.add_argument("--context", metavar="CONTEXT", help="default: the kubeconfig's current-context")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `k8sharden`."""
     parser = argparse.ArgumentParser(prog="k8sharden", description=__doc__)
@@ -260,6 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("directory", metavar="DIR")
     verify.set_defaults(handler=_verify)
+    fetch = evidence_actions.add_parser(
+        "fetch",
+        help="copy a run of the periodic job from its volume through the API (a short-lived reader pod, "
+        f"deleted afterwards) into DIR/<run>/ and verify its {MANIFEST_FILE} (exit 1 when it does not match)",
+    )
+    fetch.add_argument("directory", metavar="DIR")
+    fetch.add_argument("--run", default="latest", metavar="latest|TIME", help="latest (default) or a "
+                       "run's UTC start, e.g. 20261202T031700Z")  # fmt: skip
+    fetch.add_argument(
+        "--namespace", default="k8sharden", metavar="NS", help="the CronJob's (default: k8sharden)"
+    )
+    _kubeconfig_options(fetch)
+    fetch.set_defaults(handler=_fetch)
 
     report = commands.add_parser("report", help="pages made from stored evidence bundles")
     report_actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -334,8 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", default=DEFAULT_SWEEP_AGE, metavar="AGE",
         help=f"only objects at least this old: 30s, 10m, 1h, 2d (default: {DEFAULT_SWEEP_AGE})",
     )  # fmt: skip
-    sweeper.add_argument("--kubeconfig", metavar="PATH", help="default: $KUBECONFIG, else ~/.kube/config")
-    sweeper.add_argument("--context", metavar="CONTEXT", help="default: the kubeconfig's current-context")
+    _kubeconfig_options(sweeper)
     sweeper.set_defaults(handler=_sweep)
 
     run = commands.add_parser(
