@@ -165,6 +165,11 @@ def build_scanner_image(source: Path, progress: Progress, rebuild: bool = False)
         rootfs.mkdir()
         run(["tar", "-C", str(rootfs), "--numeric-owner", "-xf", str(base_rootfs(work, progress))])
         _install(rootfs, wheels)
+        for node in (rootfs / "dev").iterdir():  # the runtime mounts its own /dev: leave it empty
+            if node.is_dir() and not node.is_symlink():
+                shutil.rmtree(node)
+            else:
+                node.unlink()
         layer = t / "layer.tar"
         run(["tar", "-C", str(rootfs), "--numeric-owner", "--sort=name", "-cf", str(layer), "."])
         part = image.archive.with_suffix(".part")
