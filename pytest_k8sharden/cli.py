@@ -238,15 +238,15 @@ def _periodic(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from pytest_k8sharden.evidence.bundle import EVIDENCE_FILE
-    from pytest_k8sharden.evidence.volume import LATEST, VolumeError, latest_bundle, new_run, publish
+    from pytest_k8sharden.evidence.volume import LATEST, VolumeError, new_run, publish, verified_latest
 
     root = Path(args.root)
-    baseline = latest_bundle(root)
+    baseline, described = verified_latest(root)
     run = new_run(root, datetime.now(UTC))
     options = ["--evidence-dir", str(run), "--html", str(run / "report.html"), "--self-contained-html"]
     if baseline is not None:
         options += ["--baseline", str(baseline / EVIDENCE_FILE)]
-    _progress(f"run {run.name}, compared with {baseline.name if baseline else 'nothing (first run)'}")
+    _progress(f"run {run.name}, baseline: {described}")
     status = subprocess.run(pytest_command(suites_directory(), [*options, *args.pytest_args]), check=False)
     try:
         publish(root, run)

@@ -18,7 +18,7 @@ from typing import Any, Final
 from kubernetes import client
 
 from pytest_k8sharden.evidence.bundle import ManifestDiff, verify_manifest
-from pytest_k8sharden.evidence.volume import LATEST, RUN_NAME, VolumeError
+from pytest_k8sharden.evidence.volume import LATEST, RUN_NAME, VolumeError, check_run_name
 from pytest_k8sharden.kube import Kube, KubeNotFound
 from pytest_k8sharden.kubestream import ERROR_CHANNEL, open_exec
 from pytest_k8sharden.polling import wait_until
@@ -50,8 +50,7 @@ class Fetched:
 
 def fetch_run(kube: Kube, volume: Volume, which: str, target: Path, timeout_s: float = 120) -> Fetched:
     """Copy run ``which`` (``latest`` or its UTC start) from the volume to ``target/<run>/``, then verify."""
-    if which != LATEST and not RUN_NAME.match(which):
-        raise VolumeError(f"{which!r} is neither {LATEST} nor a run's UTC start such as 20261202T031700Z")
+    check_run_name(which)
     name = f"k8sharden-evidence-reader-{uuid.uuid4().hex[:8]}"
     kube.core.create_namespaced_pod(volume.namespace, _reader_pod(kube, volume, name))
     try:

@@ -56,15 +56,24 @@ def publish(root: Path, run: Path) -> None:
     staged.replace(root / LATEST)
 
 
-def find_run(root: Path, which: str) -> Path:
-    """``latest`` or a run's name (its UTC start, e.g. 20261202T031700Z) -> its directory under ``root``."""
-    if which == LATEST:
-        found = latest_bundle(root)
-        if found is None:
-            raise VolumeError(f"no {LATEST} run in {root}")
-        return found
-    if not RUN_NAME.match(which):
+def check_run_name(which: str) -> None:
+    """Refuse what is neither ``latest`` nor a run's name (its UTC start, e.g. 20261202T031700Z)."""
+    if which != LATEST and not RUN_NAME.match(which):
         raise VolumeError(f"{which!r} is neither {LATEST} nor a run's UTC start such as 20261202T031700Z")
-    if not (root / which).is_dir():
-        raise VolumeError(f"no run {which} in {root}")
-    return root / which
+
+
+def verified_latest(root: Path) -> tuple[Path | None, str]:
+    """The run ``latest`` points to if it still matches its manifest (the next run's baseline), and why
+    not otherwise."""
+    latest = latest_bundle(root)
+    if latest is None:
+        return None, "no earlier run"
+    try:
+        clean = verify_manifest(latest).clean
+    except ManifestError as exc:
+        return None, f"{latest.name} is not used: {exc}"
+    return (
+        (latest, latest.name)
+        if clean
+        else (None, f"{latest.name} is not used: it no longer matches its manifest")
+    )

@@ -83,7 +83,7 @@ def test_periodic_compares_with_latest_and_never_publishes_a_run_without_a_bundl
     root = tmp_path / "volume"
     first = _periodic(root, tmp_path)
     assert first.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, first.stderr
-    assert "compared with nothing (first run)" in first.stderr
+    assert "baseline: no earlier run" in first.stderr
     assert "is not published as latest: cannot read" in first.stderr
     assert latest_bundle(root) is None and len(list(root.iterdir())) == 1
 
@@ -92,5 +92,8 @@ def test_periodic_compares_with_latest_and_never_publishes_a_run_without_a_bundl
     write_manifest(verified)
     publish(root, verified)
     second = _periodic(root, tmp_path)
-    assert "compared with 20261202T031700Z" in second.stderr, second.stderr
+    assert "baseline: 20261202T031700Z\n" in second.stderr, second.stderr
     assert latest_bundle(root) == verified
+    (verified / EVIDENCE_FILE).write_text('{"results": ["edited"]}')
+    third = _periodic(root, tmp_path)
+    assert "baseline: 20261202T031700Z is not used: it no longer matches its manifest" in third.stderr

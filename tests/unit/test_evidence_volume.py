@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from pytest_k8sharden.evidence.bundle import EVIDENCE_FILE, write_manifest
-from pytest_k8sharden.evidence.volume import LATEST, VolumeError, find_run, latest_bundle, new_run, publish
+from pytest_k8sharden.evidence.volume import (
+    LATEST,
+    VolumeError,
+    check_run_name,
+    latest_bundle,
+    new_run,
+    publish,
+)
 
 
 def _bundle(root: Path, hour: int) -> Path:
@@ -23,10 +30,10 @@ def test_a_verified_run_becomes_latest_and_the_baseline_of_the_next(tmp_path: Pa
     first = _bundle(tmp_path, 3)
     assert first.name == "20261202T031700Z"
     publish(tmp_path, first)
-    assert latest_bundle(tmp_path) == first and find_run(tmp_path, LATEST) == first
+    assert latest_bundle(tmp_path) == first
     second = _bundle(tmp_path, 4)
     publish(tmp_path, second)
-    assert latest_bundle(tmp_path) == second and find_run(tmp_path, first.name) == first
+    assert latest_bundle(tmp_path) == second
     assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name, LATEST]
 
 
@@ -45,10 +52,9 @@ def test_a_tampered_or_unfinished_run_never_becomes_latest(tmp_path: Path) -> No
     assert latest_bundle(tmp_path) == good
 
 
-def test_a_run_is_named_latest_or_by_its_start(tmp_path: Path) -> None:
-    with pytest.raises(VolumeError, match="no latest run"):
-        find_run(tmp_path, LATEST)
-    with pytest.raises(VolumeError, match="neither latest nor a run's UTC start"):
-        find_run(tmp_path, "../etc")
-    with pytest.raises(VolumeError, match="no run 20261202T031700Z"):
-        find_run(tmp_path, "20261202T031700Z")
+def test_a_run_is_named_latest_or_by_its_start() -> None:
+    check_run_name(LATEST)
+    check_run_name("20261202T031700Z")
+    for wrong in ("../etc", "20261202T031700Z/../x", "latest2"):
+        with pytest.raises(VolumeError, match="neither latest nor a run's UTC start"):
+            check_run_name(wrong)
