@@ -97,14 +97,14 @@ def deployed(
     """The image built and imported, deploy/ applied; everything removed afterwards, also when interrupted."""
     running = local_cluster("hardened")
     image = build_scanner_image(ROOT, print)
-    running.cluster.import_image(image.archive)
+    pinned = running.cluster.import_image(image.archive)  # by digest, as cronjob.yaml asks
     volume = tmp_path_factory.mktemp("evidence-volume")
     os.chown(volume, SCANNER_UID, SCANNER_UID)
     with read_only_identity_applied(running) as token:
         try:
             manifests = [
                 _static_volume(volume),
-                *(_with_image(d, image.reference) for d in documents("cronjob.yaml")),
+                *(_with_image(d, pinned) for d in documents("cronjob.yaml")),
             ]
             server_side_apply(running.kube, manifests)
             yield Deployed(running, token, volume)
@@ -167,7 +167,12 @@ def _runs(volume: Path) -> list[Path]:
 
 
 def _verdicts(run: dict[str, Any]) -> dict[str, str]:
-    return {result["nodeid"]: result["outcome"] for result in run["results"]}
+    """Test (module file name and function, the same whatever the rootdir) -> outcome."""
+    verdicts = {}
+    for result in run["results"]:
+        path, test = result["nodeid"].split("::", 1)
+        verdicts[f"{Path(path).name}::{test}"] = result["outcome"]
+    return verdicts
 
 
 def _result(run: dict[str, Any], check: str) -> dict[str, Any]:
