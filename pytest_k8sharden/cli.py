@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from pytest_k8sharden.clusters.local.components import KUBERNETES
 from pytest_k8sharden.durations import DEFAULT_SWEEP_AGE
 from pytest_k8sharden.evidence.bundle import MANIFEST_FILE, ManifestError, verify_manifest
 from pytest_k8sharden.profiles import PROFILE_NAMES, get_profile
 from pytest_k8sharden.shipped import suites_directory
+
+if TYPE_CHECKING:
+    from pytest_k8sharden.kube import Kube
 
 DEFAULT_LOCAL_NAME = "k8sharden"
 KUBERNETES_VERSION = KUBERNETES.version
@@ -114,16 +119,12 @@ def _kind_configs(args: argparse.Namespace) -> int:
 
 
 def _kind(args: argparse.Namespace) -> int:
-    from pytest_k8sharden.clusters.kind.nodeimage import (
-        Docker,
-        NodeImageError,
-        build_node_image,
-        kind_config_patches,
-    )
+    from pytest_k8sharden.clusters.debian import RootfsError
+    from pytest_k8sharden.clusters.kind.nodeimage import Docker, build_node_image, kind_config_patches
 
     try:
         tag = build_node_image(Docker(), print, rebuild=args.rebuild)
-    except NodeImageError as exc:
+    except RootfsError as exc:  # NodeImageError, or debootstrap's
         print(f"k8sharden: {exc}", file=sys.stderr)
         return 1
     print("kind config kubeadmConfigPatches for this image:")
@@ -133,11 +134,68 @@ def _kind(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _build_image(args: argparse.Namespace) -> int:
+    from pytest_k8sharden.clusters.debian import RootfsError
+    from pytest_k8sharden.clusters.scanner import CONTAINERFILE, build_scanner_image, default_source
+
+    source = Path(args.source) if args.source else default_source()
+    if source is None or not (source / CONTAINERFILE).is_file():
+        print(f"k8sharden: --source: a checkout of pytest-k8sharden (with {CONTAINERFILE})", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        image = build_scanner_image(source, _progress, rebuild=args.rebuild)
+    except RootfsError as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return 1
+    print(image.archive)
+    if args.import_local:
+        lifecycle = _lifecycle()
+        try:
+            print(lifecycle.import_image(args.import_local, image.archive, progress=_progress))
+        except lifecycle.LocalClusterError as exc:
+            print(f"k8sharden: {exc}", file=sys.stderr)
+            return 1
+    print(image.reference)
+    return 0
+
+
+def _connect(args: argparse.Namespace) -> Kube:
+    """The API clients of ``--kubeconfig`` (else $KUBECONFIG, else ~/.kube/config) and ``--context``."""
     from pytest_k8sharden.clusters.base import ClusterAccess
+    from pytest_k8sharden.kube import connect
+
+    path = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    return connect(ClusterAccess("existing", None, Path(path).expanduser(), args.context))
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from pytest_k8sharden.evidence.volume import VolumeError
+    from pytest_k8sharden.fetch import Volume, fetch_run
+    from pytest_k8sharden.kube import KubeError
+
+    try:
+        kube = _connect(args)
+        try:
+            fetched = fetch_run(kube, Volume(namespace=args.namespace), args.run, Path(args.directory))
+        finally:
+            kube.close()
+    except (KubeError, VolumeError, FileExistsError) as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return 1
+    for label, names in fetched.diff.by_label():
+        for name in names:
+            print(f"{label}: {name}")
+    if not fetched.diff.clean:
+        print(f"k8sharden: {fetched.directory} does not match its {MANIFEST_FILE}", file=sys.stderr)
+        return 1
+    print(f"OK: every file in {fetched.directory} matches {MANIFEST_FILE}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
     from pytest_k8sharden.durations import parse_age
     from pytest_k8sharden.evidence.observation import utc_now
-    from pytest_k8sharden.kube import KubeError, connect
+    from pytest_k8sharden.kube import KubeError
     from pytest_k8sharden.ownership import sweep
 
     try:
@@ -145,9 +203,8 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"k8sharden: --older-than: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    path = args.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     try:
-        kube = connect(ClusterAccess("existing", None, Path(path).expanduser(), args.context))
+        kube = _connect(args)
         try:
             swept = sweep(kube, age, utc_now())
         finally:
@@ -177,10 +234,38 @@ def pytest_command(suites: Path, pytest_args: Sequence[str]) -> list[str]:
     ]  # fmt: skip
 
 
+def _periodic(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pytest_k8sharden.evidence.bundle import EVIDENCE_FILE
+    from pytest_k8sharden.evidence.volume import LATEST, VolumeError, new_run, publish, verified_latest
+
+    root = Path(args.root)
+    baseline, described = verified_latest(root)
+    run = new_run(root, datetime.now(UTC))
+    options = ["--evidence-dir", str(run), "--html", str(run / "report.html"), "--self-contained-html"]
+    if baseline is not None:
+        options += ["--baseline", str(baseline / EVIDENCE_FILE)]
+    _progress(f"run {run.name}, baseline: {described}")
+    status = subprocess.run(pytest_command(suites_directory(), [*options, *args.pytest_args]), check=False)
+    try:
+        publish(root, run)
+    except VolumeError as exc:
+        print(f"k8sharden: {exc}", file=sys.stderr)
+        return status.returncode or 1
+    _progress(f"{LATEST} -> {run.name}")
+    return status.returncode
+
+
 def _run(args: argparse.Namespace) -> int:
     # A fresh interpreter, so pytest imports (and may assertion-rewrite) the plugin itself.
     command = pytest_command(suites_directory(), args.pytest_args)
     os.execv(sys.executable, command)
+
+
+def _kubeconfig_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", metavar="PATH", help="default: $KUBECONFIG, else ~/.kube/config")
+    parser.add_argument("--context", metavar="CONTEXT", help="default: the kubeconfig's current-context")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,6 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("directory", metavar="DIR")
     verify.set_defaults(handler=_verify)
+    fetch = evidence_actions.add_parser(
+        "fetch",
+        help="copy a run of the periodic job from its volume through the API (a short-lived reader pod, "
+        f"deleted afterwards) into DIR/<run>/ and verify its {MANIFEST_FILE} (exit 1 when it does not match)",
+    )
+    fetch.add_argument("directory", metavar="DIR")
+    fetch.add_argument("--run", default="latest", metavar="latest|TIME", help="latest (default) or a "
+                       "run's UTC start, e.g. 20261202T031700Z")  # fmt: skip
+    fetch.add_argument(
+        "--namespace", default="k8sharden", metavar="NS", help="the CronJob's (default: k8sharden)"
+    )
+    _kubeconfig_options(fetch)
+    fetch.set_defaults(handler=_fetch)
 
     report = commands.add_parser("report", help="pages made from stored evidence bundles")
     report_actions = report.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -266,6 +364,23 @@ def build_parser() -> argparse.ArgumentParser:
     node_image.add_argument("--rebuild", action="store_true", help="build even when the image exists")
     node_image.set_defaults(handler=_kind)
 
+    deploy = commands.add_parser("deploy", help="the periodic job of deploy/")
+    deploy_actions = deploy.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build_image = deploy_actions.add_parser(
+        "build-image",
+        help="the image of deploy/Containerfile built here without a registry or container engine (a "
+        "debootstrap base with Debian's python3, needs root); prints its OCI archive (for `kind load "
+        "image-archive`), with --import-local its digest-pinned name, and last its tag",
+    )
+    build_image.add_argument(
+        "--source", metavar="DIR", help="the pytest-k8sharden checkout to build (default: this one)"
+    )
+    build_image.add_argument("--rebuild", action="store_true", help="build even when the image is cached")
+    build_image.add_argument(
+        "--import-local", metavar="NAME", help="import the image into the running local cluster NAME"
+    )
+    build_image.set_defaults(handler=_build_image)
+
     sweeper = commands.add_parser(
         "sweep",
         help="delete namespaces, pods, NetworkPolicies, ClusterRoles and bindings that runs of "
@@ -275,8 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", default=DEFAULT_SWEEP_AGE, metavar="AGE",
         help=f"only objects at least this old: 30s, 10m, 1h, 2d (default: {DEFAULT_SWEEP_AGE})",
     )  # fmt: skip
-    sweeper.add_argument("--kubeconfig", metavar="PATH", help="default: $KUBECONFIG, else ~/.kube/config")
-    sweeper.add_argument("--context", metavar="CONTEXT", help="default: the kubeconfig's current-context")
+    _kubeconfig_options(sweeper)
     sweeper.set_defaults(handler=_sweep)
 
     run = commands.add_parser(
@@ -285,6 +399,18 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     run.set_defaults(handler=_run)
+
+    periodic = commands.add_parser(
+        "periodic",
+        help="what the CronJob runs: the shipped suites with pytest [PYTEST ARGS] into ROOT/<UTC start>/ "
+        "(evidence, manifest, report.html), marking each failure new or known against ROOT/latest "
+        "(--baseline), then point ROOT/latest at the run once its manifest verifies; pytest's exit status",
+        allow_abbrev=False,
+    )
+    periodic.add_argument(
+        "--root", default="/evidence", metavar="ROOT", help="the evidence volume (default: /evidence)"
+    )
+    periodic.set_defaults(handler=_periodic)
     return parser
 
 
@@ -292,8 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `k8sharden` console script."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "run":
-        args.pytest_args = rest  # everything after `run` belongs to pytest
+    if args.command in ("run", "periodic"):
+        args.pytest_args = rest  # everything after `run` (and periodic's own --root) belongs to pytest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     code: int = args.handler(args)

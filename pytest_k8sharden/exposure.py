@@ -287,13 +287,22 @@ def plaintext_refused(observations: Sequence[HttpObservation], what: str) -> Fin
 
 
 def control_plane_addresses(
-    server_url: str, endpoint_addresses: Iterable[str], node_addresses: Iterable[str]
+    server_url: str,
+    endpoint_addresses: Iterable[str],
+    node_addresses: Iterable[str],
+    service_addresses: Iterable[str] = (),
 ) -> list[str]:
-    """Where control-plane components may listen: the API server's host and endpoints, control-plane nodes."""
+    """Where control-plane components may listen: the API server's host and endpoints, control-plane nodes.
+
+    The ``kubernetes`` Service's virtual addresses (``service_addresses``) are left out: a scanner in a pod
+    reaches the API server through one, which forwards the Service's port alone, so every other door there
+    would time out; the endpoints behind it are the API server's hosts.
+    """
     candidates = [urlsplit(server_url).hostname or "", *endpoint_addresses, *node_addresses]
+    virtual = set(service_addresses)
     addresses: list[str] = []
     for candidate in candidates:
-        if _is_ip(candidate) and candidate not in addresses:
+        if _is_ip(candidate) and candidate not in addresses and candidate not in virtual:
             addresses.append(candidate)
     return addresses
 

@@ -194,7 +194,14 @@ class _Request:
 
 
 def control_plane_addresses(kube: Kube, cluster: Cluster) -> list[str]:
-    """The API server's host and endpoints, and the control-plane nodes' addresses."""
+    """The API server's host and endpoints, and the control-plane nodes' addresses (not the `kubernetes`
+    Service's virtual address, the API server's host from inside a pod)."""
+    virtual: list[str] = []
+    try:
+        services = kube.core.list_namespaced_service("default", field_selector="metadata.name=kubernetes")
+        virtual = [ip for s in services.items if s.spec for ip in s.spec.cluster_ips or []]
+    except KubeError:
+        pass
     endpoints: list[str] = []
     try:
         slices = kube.api(client.DiscoveryV1Api).list_namespaced_endpoint_slice(
@@ -211,7 +218,7 @@ def control_plane_addresses(kube: Kube, cluster: Cluster) -> list[str]:
             nodes += [a.address for a in addresses if a.type == "InternalIP"]
     except KubeError:
         pass
-    return exposure.control_plane_addresses(cluster.server, endpoints, nodes)
+    return exposure.control_plane_addresses(cluster.server, endpoints, nodes, virtual)
 
 
 def pod_on_each_node(kube: Kube) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The k8sharden command: evidence verify, the local subcommands' arguments, and `run`."""
+"""The k8sharden command: evidence verify, the local subcommands' arguments, `run` and `periodic`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_k8sharden import cli
-from pytest_k8sharden.evidence.bundle import RunInfo, write_bundle
+from pytest_k8sharden.evidence.bundle import EVIDENCE_FILE, RunInfo, write_bundle, write_manifest
+from pytest_k8sharden.evidence.volume import latest_bundle, new_run, publish
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -68,3 +69,31 @@ def test_run_finds_the_shipped_suites(tmp_path: Path) -> None:
     assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, output
     assert "module or package not found" not in output
     assert "PytestAssertRewriteWarning" not in output
+
+
+def _periodic(root: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pytest_k8sharden.cli", "periodic", "--root", str(root),
+               "--collect-only", "-p", "no:python"]  # fmt: skip
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_periodic_compares_with_latest_and_never_publishes_a_run_without_a_bundle(tmp_path: Path) -> None:
+    """No check runs here (``-p no:python``), so no bundle is written: the run directory stays, latest does
+    not move to it, and pytest's exit status is kept."""
+    root = tmp_path / "volume"
+    first = _periodic(root, tmp_path)
+    assert first.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, first.stderr
+    assert "baseline: no earlier run" in first.stderr
+    assert "is not published as latest: cannot read" in first.stderr
+    assert latest_bundle(root) is None and len(list(root.iterdir())) == 1
+
+    verified = new_run(root, datetime(2026, 12, 2, 3, 17, tzinfo=UTC))
+    (verified / EVIDENCE_FILE).write_text('{"results": []}')
+    write_manifest(verified)
+    publish(root, verified)
+    second = _periodic(root, tmp_path)
+    assert "baseline: 20261202T031700Z\n" in second.stderr, second.stderr
+    assert latest_bundle(root) == verified
+    (verified / EVIDENCE_FILE).write_text('{"results": ["edited"]}')
+    third = _periodic(root, tmp_path)
+    assert "baseline: 20261202T031700Z is not used: it no longer matches its manifest" in third.stderr

@@ -21,8 +21,9 @@ def test_cronjob_runs_read_only_as_the_deployed_service_account() -> None:
     assert pod["serviceAccountName"] == account["metadata"]["name"]
     assert cronjob["metadata"]["namespace"] == account["metadata"]["namespace"]
     (container,) = pod["containers"]
-    command = " ".join(container["args"])
-    assert "--read-only" in command and "--evidence-dir" in command
+    assert container["command"][:2] == ["k8sharden", "periodic"] and "--read-only" in container["args"]
+    (evidence,) = [m for m in container["volumeMounts"] if m["name"] == "evidence"]
+    assert container["command"][2:] == ["--root", evidence["mountPath"]]
     assert cronjob["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0
 
 

@@ -147,6 +147,14 @@ def test_plaintext_refused_accepts_error_statuses_and_dropped_connections() -> N
     ).outcome is (Outcome.INCONCLUSIVE)
 
 
+def test_control_plane_addresses_leave_out_the_kubernetes_service_address() -> None:
+    """In a pod the API server's URL names the Service's virtual IP: its endpoints stand for it."""
+    addresses = exposure.control_plane_addresses(
+        "https://10.96.0.1:443", ["198.18.2.1"], ["198.18.2.2"], ["10.96.0.1"]
+    )
+    assert addresses == ["198.18.2.1", "198.18.2.2"]
+
+
 def test_control_plane_addresses_keep_ips_once_in_order() -> None:
     addresses = exposure.control_plane_addresses(
         "https://api.example.com:6443", ["10.0.0.1", "10.0.0.2"], ["10.0.0.2", "not-an-ip"]

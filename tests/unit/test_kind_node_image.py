@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pytest_k8sharden.clusters.debian import RootfsError
 from pytest_k8sharden.clusters.downloads import CACHE_ENV
 from pytest_k8sharden.clusters.kind import nodefiles
 from pytest_k8sharden.clusters.kind.nodeimage import (
     Docker,
-    NodeImageError,
     base_image,
     inner_image_references,
     kind_config_patches,
@@ -78,5 +78,5 @@ def test_a_missing_debootstrap_is_one_line_naming_the_package(
     """No base image yet, no cached base, no debootstrap on PATH: the error says what to install."""
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(NodeImageError, match=r"^debootstrap not found: .*apt-get install debootstrap\)$"):
+    with pytest.raises(RootfsError, match=r"^debootstrap not found: .*apt-get install debootstrap\)$"):
         base_image(Docker(("/bin/false",)), print)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pytest_k8sharden.clusters.debian import DEBIAN_SUITE, RootfsError, debootstrap, run
 from pytest_k8sharden.clusters.downloads import cache_root
 from pytest_k8sharden.clusters.kind import nodefiles
 from pytest_k8sharden.clusters.kind.binary import KIND
@@ -45,8 +46,6 @@ COREDNS: Final = Component(
 )
 """CoreDNS at the version kubeadm of the newest Kubernetes build deploys, without the cloud DNS backends,
 etcd, nomad, geoip and trace plugins (gomods/coredns/main.go): their SDKs were most of a 10-minute build."""
-DEBIAN_SUITE: Final = "bookworm"
-DEBIAN_MIRROR: Final = "http://deb.debian.org/debian"
 BASE_PACKAGES: Final = (
     "systemd", "systemd-sysv", "conntrack", "iptables", "nftables", "iproute2", "ethtool", "util-linux",
     "mount", "libseccomp2", "pigz", "ca-certificates", "procps", "jq", "bash",
@@ -67,7 +66,7 @@ POD_SUBNET: Final = "10.244.0.0/24"
 """The node's pod range: the first /24 of kind's default podSubnet (single node)."""
 
 
-class NodeImageError(RuntimeError):
+class NodeImageError(RootfsError):
     """The node image could not be built (the message says which step and why)."""
 
 
@@ -140,23 +139,14 @@ def base_image(docker: Docker, progress: Progress) -> str:
         return tag
     archive = cache_root() / "kind-node" / f"base-{DEBIAN_SUITE}.tar"
     if not archive.is_file():
-        if shutil.which("debootstrap") is None:
-            raise NodeImageError(
-                "debootstrap not found: the node image's Debian base is built with it "
-                "(apt-get install debootstrap)"
-            )
         started = time.monotonic()
         progress(f"debootstrap {DEBIAN_SUITE} with {', '.join(BASE_PACKAGES)}")
         archive.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=archive.parent) as t:
             rootfs = Path(t) / "rootfs"
-            try:
-                _run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-                      DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR], timeout=1800)  # fmt: skip
-            finally:
-                _refuse_mounts_under(rootfs)
+            debootstrap(rootfs, BASE_PACKAGES, "the node image's Debian base")
             prepare_base_rootfs(rootfs)
-            _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", f"{archive}.part", "."])
+            run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", f"{archive}.part", "."])
             Path(f"{archive}.part").rename(archive)
         progress(f"base root filesystem in {time.monotonic() - started:.0f} s: {archive}")
     docker(
@@ -190,9 +180,9 @@ def prepare_base_rootfs(rootfs: Path) -> None:
         target.write_text(text)
         target.chmod(0o755)
     (rootfs / "etc/kubernetes/manifests").mkdir(parents=True, exist_ok=True)
-    _run(["chroot", str(rootfs), "systemctl", "enable", "kubelet.service", "containerd.service",
+    run(["chroot", str(rootfs), "systemctl", "enable", "kubelet.service", "containerd.service",
           "undo-mount-hacks.service"])  # fmt: skip
-    _run(["chroot", str(rootfs), "systemctl", "mask", "systemd-binfmt.service"])
+    run(["chroot", str(rootfs), "systemctl", "mask", "systemd-binfmt.service"])
 
 
 def inner_image_references() -> dict[str, str]:
@@ -309,18 +299,3 @@ def _import_images(docker: Docker, container: str, archives: Sequence[Path], pro
         'kill "$(cat /tmp/containerd.pid)"; rm -rf /kind/images /tmp/containerd.*',
     )
     time.sleep(2)
-
-
-def _refuse_mounts_under(rootfs: Path) -> None:
-    """debootstrap unmounts /proc and /sys of the new root when it succeeds; deleting a root with mounts
-    still inside would reach into them, so stop instead."""
-    inside = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    left = [m for m in inside if Path(m) == rootfs or rootfs in Path(m).parents]
-    if left:
-        raise NodeImageError(f"mounts left under {rootfs}: {left}; unmount them, then remove it")
-
-
-def _run(command: Sequence[str], timeout: float = 600) -> None:
-    done = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise NodeImageError(f"{' '.join(command)} failed: {(done.stderr or done.stdout).strip()[-2000:]}")

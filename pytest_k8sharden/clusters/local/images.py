@@ -94,19 +94,29 @@ def probe_image(reference: str, agnhost: Path) -> ImageSpec:
 
 
 def write_oci_archive(spec: ImageSpec, target: Path) -> Path:
-    """Write ``spec`` as an OCI image layout tar that ``ctr images import`` accepts.
+    """Write ``spec`` as an OCI image layout tar that ``ctr images import`` accepts (see
+    write_image_archive)."""
+    config = {"Entrypoint": list(spec.entrypoint), "Env": ["PATH=/bin"], "WorkingDir": "/"}
+    return write_image_archive(spec.reference, _layer_tar(spec), config, target)
+
+
+def write_image_archive(
+    reference: str, layer: bytes | Path, config: Mapping[str, object], target: Path
+) -> Path:
+    """Write a one-layer image (``layer``: a tar, in memory or a file; ``config``: the OCI image config's
+    ``config`` part, such as Entrypoint, Cmd, User, Env) as an OCI image layout tar that ``ctr images
+    import`` and ``kind load image-archive`` accept.
 
     The image is named twice: by its tag and by its manifest digest (``repository@sha256:...``), so pods
     can pin it by digest with no registry.
     """
-    layer = _layer_tar(spec)
-    diff_id = _digest(layer)
-    config = _canonical(
+    layer_descriptor = _descriptor("application/vnd.oci.image.layer.v1.tar", layer)
+    image_config = _canonical(
         {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Entrypoint": list(spec.entrypoint), "Env": ["PATH=/bin"], "WorkingDir": "/"},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "config": dict(config),
+            "rootfs": {"type": "layers", "diff_ids": [layer_descriptor["digest"]]},
             "history": [{"created_by": "pytest-k8sharden images.py"}],
         }
     )
@@ -114,12 +124,12 @@ def write_oci_archive(spec: ImageSpec, target: Path) -> Path:
         {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": _descriptor("application/vnd.oci.image.config.v1+json", config),
-            "layers": [_descriptor("application/vnd.oci.image.layer.v1.tar", layer)],
+            "config": _descriptor("application/vnd.oci.image.config.v1+json", image_config),
+            "layers": [layer_descriptor],
         }
     )
     descriptor = _descriptor("application/vnd.oci.image.manifest.v1+json", manifest)
-    pinned = f"{spec.reference.rsplit(':', 1)[0]}@{descriptor['digest']}"
+    pinned = f"{reference.rsplit(':', 1)[0]}@{descriptor['digest']}"
     index = _canonical(
         {
             "schemaVersion": 2,
@@ -127,8 +137,8 @@ def write_oci_archive(spec: ImageSpec, target: Path) -> Path:
                 dict(
                     descriptor,
                     annotations={
-                        "io.containerd.image.name": spec.reference,
-                        "org.opencontainers.image.ref.name": spec.reference.rsplit(":", 1)[1],
+                        "io.containerd.image.name": reference,
+                        "org.opencontainers.image.ref.name": reference.rsplit(":", 1)[1],
                     },
                 ),
                 dict(descriptor, annotations={"io.containerd.image.name": pinned}),
@@ -139,8 +149,12 @@ def write_oci_archive(spec: ImageSpec, target: Path) -> Path:
     with tarfile.open(target, "w") as archive:
         _add(archive, "oci-layout", _canonical({"imageLayoutVersion": "1.0.0"}))
         _add(archive, "index.json", index)
-        for blob in (layer, config, manifest):
-            _add(archive, "blobs/sha256/" + _digest(blob).split(":", 1)[1], blob)
+        for blob in (layer, image_config, manifest):
+            name = "blobs/sha256/" + _digest(blob).split(":", 1)[1]
+            if isinstance(blob, Path):
+                archive.add(blob, arcname=name)
+            else:
+                _add(archive, name, blob)
     return target
 
 
@@ -202,12 +216,16 @@ def _canonical(document: object) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _digest(blob: bytes) -> str:
+def _digest(blob: bytes | Path) -> str:
+    if isinstance(blob, Path):
+        with blob.open("rb") as content:
+            return "sha256:" + hashlib.file_digest(content, "sha256").hexdigest()
     return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
-def _descriptor(media_type: str, blob: bytes) -> dict[str, object]:
-    return {"mediaType": media_type, "digest": _digest(blob), "size": len(blob)}
+def _descriptor(media_type: str, blob: bytes | Path) -> dict[str, object]:
+    size = blob.stat().st_size if isinstance(blob, Path) else len(blob)
+    return {"mediaType": media_type, "digest": _digest(blob), "size": size}
 
 
 def _add(archive: tarfile.TarFile, name: str, payload: bytes) -> None:

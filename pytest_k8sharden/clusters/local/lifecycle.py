@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING
 from pytest_k8sharden.clusters.base import ClusterAccess, ClusterUnavailable
 from pytest_k8sharden.clusters.local import addons, binaries, enforcer, files, images, node, render
 from pytest_k8sharden.clusters.local.cgroups import CgroupTree
-from pytest_k8sharden.clusters.local.components import ALL_COMPONENTS, cluster_components, kubernetes_for
+from pytest_k8sharden.clusters.local.components import (
+    ALL_COMPONENTS,
+    CONTAINERD,
+    cluster_components,
+    kubernetes_for,
+)
 from pytest_k8sharden.clusters.local.network import Addresses, NetworkError, NodeNetwork
 from pytest_k8sharden.clusters.local.processes import ProcessError, Supervisor
 from pytest_k8sharden.clusters.local.runner import MAX_RESTARTS, LocalClusterError, Progress, Runner
@@ -189,6 +194,16 @@ class LocalCluster:
             check=False,
         )
 
+    def import_image(self, archive: Path) -> str:
+        """Import an OCI image archive into this running cluster's containerd (namespace k8s.io, the one
+        kubelet uses); return the image's digest-pinned name."""
+        socket = self.state.root / "containerd" / "containerd.sock"
+        if not self.healthy() or not socket.exists():
+            raise LocalClusterError(f"cluster {self.name} is not up")
+        found = binaries.ensure_all(self.progress, components=(CONTAINERD,))
+        images.import_archive(found["ctr"], socket, archive, [])
+        return images.pinned_reference(archive)
+
     def _wait_for_node(self, kube: Kube, a: Addresses) -> None:
         """The node Ready with the pod CIDR the CNI config uses, and the default ServiceAccount made."""
 
@@ -290,6 +305,12 @@ def down(name: str, progress: Progress = print) -> None:
     with _one_error_type():
         _require_root_and_tools()
         LocalCluster(name, progress).down()
+
+
+def import_image(name: str, archive: Path, progress: Progress = print) -> str:
+    """Import an OCI image archive into running cluster ``name``; return its digest-pinned name."""
+    with _one_error_type():
+        return LocalCluster(name, progress).import_image(archive)
 
 
 def build(progress: Progress = print) -> list[binaries.Binaries]:
