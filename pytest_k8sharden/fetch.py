@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,8 @@ from kubernetes import client
 from pytest_k8sharden.evidence.bundle import ManifestDiff, verify_manifest
 from pytest_k8sharden.evidence.volume import LATEST, RUN_NAME, VolumeError, check_run_name
 from pytest_k8sharden.kube import Kube, KubeNotFound
-from pytest_k8sharden.kubestream import ERROR_CHANNEL, open_exec
 from pytest_k8sharden.polling import wait_until
-from pytest_k8sharden.probes.pods import exit_code, pod_manifest
+from pytest_k8sharden.probes.pods import exec_output, pod_manifest
 
 MOUNT: Final = "/evidence"
 READER_LIFETIME_S: Final = 600
@@ -102,19 +100,8 @@ def _phase(kube: Kube, namespace: str, name: str) -> str | None:
 
 def _exec(kube: Kube, namespace: str, pod: str, command: list[str], timeout_s: float = 120) -> bytes:
     """stdout of ``command`` in the reader pod; VolumeError when it fails."""
-    stream = open_exec(kube, namespace, pod, command, binary=True)
-    stdout, stderr = bytearray(), bytearray()
-    deadline = time.monotonic() + timeout_s
-    while stream.is_open() and time.monotonic() < deadline:
-        stream.update(timeout=1)
-        if stream.peek_stdout():
-            stdout += stream.read_stdout()
-        if stream.peek_stderr():
-            stderr += stream.read_stderr()
-    stream.close()
-    status = stream.read_channel(ERROR_CHANNEL)
-    code = exit_code(status.decode() if isinstance(status, bytes) else status)
+    code, stdout, stderr = exec_output(kube, namespace, pod, command, timeout_s)
     if code != 0:
         said = stderr.decode(errors="replace").strip()[-500:]
         raise VolumeError(f"{' '.join(command)} in the reader pod failed (exit {code}): {said}")
-    return bytes(stdout)
+    return stdout

@@ -150,18 +150,8 @@ class PodProber:
 
     def exec(self, pod: str, command: Sequence[str], timeout_s: float = 30.0) -> ExecResult:
         """Run ``command`` in the pod's container and collect its output and exit code."""
-        response = open_exec(self.kube, self.namespace, pod, command)
-        stdout, stderr = [], []
-        deadline = time.monotonic() + timeout_s
-        while response.is_open() and time.monotonic() < deadline:
-            response.update(timeout=1)
-            if response.peek_stdout():
-                stdout.append(response.read_stdout())
-            if response.peek_stderr():
-                stderr.append(response.read_stderr())
-        response.close()
-        status = response.read_channel(ERROR_CHANNEL)
-        return ExecResult(exit_code(status), "".join(stdout), "".join(stderr))
+        code, stdout, stderr = exec_output(self.kube, self.namespace, pod, command, timeout_s)
+        return ExecResult(code, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
 
     def connect(self, source: ProbePod, host: str, port: int, timeout_s: float) -> Observation:
         """TCP connect from ``source`` to host:port with agnhost, as the upstream netpol e2e tests do."""
@@ -201,6 +191,25 @@ class PodProber:
             reasons = f", {', '.join(waiting)}" if waiting else ""
             described.append(f"{name} (phase {status.phase}{reasons})")
         return "; ".join(described)
+
+
+def exec_output(
+    kube: Kube, namespace: str, pod: str, command: Sequence[str], timeout_s: float
+) -> tuple[int | None, bytes, bytes]:
+    """Run ``command`` in the pod's first container: its exit code (None when cut off), stdout and stderr,
+    as bytes; the stream is closed after `timeout_s` at the latest."""
+    stream = open_exec(kube, namespace, pod, command, binary=True)
+    stdout, stderr = bytearray(), bytearray()
+    deadline = time.monotonic() + timeout_s
+    while stream.is_open() and time.monotonic() < deadline:
+        stream.update(timeout=1)
+        if stream.peek_stdout():
+            stdout += stream.read_stdout()
+        if stream.peek_stderr():
+            stderr += stream.read_stderr()
+    stream.close()
+    status = stream.read_channel(ERROR_CHANNEL)
+    return exit_code(status.decode() if isinstance(status, bytes) else status), bytes(stdout), bytes(stderr)
 
 
 def exit_code(status: str) -> int | None:
