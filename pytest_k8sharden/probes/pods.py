@@ -203,10 +203,12 @@ def exec_output(
     deadline = time.monotonic() + timeout_s
     while stream.is_open() and time.monotonic() < deadline:
         stream.update(timeout=1)
-        if stream.peek_stdout():
-            stdout += stream.read_stdout()
-        if stream.peek_stderr():
-            stderr += stream.read_stderr()
+        stdout += stream.read_stdout(timeout=0)
+        stderr += stream.read_stderr(timeout=0)
+    # Reading one channel updates the stream too: the update that saw the close may have brought the
+    # other channel's last frames, kept in its buffer after the stream closed.
+    stdout += stream.read_stdout(timeout=0)
+    stderr += stream.read_stderr(timeout=0)
     stream.close()
     status = stream.read_channel(ERROR_CHANNEL)
     return exit_code(status.decode() if isinstance(status, bytes) else status), bytes(stdout), bytes(stderr)
